@@ -1,0 +1,37 @@
+//! Generated documentation: every binary has a hidden `--generate WHAT`
+//! that prints its man page or a shell completion script, made from the same
+//! clap definition the parser uses. `scripts/gen-docs.sh` writes them into
+//! `man/` and `completions/`; a test fails when the committed files differ.
+
+use std::io::Write;
+
+use clap::ValueEnum;
+
+/// What `--generate` can produce.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Generate {
+    Man,
+    Bash,
+    Zsh,
+    Fish,
+}
+
+/// Writes the man page or completion script for `cmd` to `out`.
+pub fn generate(mut cmd: clap::Command, what: Generate, out: &mut dyn Write) -> std::io::Result<()> {
+    let name = cmd.get_name().to_string();
+    match what {
+        Generate::Man => clap_mangen::Man::new(cmd).render(out),
+        Generate::Bash => {
+            clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, name, out);
+            Ok(())
+        }
+        Generate::Zsh => {
+            clap_complete::generate(clap_complete::Shell::Zsh, &mut cmd, name, out);
+            Ok(())
+        }
+        Generate::Fish => {
+            clap_complete::generate(clap_complete::Shell::Fish, &mut cmd, name, out);
+            Ok(())
+        }
+    }
+}

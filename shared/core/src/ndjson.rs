@@ -1,0 +1,280 @@
+//! The NDJSON wire language that every mlxk tool speaks.
+//!
+//! One JSON object per line, each with a `type` field. Model objects keep
+//! mlx-knife's field names so that jq scripts carry over. Consumers ignore
+//! fields and message types they do not know; producers may add both.
+//! `docs/ndjson.md` is the reference for people; keep the two in step.
+
+use serde::{Deserialize, Serialize};
+
+/// Health verdict of a model's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    Healthy,
+    Unhealthy,
+}
+
+/// Framework a cached model is stored for (mlx-knife's spelling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Framework {
+    #[serde(rename = "MLX")]
+    Mlx,
+    #[serde(rename = "GGUF")]
+    Gguf,
+    PyTorch,
+    Unknown,
+}
+
+/// What a model is for (mlx-knife's spelling).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelType {
+    Chat,
+    Base,
+    Embedding,
+    Audio,
+}
+
+/// A file of a snapshot, as `--show --files` and `--json --files` report it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub path: String,
+    pub size_bytes: u64,
+    /// The blob the snapshot entry points at (an etag: sha256 or git sha1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub blob: Option<String>,
+}
+
+/// `{"type":"model"}`: one cached model, as mlxk-list prints it and as
+/// mlxk-run accepts it to choose a model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    /// `org/name` as on the Hub.
+    pub name: String,
+    /// The snapshot's commit hash (40 hex), or null when no snapshot could be chosen.
+    pub hash: Option<String>,
+    /// Bytes on disk for the chosen snapshot, each blob counted once.
+    pub size_bytes: u64,
+    /// Newest modification of the snapshot, UTC, RFC 3339.
+    pub last_modified: Option<String>,
+    pub framework: Framework,
+    pub model_type: ModelType,
+    pub capabilities: Vec<String>,
+    pub health: Health,
+    /// Why the model is unhealthy; absent when healthy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub runtime_compatible: bool,
+    /// Why the model cannot run under mlxk's MLX runner; absent when it can.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub runtime_reason: Option<String>,
+    /// e.g. `"4bit"`, `"8bit"`, `"bf16"`; absent when unknown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quantization: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_length: Option<u64>,
+    /// `config.json`'s `model_type` (e.g. `llama`), or the GGUF architecture.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// Ref the snapshot was chosen through (`main`), absent when chosen by hash.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    /// The snapshot directory (or workspace directory).
+    pub path: String,
+    pub cached: bool,
+    /// Files of the snapshot; only with `--files`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub files: Option<Vec<FileEntry>>,
+    /// Parsed `config.json`; only with `--config`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub config: Option<serde_json::Value>,
+}
+
+/// `{"type":"error"}`: something went wrong with one item (or the whole run,
+/// when it is the last line before exit status 2).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ErrorMessage {
+    /// Stable machine-readable code, e.g. `model_not_found`.
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
+    /// 1-based line of standard input the error belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
+    /// The request `id` the error belongs to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<serde_json::Value>,
+    /// For `ambiguous_match`: the names that matched.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub candidates: Vec<String>,
+}
+
+/// `{"type":"summary"}`: last line of every tool's NDJSON output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    pub tool: String,
+    /// Items seen (models listed, requests answered, repos pulled, …).
+    pub total: u64,
+    /// Items that went well (healthy, answered, pulled).
+    pub ok: u64,
+    /// Items that did not (unhealthy, errors).
+    pub failed: u64,
+    /// Exit status the tool is about to return.
+    pub exit_code: i32,
+    pub elapsed_ms: u64,
+}
+
+/// Every message mlxk-list writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum ListMessage {
+    Model(Model),
+    Error(ErrorMessage),
+    Summary(Summary),
+}
+
+/// One chat message of a request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChatMessage {
+    /// `system`, `user` or `assistant`.
+    pub role: String,
+    pub content: String,
+}
+
+/// `{"type":"request"}`: one generation request for mlxk-run. Either
+/// `prompt` or `messages`; every other field overrides the command line.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Request {
+    /// Echoed on the deltas, result and errors that answer this request.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<ChatMessage>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub system: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_tokens: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_p: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub top_k: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_p: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub repetition_penalty: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// Render the prompt without the model's chat template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raw: Option<bool>,
+}
+
+/// `{"type":"delta"}`: a piece of generated text, streamed as it comes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Delta {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<serde_json::Value>,
+    pub text: String,
+}
+
+/// Why generation stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FinishReason {
+    /// An end-of-sequence token of the model or its template.
+    Stop,
+    /// `max_tokens` reached.
+    Length,
+    /// The context window is full.
+    Context,
+    /// Ctrl-C.
+    Interrupted,
+}
+
+/// `{"type":"result"}` from mlxk-run: the answer to one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunResult {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<serde_json::Value>,
+    pub model: String,
+    pub text: String,
+    pub finish_reason: FinishReason,
+    pub prompt_tokens: u64,
+    pub generated_tokens: u64,
+    /// Prompt processing speed, tokens per second.
+    pub prompt_tps: f64,
+    /// Generation speed, tokens per second.
+    pub generation_tps: f64,
+    /// Peak memory of the process, bytes.
+    pub peak_memory_bytes: u64,
+}
+
+/// Every message mlxk-run writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum RunMessage {
+    Delta(Delta),
+    Result(RunResult),
+    Error(ErrorMessage),
+    Summary(Summary),
+}
+
+/// `{"type":"progress"}`: bytes moved so far for one file of a pull.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub repo: String,
+    pub file: String,
+    pub bytes: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_bytes: Option<u64>,
+}
+
+/// Outcome of one pull, mlx-knife's `download_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DownloadStatus {
+    Success,
+    AlreadyExists,
+    AccessDenied,
+    NotFound,
+    Offline,
+    Failed,
+}
+
+/// `{"type":"result"}` from mlxk-pull: what happened to one repository.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PullResult {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hash: Option<String>,
+    pub download_status: DownloadStatus,
+    /// Files fetched over the network in this run.
+    pub files: u64,
+    /// Bytes fetched over the network in this run (resumed bytes excluded).
+    pub bytes: u64,
+    pub seconds: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// Every message mlxk-pull writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum PullMessage {
+    Progress(Progress),
+    Result(PullResult),
+    Error(ErrorMessage),
+    Summary(Summary),
+}
