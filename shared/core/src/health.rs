@@ -26,7 +26,8 @@ fn is_weight(rel: &str) -> bool {
 }
 
 /// Problems with the files of `ev`; empty means healthy.
-pub fn check(ev: &Evidence, repo: Option<(&Repo, &str)>) -> Vec<String> {
+/// `vision` is detection's verdict (see [`crate::detect`]).
+pub fn check(ev: &Evidence, vision: bool, repo: Option<(&Repo, &str)>) -> Vec<String> {
     let mut problems = Vec::new();
     let gguf_only = ev.files.iter().any(|f| f.rel.ends_with(".gguf"))
         && !ev.files.iter().any(|f| f.rel.ends_with(".safetensors"));
@@ -36,7 +37,7 @@ pub fn check(ev: &Evidence, repo: Option<(&Repo, &str)>) -> Vec<String> {
     check_markers(ev, &mut problems);
     check_weights(ev, &mut problems);
     check_tokenizer(ev, &mut problems);
-    check_processor(ev, &mut problems);
+    check_processor(ev, vision, &mut problems);
     if let Some((repo, commit)) = repo {
         check_incomplete(repo, &mut problems);
         check_tree(repo, commit, ev, &mut problems);
@@ -279,8 +280,7 @@ fn read_tail(path: &std::path::Path, n: u64) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-fn check_processor(ev: &Evidence, problems: &mut Vec<String>) {
-    let vision = crate::detect::detect(ev).capabilities.iter().any(|c| c == "vision");
+fn check_processor(ev: &Evidence, vision: bool, problems: &mut Vec<String>) {
     let has = |rel: &str| ev.file(rel).is_some();
     if vision
         && ev.config.object().is_some_and(|c| c.contains_key("vision_config"))

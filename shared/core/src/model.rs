@@ -69,7 +69,8 @@ fn describe(
 ) -> Model {
     let ev = Evidence::gather(name, files);
     let found = detect(&ev);
-    let problems = health::check(&ev, repo);
+    let vision = found.capabilities.iter().any(|c| c == "vision");
+    let problems = health::check(&ev, vision, repo);
     let runtime = health::runtime_problem(&ev, found.framework);
     let health = if problems.is_empty() {
         Health::Healthy
