@@ -14,7 +14,7 @@ const LIST: &str = env!("CARGO_BIN_EXE_mlxk-list");
 const SMOL: &str = "mlx-community/SmolLM2-135M-Instruct-4bit";
 
 /// The converted SmolLM2 as the Hub would serve it: LFS weights, small files by git sha1.
-fn smollm2(cache: &TestCache, name: &str) -> RepoBuilder {
+pub fn smollm2(cache: &TestCache, name: &str) -> RepoBuilder {
     let dir = fixtures::smollm2_mlx();
     let mut repo = cache.repo(name);
     for entry in fs::read_dir(&dir).unwrap() {
@@ -33,7 +33,7 @@ fn smollm2(cache: &TestCache, name: &str) -> RepoBuilder {
 }
 
 /// The real all-MiniLM-L6-v2 (BERT, F32 safetensors) as sentence-transformers publishes it.
-fn minilm(cache: &TestCache, name: &str) -> RepoBuilder {
+pub fn minilm(cache: &TestCache, name: &str) -> RepoBuilder {
     let dir = fixtures::minilm_dir();
     let mut repo = cache.repo(name);
     for rel in ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"] {

@@ -2,5 +2,6 @@
 
 mod harness;
 
+mod agreement;
 mod docs;
 mod list;
