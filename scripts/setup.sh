@@ -29,6 +29,8 @@ fi
 
 log "Python tools"
 bash scripts/fixtures.sh python >/dev/null
+log "libmlx (CPU backend, system OpenBLAS)"
+bash scripts/setup-mlx-lib.sh
 log "patched mlx-sys"
 bash scripts/setup-mlx-sys.sh
 log "fixtures (real models)"

@@ -1,0 +1,104 @@
+//! Command line of mlxk-run.
+
+use std::path::PathBuf;
+
+use clap::{CommandFactory, Parser};
+use mlxk_core::cli::Generate;
+
+/// Generate text with a local MLX model.
+///
+/// The prompt comes from the arguments, --prompt, or standard input: plain
+/// text (one prompt), or NDJSON `request` lines answered in order with the
+/// model loaded once. Other tools' NDJSON is understood: an mlxk-list `model`
+/// line chooses the model, and mlxk-vision chunks, mlxk-audio transcripts and
+/// earlier results become context for --prompt (see docs/ndjson.md).
+#[derive(Debug, Parser)]
+#[command(
+    name = "mlxk-run",
+    version,
+    after_help = "Exit status: 0 ok; 1 some requests failed; 2 usage or fatal error (unknown, ambiguous or unhealthy model, unsupported architecture, too little memory); 130 interrupted.\n\nExamples:\n  mlxk-run SmolLM2 \"What is the capital of France?\"\n  echo \"Tell me a joke\" | mlxk-run SmolLM2 --system \"Be brief.\"\n  mlxk-run SmolLM2 --json < requests.ndjson\n  mlxk-list --json SmolLM2 | mlxk-run --prompt \"Hello\"\n  find photos -name '*.jpg' | mlxk-vision --chunk 4 | mlxk-run SmolLM2 --prompt \"Where were these taken?\""
+)]
+pub struct Args {
+    /// Model: org/name, a unique part of it, name@hash, or a directory.
+    /// Optional when standard input carries an mlxk-list `model` line.
+    pub model: Option<String>,
+
+    /// Prompt words (joined with spaces).
+    pub prompt_words: Vec<String>,
+
+    /// Prompt; standard input, if any, is context placed before it.
+    #[arg(short, long)]
+    pub prompt: Option<String>,
+
+    /// System prompt.
+    #[arg(short, long)]
+    pub system: Option<String>,
+
+    /// Emit NDJSON: deltas as they come, a result per request, then a summary.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Most tokens to generate per request.
+    #[arg(short = 'n', long, default_value_t = 512)]
+    pub max_tokens: u32,
+
+    /// Sampling temperature; 0 is greedy (mlx-lm's default).
+    #[arg(short = 't', long, default_value_t = 0.0)]
+    pub temperature: f32,
+
+    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches P.
+    #[arg(long, default_value_t = 1.0, value_name = "P")]
+    pub top_p: f32,
+
+    /// Keep only the K most likely tokens (0: all).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub top_k: u32,
+
+    /// Drop tokens less likely than P times the most likely one.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub min_p: f32,
+
+    /// Penalize tokens seen recently (1.0: off).
+    #[arg(long, value_name = "X")]
+    pub repetition_penalty: Option<f32>,
+
+    /// Random seed, for reproducible sampling.
+    #[arg(long)]
+    pub seed: Option<u64>,
+
+    /// Send the prompt as is, without the model's chat template.
+    #[arg(long)]
+    pub no_chat_template: bool,
+
+    /// Load even when the memory gate says the model will not fit.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print prompt and generation speed and peak memory on stderr.
+    #[arg(short, long)]
+    pub verbose: bool,
+
+    /// Cache directory to read instead of the environment's.
+    #[arg(long, value_name = "DIR", env = "HF_HUB_CACHE", hide_env_values = true)]
+    pub cache_dir: Option<PathBuf>,
+
+    /// Print the man page or a shell completion script.
+    #[arg(long, value_name = "WHAT", hide = true)]
+    pub generate: Option<Generate>,
+}
+
+impl Args {
+    /// The prompt given on the command line, if any.
+    pub fn argument_prompt(&self) -> Option<String> {
+        match (&self.prompt, self.prompt_words.is_empty()) {
+            (Some(p), true) => Some(p.clone()),
+            (Some(p), false) => Some(format!("{} {p}", self.prompt_words.join(" "))),
+            (None, false) => Some(self.prompt_words.join(" ")),
+            (None, true) => None,
+        }
+    }
+}
+
+pub fn command() -> clap::Command {
+    Args::command()
+}
