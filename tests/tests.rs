@@ -5,3 +5,4 @@ mod harness;
 mod agreement;
 mod docs;
 mod list;
+mod run;

@@ -10,6 +10,7 @@
 
 pub mod fixtures;
 pub mod wire;
+pub mod wire_run;
 
 use std::fs;
 use std::io::Write;
@@ -69,13 +70,8 @@ impl TestCache {
     }
 
     pub fn run_with_stdin(&self, bin: &str, args: &[&str], stdin: &[u8]) -> Run {
-        let mut cmd = Command::new(bin);
+        let mut cmd = self.command(bin);
         cmd.args(args)
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.base.join("home"))
-            .env("HF_HOME", self.base.join("hf-home"))
-            .env("HF_HUB_CACHE", &self.hub)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -268,5 +264,25 @@ impl Run {
             self.stderr()
         );
         self
+    }
+}
+
+/// Held by every test that loads a model: one model in memory at a time
+/// (MLX is not thread-safe across concurrent evaluation; the machine is small).
+pub fn model_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl TestCache {
+    /// A command for `bin` with this cache as its only cache, not yet started.
+    pub fn command(&self, bin: &str) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.base.join("home"))
+            .env("HF_HOME", self.base.join("hf-home"))
+            .env("HF_HUB_CACHE", &self.hub);
+        cmd
     }
 }

@@ -44,6 +44,8 @@ pub struct File {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Error {
     pub code: String,
+    pub line: Option<u64>,
+    pub id: Option<serde_json::Value>,
     pub message: String,
     pub hint: Option<String>,
     #[serde(default)]
