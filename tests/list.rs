@@ -346,7 +346,7 @@ fn snapshot_is_chosen_through_refs_main_not_mtime() {
     assert_eq!(model.health, "healthy", "{:?}", model.reason);
 
     // name@hashprefix picks the other one, and judges it.
-    let run = cache.run(LIST, &["--json", "--show", &format!("SmolLM2@bbbb")]).expect_code(0);
+    let run = cache.run(LIST, &["--json", "--show", "SmolLM2@bbbb"]).expect_code(0);
     let (shown, _, _) = wire::list_output(&run.stdout());
     assert_eq!(shown[0].hash.as_deref(), Some(newer.commit.as_str()));
     assert_unhealthy(&shown[0], "config.json is missing");

@@ -5,4 +5,5 @@ mod harness;
 mod agreement;
 mod docs;
 mod list;
+mod pull;
 mod run;

@@ -149,7 +149,7 @@ impl<'a> Session<'a> {
             request.raw = Some(true);
         }
         let blank = |t: &str| t.trim().is_empty();
-        if request.messages.as_ref().map_or(request.prompt.as_deref().is_none_or(blank), |m| {
+        if request.messages.as_ref().map_or(request.prompt.as_deref().map_or(true, blank), |m| {
             m.iter().all(|m| blank(&m.content))
         }) {
             self.item_error(Failure::NoPrompt.message(line, request.id.clone()))?;

@@ -7,7 +7,7 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum ListLine {
-    Model(Model),
+    Model(Box<Model>),
     Error(Error),
     Summary(Summary),
 }
@@ -79,7 +79,7 @@ pub fn list_output(stdout: &str) -> (Vec<Model>, Vec<Error>, Summary) {
     for line in lines {
         assert!(summary.is_none(), "a line after the summary:\n{stdout}");
         match line {
-            ListLine::Model(m) => models.push(m),
+            ListLine::Model(m) => models.push(*m),
             ListLine::Error(e) => errors.push(e),
             ListLine::Summary(s) => summary = Some(s),
         }

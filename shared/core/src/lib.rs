@@ -27,6 +27,8 @@ pub mod evidence;
 pub mod exit;
 pub mod gguf;
 pub mod health;
+#[cfg(feature = "hub")]
+pub mod hub;
 pub mod input;
 pub mod model;
 pub mod ndjson;

@@ -1,0 +1,40 @@
+//! Downloads from the Hugging Face Hub into the hub cache (mlxk-pull).
+//!
+//! One concern per module:
+//! - [`config`]: endpoint, token, offline mode and timeouts from the environment;
+//! - [`client`]: the Hub's HTTP protocol (repo info, tree, HEAD/GET resolve)
+//!   and how its errors map to `access_denied` / `not_found`;
+//! - [`retry`]: exponential backoff and the read-stall timeout;
+//! - [`download`]: one blob: `blobs/<etag>.incomplete`, `Range` resume,
+//!   size and hash verification, rename into place;
+//! - [`lock`]: the per-blob file locks huggingface_hub also takes
+//!   (`$HF_HUB_CACHE/.locks/models--org--name/<etag>.lock`);
+//! - [`layout`]: snapshot symlinks, `trees/<commit>.json`, `refs/<branch>`;
+//! - [`filter`]: `--include` / `--exclude` globs and the MLX default set;
+//! - [`pull`]: one repository from preflight to health check;
+//! - [`progress`]: the reporter trait the binary draws bars or NDJSON with.
+//!
+//! ```no_run
+//! use mlxk_core::cache::Cache;
+//! use mlxk_core::hub::{client::HubClient, config::HubConfig, filter::Filter, pull};
+//! # async fn demo() {
+//! let client = HubClient::new(HubConfig::from_env()).unwrap();
+//! let request = pull::Request::parse("mlx-community/Qwen3-0.6B-4bit", None).unwrap();
+//! let options = pull::Options { filter: Filter::mlx_default(), jobs: 4 };
+//! let result = pull::pull(&client, &Cache::from_env(), &request, &options, &mlxk_core::hub::progress::Silent).await;
+//! println!("{:?}", result.download_status);
+//! # }
+//! ```
+
+pub mod client;
+pub mod config;
+pub mod download;
+pub mod error;
+pub mod filter;
+pub mod layout;
+pub mod lock;
+pub mod progress;
+pub mod pull;
+pub mod retry;
+
+pub use error::HubError;

@@ -1,0 +1,166 @@
+//! mlxk-pull against real Hub-protocol servers on loopback: the olah mirror
+//! (PyPI `olah`) and tests/hub/fault_hub.py, which misbehaves on purpose.
+//! The official client (`huggingface_hub`) is the reference for the cache
+//! layout. `scripts/setup-pull-tests.sh` installs what these tests need.
+
+mod faults;
+mod mirror;
+mod servers;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde::Deserialize;
+
+use crate::harness::{fixtures, Run, TestCache};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_mlxk-pull");
+pub const MINILM: &str = "sentence-transformers/all-MiniLM-L6-v2";
+pub const MINILM_DIR: &str = "models--sentence-transformers--all-MiniLM-L6-v2";
+/// Its commit in the test mirror (make_repo.py commits deterministically).
+pub const MINILM_COMMIT: &str = "282a77fb48cf68f3e94110e803e6cab13f54cbc6";
+pub const SAFETENSORS_SHA256: &str =
+    "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db";
+pub const SAFETENSORS_SIZE: u64 = 90_868_376;
+/// A few real files of the same model, without weights (an unhealthy repo).
+pub const CONFIGS: &str = "mlxk-fixtures/minilm-config";
+
+/// The wire format as this test reads it (declared here, not imported, to catch drift).
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum Msg {
+    Progress {
+        repo: String,
+        file: String,
+        bytes: u64,
+        total_bytes: Option<u64>,
+    },
+    Result(PullResult),
+    Error {
+        code: String,
+        message: String,
+        line: Option<u64>,
+    },
+    Summary {
+        total: u64,
+        ok: u64,
+        failed: u64,
+        exit_code: i32,
+    },
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PullResult {
+    pub name: String,
+    pub hash: Option<String>,
+    pub download_status: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub health: Option<String>,
+    pub reason: Option<String>,
+    pub path: Option<String>,
+}
+
+pub fn messages(run: &Run) -> Vec<Msg> {
+    run.stdout()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad NDJSON line {l:?}: {e}")))
+        .collect()
+}
+
+pub fn results(run: &Run) -> Vec<PullResult> {
+    messages(run)
+        .into_iter()
+        .filter_map(|m| match m {
+            Msg::Result(r) => Some(r),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The one result of a single-repo run.
+pub fn result(run: &Run) -> PullResult {
+    let mut all = results(run);
+    assert_eq!(
+        all.len(),
+        1,
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout(),
+        run.stderr()
+    );
+    all.remove(0)
+}
+
+/// `mlxk-pull` with this cache and `endpoint`, not yet started.
+pub fn pull_cmd(cache: &TestCache, endpoint: &str, args: &[&str]) -> Command {
+    let mut cmd = cache.command(BIN);
+    cmd.env("HF_ENDPOINT", endpoint)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+pub fn pull(cache: &TestCache, endpoint: &str, args: &[&str]) -> Run {
+    Run(pull_cmd(cache, endpoint, args)
+        .output()
+        .expect("run mlxk-pull"))
+}
+
+/// Waits (on events, polled) until `cond` holds; panics with `what` after a generous deadline.
+pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Waits for a child with a deadline, so a hang fails the test instead of CI.
+pub fn wait_child(mut child: Child, what: &str) -> Run {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            return Run(child.wait_with_output().unwrap());
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!(
+                "{what} did not finish: {:?}",
+                child.wait_with_output().unwrap()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+pub fn repo_path(cache: &TestCache, dir: &str) -> PathBuf {
+    cache.hub().join(dir)
+}
+
+/// Every path under `dir`, relative, sorted (to show a cache did not change).
+pub fn listing(dir: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            out.push(p.strip_prefix(root).unwrap().display().to_string());
+            if e.file_type().unwrap().is_dir() {
+                walk(root, &p, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(dir, dir, &mut out);
+    out.sort();
+    out
+}
+
+/// The real fixture the mirrors serve.
+pub fn minilm_source() -> PathBuf {
+    fixtures::minilm_dir()
+}
