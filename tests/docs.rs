@@ -4,7 +4,11 @@
 use std::process::Command;
 
 /// Every binary and whether it may link MLX.
-const BINARIES: &[(&str, &str, bool)] = &[("mlxk-list", env!("CARGO_BIN_EXE_mlxk-list"), false)];
+const BINARIES: &[(&str, &str, bool)] = &[
+    ("mlxk-list", env!("CARGO_BIN_EXE_mlxk-list"), false),
+    ("mlxk-pull", env!("CARGO_BIN_EXE_mlxk-pull"), false),
+    ("mlxk-run", env!("CARGO_BIN_EXE_mlxk-run"), true),
+];
 
 fn generate(bin: &str, what: &str) -> String {
     let out = Command::new(bin).args(["--generate", what]).output().unwrap();

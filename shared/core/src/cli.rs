@@ -7,6 +7,9 @@ use std::io::Write;
 
 use clap::ValueEnum;
 
+/// Date the man pages carry: that of the current release.
+const RELEASE_DATE: &str = "2026-11-22";
+
 /// What `--generate` can produce.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Generate {
@@ -20,7 +23,10 @@ pub enum Generate {
 pub fn generate(mut cmd: clap::Command, what: Generate, out: &mut dyn Write) -> std::io::Result<()> {
     let name = cmd.get_name().to_string();
     match what {
-        Generate::Man => clap_mangen::Man::new(cmd).render(out),
+        Generate::Man => clap_mangen::Man::new(cmd)
+            .date(RELEASE_DATE)
+            .manual("mlxk manual")
+            .render(out),
         Generate::Bash => {
             clap_complete::generate(clap_complete::Shell::Bash, &mut cmd, name, out);
             Ok(())
