@@ -254,6 +254,8 @@ pub struct SnapshotFile {
     pub blob: Option<String>,
     /// Size of the target; `None` when the link dangles or cannot be read.
     pub size: Option<u64>,
+    /// When the target (the blob) was last written.
+    pub modified: Option<std::time::SystemTime>,
 }
 
 impl Snapshot {
@@ -301,12 +303,13 @@ fn walk(dir: &Path, prefix: &str, out: &mut Vec<SnapshotFile>) -> Result<()> {
         } else {
             None
         };
-        let size = fs::metadata(&path).ok().filter(|m| m.is_file()).map(|m| m.len());
+        let target = fs::metadata(&path).ok().filter(|m| m.is_file());
         out.push(SnapshotFile {
             rel,
             path,
             blob,
-            size,
+            size: target.as_ref().map(|m| m.len()),
+            modified: target.and_then(|m| m.modified().ok()),
         });
     }
     Ok(())

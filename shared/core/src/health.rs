@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Deserialize;
 
 use crate::cache::{Repo, SnapshotFile};
-use crate::evidence::{is_lfs_pointer, read_prefix, Config, Evidence};
+use crate::evidence::{is_lfs_pointer, Config, Evidence};
 use crate::ndjson::Framework;
 use crate::safetensors;
 
@@ -261,23 +261,25 @@ fn tokenizer_problem(f: &SnapshotFile) -> Option<&'static str> {
     if is_lfs_pointer(f) {
         return Some("is a Git LFS pointer");
     }
-    let Some(head) = read_prefix(&f.path, 64) else {
+    let Some((head, tail)) = read_ends(&f.path, 64) else {
         return Some("cannot be read");
     };
-    let tail = read_tail(&f.path, 64).unwrap_or_default();
     let first = head.iter().find(|b| !b.is_ascii_whitespace());
     let last = tail.iter().rev().find(|b| !b.is_ascii_whitespace());
     (first != Some(&b'{') || last != Some(&b'}')).then_some("is not a complete JSON object (truncated?)")
 }
 
-fn read_tail(path: &std::path::Path, n: u64) -> Option<Vec<u8>> {
+/// The first and the last `n` bytes of a file, through one open.
+fn read_ends(path: &std::path::Path, n: u64) -> Option<(Vec<u8>, Vec<u8>)> {
     use std::io::{Read, Seek, SeekFrom};
     let mut file = std::fs::File::open(path).ok()?;
     let len = file.metadata().ok()?.len();
+    let mut head = Vec::new();
+    (&mut file).take(n).read_to_end(&mut head).ok()?;
     file.seek(SeekFrom::Start(len.saturating_sub(n))).ok()?;
-    let mut buf = Vec::new();
-    file.read_to_end(&mut buf).ok()?;
-    Some(buf)
+    let mut tail = Vec::new();
+    file.read_to_end(&mut tail).ok()?;
+    Some((head, tail))
 }
 
 fn check_processor(ev: &Evidence, vision: bool, problems: &mut Vec<String>) {

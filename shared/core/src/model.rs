@@ -151,12 +151,12 @@ fn modified(path: &Path) -> Option<SystemTime> {
     std::fs::symlink_metadata(path).and_then(|m| m.modified()).ok()
 }
 
-/// Newest modification among the directory and its entries (links
-/// themselves, not their blobs), UTC.
+/// Newest modification among the directory and the files it holds (for a
+/// snapshot: the blobs, i.e. when each file was downloaded), UTC.
 fn last_modified(dir: &Path, files: &[SnapshotFile]) -> Option<String> {
-    std::iter::once(dir)
-        .chain(files.iter().map(|f| f.path.as_path()))
-        .filter_map(modified)
+    std::iter::once(modified(dir))
+        .chain(files.iter().map(|f| f.modified))
+        .flatten()
         .max()
         .map(rfc3339)
 }
