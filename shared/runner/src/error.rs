@@ -1,0 +1,103 @@
+//! The runner's error type.
+
+use std::path::PathBuf;
+
+use crate::memory::MemoryEstimate;
+
+/// Everything that can go wrong while loading a model or generating with it.
+#[derive(Debug, thiserror::Error)]
+pub enum RunnerError {
+    /// `config.json`'s `model_type` names an architecture this runner has no code for.
+    #[error("unsupported architecture `{model_type}` (supported: {})", supported.join(", "))]
+    UnsupportedArchitecture {
+        model_type: String,
+        supported: Vec<&'static str>,
+    },
+
+    /// A file of the model could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// `config.json` (or another JSON file of the model) is not what we expect.
+    #[error("invalid {}: {message}", path.display())]
+    InvalidConfig { path: PathBuf, message: String },
+
+    /// The model directory has no safetensors weights.
+    #[error("no weights in {}: expected model.safetensors or model.safetensors.index.json", dir.display())]
+    NoWeights { dir: PathBuf },
+
+    /// A safetensors file is truncated or its header is damaged.
+    #[error("corrupt weights file {}: {message}", path.display())]
+    CorruptWeights { path: PathBuf, message: String },
+
+    /// A tensor the architecture needs is not in the weights.
+    #[error("missing tensor `{name}` in the weights")]
+    MissingTensor { name: String },
+
+    /// A tensor has the wrong shape or dtype for the configuration.
+    #[error("tensor `{name}`: {message}")]
+    BadTensor { name: String, message: String },
+
+    /// The model would not fit in the memory that is available.
+    #[error(
+        "not enough memory: the model needs about {:.2} GiB, {:.2} GiB available",
+        gib(estimate.total_bytes()),
+        gib(*available)
+    )]
+    InsufficientMemory {
+        estimate: MemoryEstimate,
+        available: u64,
+    },
+
+    /// The rendered prompt does not leave room for a single new token.
+    #[error("prompt has {prompt_tokens} tokens; the context window holds {context_length}")]
+    PromptTooLong {
+        prompt_tokens: usize,
+        context_length: usize,
+    },
+
+    /// The prompt rendered to zero tokens.
+    #[error("prompt is empty")]
+    EmptyPrompt,
+
+    /// `tokenizer.json` is missing or could not be used.
+    #[error("tokenizer: {0}")]
+    Tokenizer(String),
+
+    /// The chat template failed to parse or render, or raised an exception.
+    #[error("chat template: {0}")]
+    Template(String),
+
+    /// A request asks for chat rendering but the model has no chat template.
+    #[error("the model has no chat template; use raw mode")]
+    NoChatTemplate,
+
+    /// A request has neither `prompt` nor `messages`.
+    #[error("request has neither `prompt` nor `messages`")]
+    NoPrompt,
+
+    /// A sampling parameter is out of range.
+    #[error("invalid sampling parameter: {0}")]
+    InvalidSampling(String),
+
+    /// MLX reported an error while building or evaluating a graph.
+    #[error("MLX: {0}")]
+    Mlx(String),
+}
+
+fn gib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 30) as f64
+}
+
+impl From<mlx_rs::error::Exception> for RunnerError {
+    fn from(e: mlx_rs::error::Exception) -> Self {
+        RunnerError::Mlx(e.to_string())
+    }
+}
+
+/// Result with [`RunnerError`].
+pub type Result<T, E = RunnerError> = std::result::Result<T, E>;

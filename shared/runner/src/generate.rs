@@ -1,0 +1,250 @@
+//! Generation as an iterator of token ids.
+//!
+//! The prompt is prefilled in chunks of [`PREFILL_STEP`] tokens (all but the last
+//! token, without computing logits), then the last prompt token yields the first
+//! logits. Decoding is pipelined like mlx-lm's `generate_step`: the graph for token
+//! n+1 is built and evaluated asynchronously before token n is read back, so the only
+//! host synchronisation per token is reading the sampled id.
+//!
+//! Generation stops at a stop token (not yielded), after `max_tokens`, when the context
+//! window is full, or when the interrupt flag is raised between tokens.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mlx_rs::transforms::{async_eval, eval};
+use mlx_rs::Array;
+use mlxk_core::ndjson::FinishReason;
+
+use crate::error::{Result, RunnerError};
+use crate::kv_cache::{KvCache, StepKvCache};
+use crate::layers::DecoderModel;
+use crate::memory::{process_peak_memory, PREFILL_STEP};
+use crate::sampler::{Sampler, SamplingParams};
+
+/// Counts and speeds of one generation.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct GenerationStats {
+    pub prompt_tokens: usize,
+    /// Tokens the model produced, the stop token included.
+    pub generated_tokens: usize,
+    /// Prompt tokens per second, up to the first generated token.
+    pub prompt_tps: f64,
+    /// Generated tokens per second after the first one.
+    pub generation_tps: f64,
+    /// Peak resident memory of the process (Linux `VmHWM`), else MLX's peak.
+    pub peak_memory_bytes: u64,
+    pub finish_reason: FinishReason,
+}
+
+/// Yields generated token ids; see the module docs. [`TokenGenerator::stats`] is
+/// complete once the iterator has returned `None`.
+pub struct TokenGenerator<'m> {
+    model: &'m DecoderModel,
+    caches: Vec<StepKvCache>,
+    sampler: Sampler,
+    stop: &'m HashSet<u32>,
+    interrupt: Option<Arc<AtomicBool>>,
+    max_tokens: usize,
+    context_length: usize,
+    prompt: Option<Vec<u32>>,
+    prompt_tokens: usize,
+    pending: Option<Array>,
+    generated: usize,
+    start: Instant,
+    first_token_at: Option<Instant>,
+    last_token_at: Option<Instant>,
+    finish: Option<FinishReason>,
+}
+
+impl<'m> TokenGenerator<'m> {
+    /// Prepares a generation; nothing runs until the first `next()`.
+    pub fn new(
+        model: &'m DecoderModel,
+        prompt: &[u32],
+        params: &SamplingParams,
+        stop: &'m HashSet<u32>,
+        context_length: usize,
+        interrupt: Option<Arc<AtomicBool>>,
+    ) -> Result<Self> {
+        if prompt.is_empty() {
+            return Err(RunnerError::EmptyPrompt);
+        }
+        if prompt.len() >= context_length {
+            return Err(RunnerError::PromptTooLong {
+                prompt_tokens: prompt.len(),
+                context_length,
+            });
+        }
+        let mut sampler = Sampler::new(params)?;
+        sampler.observe_ids(prompt);
+        let caches = (0..model.spec().num_layers)
+            .map(|_| StepKvCache::new())
+            .collect();
+        Ok(TokenGenerator {
+            model,
+            caches,
+            sampler,
+            stop,
+            interrupt,
+            max_tokens: params.max_tokens,
+            context_length,
+            prompt: Some(prompt.to_vec()),
+            prompt_tokens: prompt.len(),
+            pending: None,
+            generated: 0,
+            start: Instant::now(),
+            first_token_at: None,
+            last_token_at: None,
+            finish: None,
+        })
+    }
+
+    /// Feeds `ids` (`[1, L]`) and returns the sampled next token (lazy `[1]` array).
+    fn step(&mut self, ids: &Array) -> Result<Array> {
+        let hidden = self.model.forward_hidden(ids, &mut self.caches)?;
+        let logits = self.model.last_logits(&hidden)?;
+        let token = self.sampler.sample(&logits)?;
+        self.sampler.observe(&token);
+        Ok(token)
+    }
+
+    /// Runs the prompt through the model; leaves the first token pending.
+    fn prefill(&mut self, prompt: Vec<u32>) -> Result<()> {
+        self.start = Instant::now();
+        let (body, last) = prompt.split_at(prompt.len() - 1);
+        for chunk in body.chunks(PREFILL_STEP) {
+            let ids = Array::from_slice(chunk, &[1, chunk.len() as i32]);
+            self.model.forward_hidden(&ids, &mut self.caches)?;
+            let state: Vec<&Array> = self.caches.iter().flat_map(|c| c.state()).collect();
+            eval(state)?;
+            mlx_rs::memory::clear_cache()?;
+        }
+        let token = self.step(&Array::from_slice(last, &[1, 1]))?;
+        async_eval([&token])?;
+        self.pending = Some(token);
+        Ok(())
+    }
+
+    fn offset(&self) -> usize {
+        self.caches.first().map_or(0, |c| c.offset())
+    }
+
+    fn advance(&mut self) -> Result<Option<u32>> {
+        if let Some(prompt) = self.prompt.take() {
+            self.prefill(prompt)?;
+        }
+        if self
+            .interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+        {
+            self.finish = Some(FinishReason::Interrupted);
+            return Ok(None);
+        }
+        let Some(current) = self.pending.take() else {
+            self.finish = Some(if self.generated >= self.max_tokens {
+                FinishReason::Length
+            } else {
+                FinishReason::Context
+            });
+            return Ok(None);
+        };
+        // Schedule the next token before waiting for this one.
+        if self.generated + 1 < self.max_tokens && self.offset() < self.context_length {
+            let ids = current.reshape(&[1, 1])?;
+            let next = self.step(&ids)?;
+            async_eval([&next])?;
+            self.pending = Some(next);
+        }
+        let token: u32 = current.item_exact();
+        let now = Instant::now();
+        self.first_token_at.get_or_insert(now);
+        self.last_token_at = Some(now);
+        self.generated += 1;
+        if self.generated % 256 == 0 {
+            mlx_rs::memory::clear_cache()?;
+        }
+        if self.stop.contains(&token) {
+            self.pending = None;
+            self.finish = Some(FinishReason::Stop);
+            return Ok(None);
+        }
+        Ok(Some(token))
+    }
+
+    /// Why generation ended; `None` while it runs.
+    pub fn finish_reason(&self) -> Option<FinishReason> {
+        self.finish
+    }
+
+    /// Counts and speeds so far (final once the iterator is exhausted).
+    pub fn stats(&self) -> GenerationStats {
+        let secs = |d: Duration| d.as_secs_f64().max(1e-9);
+        let prompt_tps = match self.first_token_at {
+            Some(t) => self.prompt_tokens as f64 / secs(t - self.start),
+            None => 0.0,
+        };
+        let generation_tps = match (self.first_token_at, self.last_token_at) {
+            (Some(first), Some(last)) if self.generated > 1 => {
+                (self.generated - 1) as f64 / secs(last - first)
+            }
+            _ => 0.0,
+        };
+        let peak_memory_bytes = process_peak_memory()
+            .or_else(|| mlx_rs::memory::peak_memory().ok().map(|b| b as u64))
+            .unwrap_or(0);
+        GenerationStats {
+            prompt_tokens: self.prompt_tokens,
+            generated_tokens: self.generated,
+            prompt_tps,
+            generation_tps,
+            peak_memory_bytes,
+            finish_reason: self.finish.unwrap_or(FinishReason::Length),
+        }
+    }
+}
+
+impl Iterator for TokenGenerator<'_> {
+    type Item = Result<u32>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.finish.is_some() {
+            return None;
+        }
+        match self.advance() {
+            Ok(Some(token)) => Some(Ok(token)),
+            Ok(None) => None,
+            Err(e) => {
+                self.finish = Some(FinishReason::Stop);
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Logits (float32, `[vocab]`) at the last position of `prompt`, computed exactly as
+/// generation computes them before sampling the first token.
+pub fn prompt_logits(model: &DecoderModel, prompt: &[u32]) -> Result<Vec<f32>> {
+    if prompt.is_empty() {
+        return Err(RunnerError::EmptyPrompt);
+    }
+    let mut caches: Vec<StepKvCache> = (0..model.spec().num_layers)
+        .map(|_| StepKvCache::new())
+        .collect();
+    let (body, last) = prompt.split_at(prompt.len() - 1);
+    for chunk in body.chunks(PREFILL_STEP) {
+        let ids = Array::from_slice(chunk, &[1, chunk.len() as i32]);
+        model.forward_hidden(&ids, &mut caches)?;
+        let state: Vec<&Array> = caches.iter().flat_map(|c| c.state()).collect();
+        eval(state)?;
+    }
+    let hidden = model.forward_hidden(&Array::from_slice(last, &[1, 1]), &mut caches)?;
+    let logits = model
+        .last_logits(&hidden)?
+        .as_dtype(mlx_rs::Dtype::Float32)?;
+    logits.eval()?;
+    Ok(logits.as_slice::<f32>().to_vec())
+}

@@ -1,0 +1,69 @@
+//! mlxk's model runner: text generation with MLX (through mlx-rs) for mlx-community
+//! style checkpoints of the llama, qwen2 and qwen3 architectures, dense or MLX affine
+//! quantized (4/8 bit, group 32/64/128, per-module overrides).
+//!
+//! On macOS MLX runs on Metal; elsewhere on its CPU backend, where half-precision
+//! weights are upcast to float32 at load (see [`weights`]).
+//!
+//! ```no_run
+//! use std::sync::{atomic::AtomicBool, Arc};
+//! use mlxk_core::ndjson::Request;
+//! use mlxk_runner::{Event, LoadOptions, Runner, SamplingParams};
+//!
+//! # fn main() -> Result<(), mlxk_runner::RunnerError> {
+//! let runner = Runner::load("/path/to/SmolLM2-135M-Instruct-4bit", &LoadOptions::default())?;
+//! let request = Request {
+//!     prompt: Some("What is the capital of France?".into()),
+//!     ..Request::default()
+//! };
+//! let prompt = runner.render(&request)?;
+//! let params = SamplingParams::greedy(64).with_request(&request);
+//! let interrupt = Arc::new(AtomicBool::new(false));
+//! for event in runner.generate(&prompt, &params, Some(interrupt))? {
+//!     match event? {
+//!         Event::Token { text, .. } => print!("{text}"),
+//!         Event::Done { text, stats } => println!("{text}\n{stats:?}"),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! MLX is not thread safe across concurrent evaluation: use one runner from one thread
+//! at a time.
+
+#![deny(unsafe_code)]
+
+pub mod arch;
+pub mod config;
+pub mod detokenizer;
+pub mod error;
+pub mod generate;
+pub mod kv_cache;
+pub mod layers;
+pub mod linear;
+pub mod llama;
+pub mod memory;
+pub mod quant;
+pub mod qwen2;
+pub mod qwen3;
+pub mod sampler;
+pub mod template;
+pub mod weights;
+
+mod runner;
+
+pub use arch::SUPPORTED_ARCHITECTURES;
+pub use config::ModelConfig;
+pub use error::{Result, RunnerError};
+pub use generate::GenerationStats;
+pub use memory::{MemoryEstimate, MemoryVerdict};
+pub use runner::{Event, Generation, LoadOptions, Runner};
+pub use sampler::SamplingParams;
+
+/// Serializes MLX use within this crate's unit tests.
+#[cfg(test)]
+pub(crate) fn test_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,197 @@
+//! The memory gate: will this model, with a KV cache for the requested number of
+//! tokens, fit in the memory that is available? Decided before any weight is loaded,
+//! from the safetensors headers alone. `docs/runner.md` documents the formula.
+//!
+//! ```text
+//! need = weights + kv_cache + activations + overhead
+//! weights     = Σ tensor bytes, float16/bfloat16 tensors counted twice when upcast to float32
+//! kv_cache    = 2 · layers · kv_heads · head_dim · ceil(tokens / 256) · 256 · 4 bytes
+//! activations = 4 · S · (S · heads + 3 · intermediate + 8 · hidden) + 8 · vocab bytes,
+//!               S = min(tokens, 2048) (one prefill chunk)
+//! overhead    = 256 MiB (MLX runtime, tokenizer, buffers)
+//! ```
+
+use std::path::Path;
+
+use serde::Serialize;
+
+use crate::config::ModelConfig;
+use crate::error::Result;
+use crate::weights;
+
+/// Fixed allowance for the MLX runtime, tokenizer and allocator slack.
+pub const OVERHEAD_BYTES: u64 = 256 << 20;
+/// Prefill chunk length (mlx-lm's `prefill_step_size`).
+pub const PREFILL_STEP: usize = 2048;
+/// KV cache growth step (mlx-lm's `KVCache.step`).
+pub const KV_STEP: usize = 256;
+
+/// What a model is estimated to need, by part.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct MemoryEstimate {
+    pub weight_bytes: u64,
+    pub kv_cache_bytes: u64,
+    pub activation_bytes: u64,
+    pub overhead_bytes: u64,
+    /// Tokens the KV cache was sized for.
+    pub tokens: u64,
+}
+
+impl MemoryEstimate {
+    pub fn total_bytes(&self) -> u64 {
+        self.weight_bytes + self.kv_cache_bytes + self.activation_bytes + self.overhead_bytes
+    }
+
+    /// The estimate for `config` with weights of `weight_bytes` and `tokens` of context.
+    pub fn for_config(config: &ModelConfig, weight_bytes: u64, tokens: usize) -> Self {
+        let cached = tokens.div_ceil(KV_STEP) * KV_STEP;
+        let kv_cache_bytes = 2
+            * config.num_hidden_layers as u64
+            * config.kv_heads() as u64
+            * config.head_dim() as u64
+            * cached as u64
+            * 4;
+        let s = tokens.clamp(1, PREFILL_STEP) as u64;
+        let activation_bytes = 4
+            * s
+            * (s * config.num_attention_heads as u64
+                + 3 * config.intermediate_size as u64
+                + 8 * config.hidden_size as u64)
+            + 8 * config.vocab_size as u64;
+        MemoryEstimate {
+            weight_bytes,
+            kv_cache_bytes,
+            activation_bytes,
+            overhead_bytes: OVERHEAD_BYTES,
+            tokens: tokens as u64,
+        }
+    }
+}
+
+/// Estimates the memory the model in `dir` needs for `tokens` of context, reading only
+/// `config.json` and the safetensors headers.
+pub fn estimate(dir: &Path, config: &ModelConfig, tokens: usize, upcast: bool) -> Result<MemoryEstimate> {
+    let weight_bytes = weights::scan(dir)?
+        .iter()
+        .map(|t| t.loaded_bytes(upcast))
+        .sum();
+    Ok(MemoryEstimate::for_config(config, weight_bytes, tokens))
+}
+
+/// The gate's decision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "snake_case")]
+pub enum MemoryVerdict {
+    Fits {
+        estimate: MemoryEstimate,
+        available: u64,
+    },
+    Insufficient {
+        estimate: MemoryEstimate,
+        available: u64,
+    },
+    /// Available memory could not be determined; loading goes ahead.
+    Unknown { estimate: MemoryEstimate },
+}
+
+impl MemoryVerdict {
+    pub fn fits(&self) -> bool {
+        !matches!(self, MemoryVerdict::Insufficient { .. })
+    }
+}
+
+/// Compares an estimate with what is available.
+pub fn check(estimate: MemoryEstimate, available: Option<u64>) -> MemoryVerdict {
+    match available {
+        None => MemoryVerdict::Unknown { estimate },
+        Some(available) if estimate.total_bytes() <= available => {
+            MemoryVerdict::Fits { estimate, available }
+        }
+        Some(available) => MemoryVerdict::Insufficient { estimate, available },
+    }
+}
+
+/// Memory a new model may use: on Linux `MemAvailable` (capped by a cgroup v2 limit
+/// when one applies); on macOS 75% of physical memory (Metal's usual working-set
+/// recommendation); `None` elsewhere or when it cannot be read.
+pub fn available_memory() -> Option<u64> {
+    if cfg!(target_os = "linux") {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
+        let available = meminfo_kib(&meminfo, "MemAvailable:")? * 1024;
+        Some(match cgroup_headroom() {
+            Some(headroom) => available.min(headroom),
+            None => available,
+        })
+    } else if cfg!(target_os = "macos") {
+        let out = std::process::Command::new("sysctl")
+            .args(["-n", "hw.memsize"])
+            .output()
+            .ok()?;
+        let total: u64 = String::from_utf8(out.stdout).ok()?.trim().parse().ok()?;
+        Some(total / 4 * 3)
+    } else {
+        None
+    }
+}
+
+fn meminfo_kib(meminfo: &str, key: &str) -> Option<u64> {
+    meminfo
+        .lines()
+        .find_map(|l| l.strip_prefix(key))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// `memory.max − memory.current` of this process's cgroup (v2), when limited.
+fn cgroup_headroom() -> Option<u64> {
+    let cgroup = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+    let path = cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+    let dir = Path::new("/sys/fs/cgroup").join(path.trim_start_matches('/'));
+    let max: u64 = std::fs::read_to_string(dir.join("memory.max"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    let current: u64 = std::fs::read_to_string(dir.join("memory.current"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(max.saturating_sub(current))
+}
+
+/// Peak resident memory of this process (`VmHWM`) on Linux; `None` elsewhere.
+pub fn process_peak_memory() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    Some(meminfo_kib(&status, "VmHWM:")? * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kv_cache_formula() {
+        let c = ModelConfig::from_json(
+            r#"{"model_type":"llama","hidden_size":576,"num_hidden_layers":30,"intermediate_size":1536,
+                "num_attention_heads":9,"num_key_value_heads":3,"vocab_size":49152}"#,
+        )
+        .unwrap();
+        let e = MemoryEstimate::for_config(&c, 1000, 2048);
+        assert_eq!(e.kv_cache_bytes, 2 * 30 * 3 * 64 * 2048 * 4);
+        assert_eq!(e.weight_bytes, 1000);
+        assert!(check(e, Some(e.total_bytes())).fits());
+        assert!(!check(e, Some(e.total_bytes() - 1)).fits());
+        assert!(check(e, None).fits());
+    }
+
+    #[test]
+    fn reads_available_memory_here() {
+        if cfg!(target_os = "linux") {
+            assert!(available_memory().unwrap() > 0);
+            assert!(process_peak_memory().unwrap() > 0);
+        }
+    }
+}

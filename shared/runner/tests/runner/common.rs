@@ -1,0 +1,36 @@
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard};
+
+use mlxk_runner::{LoadOptions, Runner};
+
+/// Serializes MLX work across the tests of this binary.
+pub fn mlx_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    match std::env::var_os("MLXK_FIXTURES") {
+        Some(dir) => PathBuf::from(dir),
+        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/mlxk-fixtures"),
+    }
+}
+
+/// The fixture model `name`, or `None` after printing why the test is skipped.
+pub fn fixture(name: &str, script_arg: &str) -> Option<PathBuf> {
+    let dir = fixtures_dir().join("models").join(name);
+    if dir.join("config.json").is_file() {
+        Some(dir)
+    } else {
+        eprintln!(
+            "SKIPPED: fixture {} is absent; run `scripts/fixtures.sh {script_arg}` to build it",
+            dir.display()
+        );
+        None
+    }
+}
+
+pub fn load(dir: &std::path::Path) -> Runner {
+    Runner::load(dir, &LoadOptions::default())
+        .unwrap_or_else(|e| panic!("loading {}: {e}", dir.display()))
+}
