@@ -7,13 +7,15 @@ use std::path::PathBuf;
 fn main() {
     println!("cargo:rerun-if-env-changed=MLXK_MLX_LIBDIR");
     let target_os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
-    if std::env::var_os("CARGO_FEATURE_MLX").is_none() || target_os == "macos" || target_os == "ios" {
+    if std::env::var_os("CARGO_FEATURE_MLX").is_none() || target_os == "macos" || target_os == "ios"
+    {
         return;
     }
     let libdir = std::env::var_os("MLXK_MLX_LIBDIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| {
-            PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join(".deps/mlx-lib/mlx/lib")
+            PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap())
+                .join(".deps/mlx-lib/mlx/lib")
         });
     if !libdir.join("libmlx.so").exists() {
         println!(

@@ -11,7 +11,10 @@ const BINARIES: &[(&str, &str, bool)] = &[
 ];
 
 fn generate(bin: &str, what: &str) -> String {
-    let out = Command::new(bin).args(["--generate", what]).output().unwrap();
+    let out = Command::new(bin)
+        .args(["--generate", what])
+        .output()
+        .unwrap();
     assert!(out.status.success(), "{bin} --generate {what}");
     String::from_utf8(out.stdout).unwrap()
 }
@@ -46,11 +49,37 @@ fn tools_without_models_do_not_link_mlx() {
 
 #[test]
 fn ndjson_doc_names_every_message_type_and_error_code() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ndjson.md")).unwrap();
-    for kind in ["model", "request", "delta", "result", "progress", "error", "summary", "chunk", "image", "transcript", "segment"] {
-        assert!(doc.contains(&format!("`\"type\": \"{kind}\"`")), "docs/ndjson.md lacks type {kind}");
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/ndjson.md")).unwrap();
+    for kind in [
+        "model",
+        "request",
+        "delta",
+        "result",
+        "progress",
+        "error",
+        "summary",
+        "chunk",
+        "image",
+        "transcript",
+        "segment",
+    ] {
+        assert!(
+            doc.contains(&format!("`\"type\": \"{kind}\"`")),
+            "docs/ndjson.md lacks type {kind}"
+        );
     }
-    for code in ["model_not_found", "ambiguous_match", "cache_not_found", "validation_error", "io_error", "revision_not_found"] {
-        assert!(doc.contains(&format!("`{code}`")), "docs/ndjson.md lacks error code {code}");
+    for code in [
+        "model_not_found",
+        "ambiguous_match",
+        "cache_not_found",
+        "validation_error",
+        "io_error",
+        "revision_not_found",
+    ] {
+        assert!(
+            doc.contains(&format!("`{code}`")),
+            "docs/ndjson.md lacks error code {code}"
+        );
     }
 }

@@ -36,7 +36,13 @@ pub fn smollm2(cache: &TestCache, name: &str) -> RepoBuilder {
 pub fn minilm(cache: &TestCache, name: &str) -> RepoBuilder {
     let dir = fixtures::minilm_dir();
     let mut repo = cache.repo(name);
-    for rel in ["config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt"] {
+    for rel in [
+        "config.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "vocab.txt",
+    ] {
         if dir.join(rel).exists() {
             repo = repo.file(rel, fs::read(dir.join(rel)).unwrap());
         }
@@ -44,12 +50,19 @@ pub fn minilm(cache: &TestCache, name: &str) -> RepoBuilder {
     repo.lfs("model.safetensors", &dir.join("model.safetensors"))
 }
 
-fn list_json(cache: &TestCache, args: &[&str]) -> (Vec<Model>, Vec<wire::Error>, wire::Summary, i32) {
+fn list_json(
+    cache: &TestCache,
+    args: &[&str],
+) -> (Vec<Model>, Vec<wire::Error>, wire::Summary, i32) {
     let mut all = vec!["--json"];
     all.extend_from_slice(args);
     let run = cache.run(LIST, &all);
     let (models, errors, summary) = wire::list_output(&run.stdout());
-    assert_eq!(summary.exit_code, run.code(), "summary tells the exit status");
+    assert_eq!(
+        summary.exit_code,
+        run.code(),
+        "summary tells the exit status"
+    );
     (models, errors, summary, run.code())
 }
 
@@ -60,9 +73,16 @@ fn one(cache: &TestCache) -> Model {
 }
 
 fn assert_unhealthy(model: &Model, needle: &str) {
-    assert_eq!(model.health, "unhealthy", "{} should be unhealthy", model.name);
+    assert_eq!(
+        model.health, "unhealthy",
+        "{} should be unhealthy",
+        model.name
+    );
     let reason = model.reason.as_deref().unwrap_or("");
-    assert!(reason.contains(needle), "reason {reason:?} should mention {needle:?}");
+    assert!(
+        reason.contains(needle),
+        "reason {reason:?} should mention {needle:?}"
+    );
     assert!(!model.runtime_compatible);
 }
 
@@ -79,22 +99,46 @@ fn detects_real_mlx_gguf_and_pytorch_models() {
     let (models, errors, summary, code) = list_json(&cache, &[]);
     assert_eq!(code, 0);
     assert!(errors.is_empty());
-    assert_eq!((summary.tool.as_str(), summary.total, summary.ok, summary.failed), ("mlxk-list", 3, 3, 0));
+    assert_eq!(
+        (
+            summary.tool.as_str(),
+            summary.total,
+            summary.ok,
+            summary.failed
+        ),
+        ("mlxk-list", 3, 3, 0)
+    );
     let names: Vec<&str> = models.iter().map(|m| m.name.as_str()).collect();
-    assert_eq!(names, ["bartowski/SmolLM2-135M-Instruct-GGUF", SMOL, "sentence-transformers/all-MiniLM-L6-v2"]);
+    assert_eq!(
+        names,
+        [
+            "bartowski/SmolLM2-135M-Instruct-GGUF",
+            SMOL,
+            "sentence-transformers/all-MiniLM-L6-v2"
+        ]
+    );
 
     let gguf = &models[0];
-    assert_eq!((gguf.framework.as_str(), gguf.model_type.as_str()), ("GGUF", "chat"));
+    assert_eq!(
+        (gguf.framework.as_str(), gguf.model_type.as_str()),
+        ("GGUF", "chat")
+    );
     assert_eq!(gguf.health, "healthy", "{:?}", gguf.reason);
     assert_eq!(gguf.architecture.as_deref(), Some("llama"));
     assert_eq!(gguf.quantization.as_deref(), Some("Q4_1"));
     assert_eq!(gguf.context_length, Some(8192));
-    assert_eq!(gguf.size_bytes, fs::metadata(fixtures::smollm2_gguf()).unwrap().len());
+    assert_eq!(
+        gguf.size_bytes,
+        fs::metadata(fixtures::smollm2_gguf()).unwrap().len()
+    );
     assert!(!gguf.runtime_compatible);
     assert!(gguf.runtime_reason.as_deref().unwrap().contains("GGUF"));
 
     let mlx = &models[1];
-    assert_eq!((mlx.framework.as_str(), mlx.model_type.as_str()), ("MLX", "chat"));
+    assert_eq!(
+        (mlx.framework.as_str(), mlx.model_type.as_str()),
+        ("MLX", "chat")
+    );
     assert_eq!(mlx.capabilities, ["text-generation", "chat"]);
     assert_eq!(mlx.health, "healthy", "{:?}", mlx.reason);
     assert!(mlx.runtime_compatible, "{:?}", mlx.runtime_reason);
@@ -111,10 +155,16 @@ fn detects_real_mlx_gguf_and_pytorch_models() {
         .sum();
     assert_eq!(mlx.size_bytes, expected);
     let stamp = mlx.last_modified.as_deref().unwrap();
-    assert!(stamp.ends_with('Z') && stamp.len() == 20, "UTC RFC 3339: {stamp}");
+    assert!(
+        stamp.ends_with('Z') && stamp.len() == 20,
+        "UTC RFC 3339: {stamp}"
+    );
 
     let bert = &models[2];
-    assert_eq!((bert.framework.as_str(), bert.model_type.as_str()), ("PyTorch", "embedding"));
+    assert_eq!(
+        (bert.framework.as_str(), bert.model_type.as_str()),
+        ("PyTorch", "embedding")
+    );
     assert_eq!(bert.capabilities, ["embeddings"]);
     assert_eq!(bert.health, "healthy", "{:?}", bert.reason);
     assert_eq!(bert.architecture.as_deref(), Some("bert"));
@@ -124,9 +174,13 @@ fn detects_real_mlx_gguf_and_pytorch_models() {
 fn shared_blobs_are_counted_once() {
     let cache = TestCache::new();
     let weights = fixtures::minilm_dir().join("model.safetensors");
-    minilm(&cache, "org/twice").lfs("copy/model.safetensors", &weights).build();
+    minilm(&cache, "org/twice")
+        .lfs("copy/model.safetensors", &weights)
+        .build();
     let model = one(&cache);
-    let config = fs::metadata(fixtures::minilm_dir().join("config.json")).unwrap().len();
+    let config = fs::metadata(fixtures::minilm_dir().join("config.json"))
+        .unwrap()
+        .len();
     assert!(model.size_bytes > fs::metadata(&weights).unwrap().len());
     assert!(model.size_bytes < 2 * fs::metadata(&weights).unwrap().len() + config);
 }
@@ -135,7 +189,9 @@ fn shared_blobs_are_counted_once() {
 fn truncated_safetensors_is_unhealthy() {
     let cache = TestCache::new();
     let repo = smollm2(&cache, SMOL).build();
-    let len = fs::metadata(repo.blob_of("model.safetensors")).unwrap().len();
+    let len = fs::metadata(repo.blob_of("model.safetensors"))
+        .unwrap()
+        .len();
     repo.truncate("model.safetensors", len - 4096);
     assert_unhealthy(&one(&cache), "model.safetensors: truncated");
 }
@@ -172,8 +228,13 @@ fn dangling_snapshot_link_is_unhealthy_without_failing_the_listing() {
 fn tensor_names(path: &Path) -> Vec<String> {
     let bytes = fs::read(path).unwrap();
     let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    header.keys().filter(|k| *k != "__metadata__").cloned().collect()
+    let header: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header
+        .keys()
+        .filter(|k| *k != "__metadata__")
+        .cloned()
+        .collect()
 }
 
 /// Two real shards (MiniLM's and SmolLM2's tensors) with their index.
@@ -194,8 +255,14 @@ fn sharded(cache: &TestCache, move_one: bool, drop_second: bool) {
     }
     let mut repo = cache
         .repo("org/sharded")
-        .json("config.json", json!({"model_type": "llama", "quantization": {"bits": 4, "group_size": 32}}))
-        .json("model.safetensors.index.json", json!({"metadata": {}, "weight_map": map}))
+        .json(
+            "config.json",
+            json!({"model_type": "llama", "quantization": {"bits": 4, "group_size": 32}}),
+        )
+        .json(
+            "model.safetensors.index.json",
+            json!({"metadata": {}, "weight_map": map}),
+        )
         .lfs("model-00001-of-00002.safetensors", &first);
     if !drop_second {
         repo = repo.lfs("model-00002-of-00002.safetensors", &second);
@@ -233,7 +300,10 @@ fn shards_without_index_are_unhealthy() {
         .repo("org/noindex")
         .json("config.json", json!({"model_type": "bert"}))
         .lfs("model-00001-of-00003.safetensors", &weights)
-        .lfs("model-00003-of-00003.safetensors", &fixtures::smollm2_mlx().join("model.safetensors"))
+        .lfs(
+            "model-00003-of-00003.safetensors",
+            &fixtures::smollm2_mlx().join("model.safetensors"),
+        )
         .build();
     assert_unhealthy(&one(&cache), "missing shard(s) 2");
 }
@@ -276,13 +346,25 @@ fn gguf_with_a_cut_header_or_cut_data_is_unhealthy() {
 fn size_disagreeing_with_the_hub_tree_listing_is_unhealthy() {
     let cache = TestCache::new();
     let repo = smollm2(&cache, SMOL).build();
-    let config = fs::metadata(repo.snapshot().join("config.json")).unwrap().len();
+    let config = fs::metadata(repo.snapshot().join("config.json"))
+        .unwrap()
+        .len();
     fs::create_dir_all(repo.dir.join("trees")).unwrap();
     let tree = json!({"format_version": 1, "files": {
         "config.json": {"size": config + 7, "blob_id": "0"},
     }});
-    fs::write(repo.dir.join(format!("trees/{}.json", repo.commit)), tree.to_string()).unwrap();
-    assert_unhealthy(&one(&cache), &format!("config.json is {config} bytes, the Hub listed {}", config + 7));
+    fs::write(
+        repo.dir.join(format!("trees/{}.json", repo.commit)),
+        tree.to_string(),
+    )
+    .unwrap();
+    assert_unhealthy(
+        &one(&cache),
+        &format!(
+            "config.json is {config} bytes, the Hub listed {}",
+            config + 7
+        ),
+    );
 }
 
 #[test]
@@ -291,7 +373,10 @@ fn lfs_pointer_instead_of_weights_is_unhealthy() {
     let repo = smollm2(&cache, SMOL).build();
     let pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\nsize 12345\n";
     repo.overwrite("model.safetensors", pointer);
-    assert_unhealthy(&one(&cache), "Git LFS pointers instead of weights: model.safetensors");
+    assert_unhealthy(
+        &one(&cache),
+        "Git LFS pointers instead of weights: model.safetensors",
+    );
 }
 
 #[test]
@@ -303,7 +388,9 @@ fn broken_config_json_is_unhealthy_never_a_crash() {
         ("org/c-array", "[1, 2]"),
         ("org/d-binary", "\u{0}\u{1}\u{2}\u{ff}"),
     ] {
-        smollm2(&cache, name).build().overwrite("config.json", content);
+        smollm2(&cache, name)
+            .build()
+            .overwrite("config.json", content);
     }
     let repo = smollm2(&cache, "org/e-missing").build();
     fs::remove_file(repo.snapshot().join("config.json")).unwrap();
@@ -321,14 +408,22 @@ fn no_weights_partial_names_and_missing_processor_are_unhealthy() {
     let cache = TestCache::new();
     let no_weights = smollm2(&cache, "org/a-no-weights").build();
     fs::remove_file(no_weights.snapshot().join("model.safetensors")).unwrap();
-    smollm2(&cache, "org/b-partial").file("model.safetensors.partial", "x").build();
+    smollm2(&cache, "org/b-partial")
+        .file("model.safetensors.partial", "x")
+        .build();
     smollm2(&cache, "org/c-tmp").file("tmpabc.tmp", "x").build();
     minilm(&cache, "org/d-vlm")
-        .json("config.json", json!({"model_type": "qwen2_vl", "vision_config": {"depth": 2}}))
+        .json(
+            "config.json",
+            json!({"model_type": "qwen2_vl", "vision_config": {"depth": 2}}),
+        )
         .build();
     let (models, _, _, _) = list_json(&cache, &[]);
     assert_unhealthy(&models[0], "no weight file");
-    assert_unhealthy(&models[1], "partial download files: model.safetensors.partial");
+    assert_unhealthy(
+        &models[1],
+        "partial download files: model.safetensors.partial",
+    );
     assert_unhealthy(&models[2], "partial download files: tmpabc.tmp");
     assert_unhealthy(&models[3], "vision model without preprocessor_config.json");
     assert!(models[3].capabilities.contains(&"vision".to_string()));
@@ -339,14 +434,19 @@ fn snapshot_is_chosen_through_refs_main_not_mtime() {
     let cache = TestCache::new();
     let old = smollm2(&cache, SMOL).commit(&"a".repeat(40)).build();
     // A newer snapshot, downloaded later, that refs/main does not name.
-    let newer = smollm2(&cache, SMOL).commit(&"b".repeat(40)).without_refs().build();
+    let newer = smollm2(&cache, SMOL)
+        .commit(&"b".repeat(40))
+        .without_refs()
+        .build();
     fs::remove_file(newer.snapshot().join("config.json")).unwrap();
     let model = one(&cache);
     assert_eq!(model.hash.as_deref(), Some(old.commit.as_str()));
     assert_eq!(model.health, "healthy", "{:?}", model.reason);
 
     // name@hashprefix picks the other one, and judges it.
-    let run = cache.run(LIST, &["--json", "--show", "SmolLM2@bbbb"]).expect_code(0);
+    let run = cache
+        .run(LIST, &["--json", "--show", "SmolLM2@bbbb"])
+        .expect_code(0);
     let (shown, _, _) = wire::list_output(&run.stdout());
     assert_eq!(shown[0].hash.as_deref(), Some(newer.commit.as_str()));
     assert_unhealthy(&shown[0], "config.json is missing");
@@ -359,8 +459,14 @@ fn snapshot_is_chosen_through_refs_main_not_mtime() {
 #[test]
 fn several_snapshots_and_no_ref_ask_for_a_hash() {
     let cache = TestCache::new();
-    smollm2(&cache, SMOL).commit(&"a".repeat(40)).without_refs().build();
-    smollm2(&cache, SMOL).commit(&"b".repeat(40)).without_refs().build();
+    smollm2(&cache, SMOL)
+        .commit(&"a".repeat(40))
+        .without_refs()
+        .build();
+    smollm2(&cache, SMOL)
+        .commit(&"b".repeat(40))
+        .without_refs()
+        .build();
     assert_unhealthy(&one(&cache), "NAME@HASH");
     let single = TestCache::new();
     smollm2(&single, SMOL).without_refs().build();
@@ -383,7 +489,10 @@ fn names_resolve_as_users_type_them() {
     let run = show("SmolLM2").expect_code(1);
     let (_, errors, _) = wire::list_output(&run.stdout());
     assert_eq!(errors[0].code, "ambiguous_match");
-    assert_eq!(errors[0].candidates, [SMOL, "mlx-community/SmolLM2-360M-Instruct-4bit"]);
+    assert_eq!(
+        errors[0].candidates,
+        [SMOL, "mlx-community/SmolLM2-360M-Instruct-4bit"]
+    );
     assert!(run.stderr().contains("hint:"));
 
     let run = show("llama-70b").expect_code(1);
@@ -403,12 +512,28 @@ fn a_workspace_directory_is_shown_like_a_cached_model() {
         let entry = entry.unwrap();
         fs::copy(entry.path(), dir.join(entry.file_name())).unwrap();
     }
-    let run = cache.run(LIST, &["--json", "--show", dir.to_str().unwrap(), "--files", "--config"]).expect_code(0);
+    let run = cache
+        .run(
+            LIST,
+            &[
+                "--json",
+                "--show",
+                dir.to_str().unwrap(),
+                "--files",
+                "--config",
+            ],
+        )
+        .expect_code(0);
     let (models, _, _) = wire::list_output(&run.stdout());
     let m = &models[0];
     assert!(!m.cached);
     assert_eq!(m.health, "healthy", "{:?}", m.reason);
-    assert!(m.files.as_ref().unwrap().iter().any(|f| f.path == "model.safetensors" && f.size_bytes > 1_000_000));
+    assert!(m
+        .files
+        .as_ref()
+        .unwrap()
+        .iter()
+        .any(|f| f.path == "model.safetensors" && f.size_bytes > 1_000_000));
     assert_eq!(m.config.as_ref().unwrap()["model_type"], "llama");
 }
 
@@ -425,13 +550,18 @@ fn people_get_an_aligned_table_and_a_show_view() {
     assert_eq!(lines.len(), 3, "{out}");
     assert!(lines[0].starts_with("NAME") && lines[0].contains("HEALTH"));
     let col = lines[0].find("SIZE").unwrap();
-    assert!(lines[1][col..].starts_with(|c: char| c.is_ascii_digit()), "aligned:\n{out}");
+    assert!(
+        lines[1][col..].starts_with(|c: char| c.is_ascii_digit()),
+        "aligned:\n{out}"
+    );
     assert!(lines[1].starts_with(SMOL) && lines[1].ends_with("healthy"));
 
     let run = cache.run(LIST, &["--health"]).expect_code(1);
     assert!(run.stdout().contains("missing blobs: model.safetensors"));
 
-    let run = cache.run(LIST, &["--show", "SmolLM2", "--files"]).expect_code(0);
+    let run = cache
+        .run(LIST, &["--show", "SmolLM2", "--files"])
+        .expect_code(0);
     let out = run.stdout();
     assert!(out.contains("framework:         MLX"), "{out}");
     assert!(out.contains("runs with mlxk:    yes"), "{out}");
@@ -450,7 +580,10 @@ fn check_mode_is_silent_when_healthy_and_fails_otherwise() {
     broken.truncate("model.safetensors", 1000);
     let run = cache.run(LIST, &["--check"]).expect_code(1);
     assert!(run.stdout().contains("org/broken"));
-    assert!(!run.stdout().contains(SMOL), "only unhealthy models are printed");
+    assert!(
+        !run.stdout().contains(SMOL),
+        "only unhealthy models are printed"
+    );
 }
 
 #[test]
@@ -459,11 +592,15 @@ fn bad_input_gets_a_clear_message_and_documented_code() {
     smollm2(&cache, SMOL).build();
 
     let run = cache.run(LIST, &["nothing-like-this"]).expect_code(1);
-    assert!(run.stderr().starts_with("error: no model matches 'nothing-like-this'"));
+    assert!(run
+        .stderr()
+        .starts_with("error: no model matches 'nothing-like-this'"));
     assert!(run.stderr().contains("hint:"));
 
     let missing = cache.scratch("x").join("no-such-cache");
-    let run = cache.run(LIST, &["--json", "--cache-dir", missing.to_str().unwrap()]).expect_code(2);
+    let run = cache
+        .run(LIST, &["--json", "--cache-dir", missing.to_str().unwrap()])
+        .expect_code(2);
     let (_, errors, summary) = wire::list_output(&run.stdout());
     assert_eq!(errors[0].code, "cache_not_found");
     assert_eq!(summary.exit_code, 2);

@@ -32,7 +32,8 @@ struct Stream {
 
 /// Decodes mlxk-run's output; the summary must come last, once.
 fn stream(stdout: &str) -> Stream {
-    let (mut results, mut deltas, mut errors, mut summary) = (Vec::new(), Vec::new(), Vec::new(), None);
+    let (mut results, mut deltas, mut errors, mut summary) =
+        (Vec::new(), Vec::new(), Vec::new(), None);
     for line in wire::decode::<RunLine>(stdout) {
         assert!(summary.is_none(), "a line after the summary:\n{stdout}");
         match line {
@@ -43,14 +44,21 @@ fn stream(stdout: &str) -> Stream {
         }
     }
     let summary = summary.unwrap_or_else(|| panic!("no summary:\n{stdout}"));
-    Stream { results, deltas, errors, summary }
+    Stream {
+        results,
+        deltas,
+        errors,
+        summary,
+    }
 }
 
 #[test]
 fn answers_the_capital_of_france() {
     let _model = model_lock();
     let cache = cache_with_smollm2();
-    let run = cache.run(RUN, &["SmolLM2", "What is the capital of France?"]).expect_code(0);
+    let run = cache
+        .run(RUN, &["SmolLM2", "What is the capital of France?"])
+        .expect_code(0);
     assert_eq!(run.stdout(), "The capital of France is Paris.\n");
 }
 
@@ -65,7 +73,9 @@ fn ndjson_requests_are_answered_in_order_and_a_bad_line_loses_nothing() {
         json!({"type": "request", "id": 3, "prompt": "   "}).to_string(),
     ]
     .join("\n");
-    let run = cache.run_with_stdin(RUN, &["SmolLM2", "--json"], input.as_bytes()).expect_code(1);
+    let run = cache
+        .run_with_stdin(RUN, &["SmolLM2", "--json"], input.as_bytes())
+        .expect_code(1);
     let s = stream(&run.stdout());
 
     assert_eq!(s.results.len(), 2);
@@ -77,33 +87,81 @@ fn ndjson_requests_are_answered_in_order_and_a_bad_line_loses_nothing() {
     assert_eq!(first.generated_tokens, 8, "7 tokens and <|im_end|>");
     assert!(first.prompt_tokens > 10 && first.prompt_tps > 0.0 && first.generation_tps > 0.0);
     assert!(first.peak_memory_bytes > 50_000_000);
-    let streamed: String = s.deltas.iter().filter(|(id, _)| id == &Some(json!("a"))).map(|(_, t)| t.as_str()).collect();
+    let streamed: String = s
+        .deltas
+        .iter()
+        .filter(|(id, _)| id == &Some(json!("a")))
+        .map(|(_, t)| t.as_str())
+        .collect();
     assert_eq!(streamed, first.text, "deltas add up to the result");
 
     let second = &s.results[1];
-    assert_eq!((second.id.clone(), second.finish_reason.as_str(), second.generated_tokens), (Some(json!(2)), "length", 3));
+    assert_eq!(
+        (
+            second.id.clone(),
+            second.finish_reason.as_str(),
+            second.generated_tokens
+        ),
+        (Some(json!(2)), "length", 3)
+    );
 
     assert_eq!(s.errors.len(), 2);
-    assert_eq!((s.errors[0].code.as_str(), s.errors[0].line), ("invalid_input", Some(2)));
-    assert_eq!((s.errors[1].code.as_str(), s.errors[1].id.clone()), ("empty_prompt", Some(json!(3))));
-    assert_eq!((s.summary.tool.as_str(), s.summary.total, s.summary.ok, s.summary.failed), ("mlxk-run", 4, 2, 2));
+    assert_eq!(
+        (s.errors[0].code.as_str(), s.errors[0].line),
+        ("invalid_input", Some(2))
+    );
+    assert_eq!(
+        (s.errors[1].code.as_str(), s.errors[1].id.clone()),
+        ("empty_prompt", Some(json!(3)))
+    );
+    assert_eq!(
+        (
+            s.summary.tool.as_str(),
+            s.summary.total,
+            s.summary.ok,
+            s.summary.failed
+        ),
+        ("mlxk-run", 4, 2, 2)
+    );
     assert_eq!(s.summary.exit_code, 1);
-    assert!(run.stderr().contains("error: input line is not a valid message"));
+    assert!(run
+        .stderr()
+        .contains("error: input line is not a valid message"));
 }
 
 #[test]
 fn plain_stdin_is_the_prompt_and_system_prompt_applies() {
     let _model = model_lock();
     let cache = cache_with_smollm2();
-    let plain = cache.run_with_stdin(RUN, &["SmolLM2", "--json", "-n", "4"], b"What is the capital of France?\n").expect_code(0);
+    let plain = cache
+        .run_with_stdin(
+            RUN,
+            &["SmolLM2", "--json", "-n", "4"],
+            b"What is the capital of France?\n",
+        )
+        .expect_code(0);
     let plain = stream(&plain.stdout());
     let with_system = cache
-        .run_with_stdin(RUN, &["SmolLM2", "--json", "-n", "4", "--system", "You are a pirate."], b"What is the capital of France?\n")
+        .run_with_stdin(
+            RUN,
+            &[
+                "SmolLM2",
+                "--json",
+                "-n",
+                "4",
+                "--system",
+                "You are a pirate.",
+            ],
+            b"What is the capital of France?\n",
+        )
         .expect_code(0);
     let with_system = stream(&with_system.stdout());
     // SmolLM2's template puts its default system prompt in when none is given;
     // ours replaces it, so the prompt lengths differ by exactly that.
-    assert_ne!(plain.results[0].prompt_tokens, with_system.results[0].prompt_tokens);
+    assert_ne!(
+        plain.results[0].prompt_tokens,
+        with_system.results[0].prompt_tokens
+    );
     assert_eq!(plain.results[0].text, "The capital of France");
 }
 
@@ -113,7 +171,17 @@ fn a_model_line_from_mlxk_list_chooses_the_model() {
     let cache = cache_with_smollm2();
     let listed = cache.run(LIST, &["--json", "SmolLM2"]).expect_code(0);
     let run = cache
-        .run_with_stdin(RUN, &["--json", "--prompt", "What is the capital of France?", "-n", "12"], listed.stdout().as_bytes())
+        .run_with_stdin(
+            RUN,
+            &[
+                "--json",
+                "--prompt",
+                "What is the capital of France?",
+                "-n",
+                "12",
+            ],
+            listed.stdout().as_bytes(),
+        )
         .expect_code(0);
     let s = stream(&run.stdout());
     assert_eq!(s.results[0].model, SMOL);
@@ -124,16 +192,49 @@ fn a_model_line_from_mlxk_list_chooses_the_model() {
 fn upstream_chunks_become_context_for_the_prompt() {
     let _model = model_lock();
     let cache = cache_with_smollm2();
-    let alone = cache.run(RUN, &["SmolLM2", "--json", "-n", "1", "--prompt", "Where were these taken?"]).expect_code(0);
+    let alone = cache
+        .run(
+            RUN,
+            &[
+                "SmolLM2",
+                "--json",
+                "-n",
+                "1",
+                "--prompt",
+                "Where were these taken?",
+            ],
+        )
+        .expect_code(0);
     let alone = stream(&alone.stdout()).results[0].prompt_tokens;
     let chunk = json!({"type": "chunk", "index": 1, "images": [{"n": 1, "file": "beach.jpg", "gps": "32.79N 16.92W", "date": "2023-12-06"}], "text": "A sandy beach with palm trees."});
-    let input = format!("{chunk}\n{}\n", json!({"type": "summary", "tool": "mlxk-vision", "total": 1, "ok": 1, "failed": 0, "exit_code": 0, "elapsed_ms": 1}));
+    let input = format!(
+        "{chunk}\n{}\n",
+        json!({"type": "summary", "tool": "mlxk-vision", "total": 1, "ok": 1, "failed": 0, "exit_code": 0, "elapsed_ms": 1})
+    );
     let run = cache
-        .run_with_stdin(RUN, &["SmolLM2", "--json", "-n", "1", "--prompt", "Where were these taken?"], input.as_bytes())
+        .run_with_stdin(
+            RUN,
+            &[
+                "SmolLM2",
+                "--json",
+                "-n",
+                "1",
+                "--prompt",
+                "Where were these taken?",
+            ],
+            input.as_bytes(),
+        )
         .expect_code(0);
     let s = stream(&run.stdout());
-    assert_eq!((s.summary.total, s.results.len()), (1, 1), "one request: context plus prompt");
-    assert!(s.results[0].prompt_tokens > alone + 10, "the chunk's text and image line are in the prompt");
+    assert_eq!(
+        (s.summary.total, s.results.len()),
+        (1, 1),
+        "one request: context plus prompt"
+    );
+    assert!(
+        s.results[0].prompt_tokens > alone + 10,
+        "the chunk's text and image line are in the prompt"
+    );
 }
 
 #[test]
@@ -148,8 +249,10 @@ fn bad_models_are_refused_with_a_reason_and_exit_2() {
         json!({"model_type": "mamba", "quantization": {"bits": 4, "group_size": 32}}).to_string(),
     );
     let tiny_context = smollm2(&cache, "org/tiny-context").build();
-    let mut config: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(tiny_context.snapshot().join("config.json")).unwrap()).unwrap();
+    let mut config: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(tiny_context.snapshot().join("config.json")).unwrap(),
+    )
+    .unwrap();
     config["max_position_embeddings"] = json!(16);
     tiny_context.overwrite("config.json", config.to_string());
 
@@ -169,7 +272,14 @@ fn bad_models_are_refused_with_a_reason_and_exit_2() {
     assert!(e.message.contains("truncated"), "{}", e.message);
     let e = expect(&["org/mamba", "hi"], 2, "unsupported_architecture");
     assert!(e.message.contains("mamba") && e.hint.unwrap().contains("llama, qwen2, qwen3"));
-    expect(&["org/tiny-context", "Tell me everything about the history of France."], 1, "context_overflow");
+    expect(
+        &[
+            "org/tiny-context",
+            "Tell me everything about the history of France.",
+        ],
+        1,
+        "context_overflow",
+    );
     expect(&["SmolLM2-135M"], 2, "empty_prompt");
 }
 
@@ -179,7 +289,14 @@ fn ctrl_c_stops_generation_cleanly() {
     let cache = cache_with_smollm2();
     let mut child = cache
         .command(RUN)
-        .args(["SmolLM2", "--json", "-n", "400", "--prompt", "Write a long story about a cat."])
+        .args([
+            "SmolLM2",
+            "--json",
+            "-n",
+            "400",
+            "--prompt",
+            "Write a long story about a cat.",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -189,7 +306,10 @@ fn ctrl_c_stops_generation_cleanly() {
     let first = lines.next().unwrap().unwrap();
     assert!(first.contains("\"delta\""), "{first}");
     // The first token has arrived: generation is under way. Interrupt it.
-    let status = std::process::Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let rest: Vec<String> = lines.map(Result::unwrap).collect();
     let out = child.wait_with_output().unwrap();
@@ -206,7 +326,13 @@ fn closed_pipe_ends_generation_quietly() {
     let cache = cache_with_smollm2();
     let mut child = cache
         .command(RUN)
-        .args(["SmolLM2", "-n", "400", "--prompt", "Write a long story about a cat."])
+        .args([
+            "SmolLM2",
+            "-n",
+            "400",
+            "--prompt",
+            "Write a long story about a cat.",
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -43,11 +43,19 @@ pub fn run(args: &Args) -> Result<Exit, Closed> {
     };
     if models.is_empty() {
         if let Some(p) = &args.pattern {
-            return fail(&mut out, args.json, &Error::ModelNotFound(p.clone()), started);
+            return fail(
+                &mut out,
+                args.json,
+                &Error::ModelNotFound(p.clone()),
+                started,
+            );
         }
     }
 
-    let unhealthy = models.iter().filter(|m| m.health == Health::Unhealthy).count() as u64;
+    let unhealthy = models
+        .iter()
+        .filter(|m| m.health == Health::Unhealthy)
+        .count() as u64;
     let judged = args.health || args.check;
     let exit = if judged {
         Exit::from_failures(unhealthy)
@@ -63,7 +71,9 @@ pub fn run(args: &Args) -> Result<Exit, Closed> {
         for m in &shown {
             out.json(&ListMessage::Model((*m).clone()))?;
         }
-        out.json(&ListMessage::Summary(summary(&models, unhealthy, exit, started)))?;
+        out.json(&ListMessage::Summary(summary(
+            &models, unhealthy, exit, started,
+        )))?;
     } else if args.show.is_some() {
         out.text(&render::show(&models[0]))?;
     } else if !(args.check && shown.is_empty()) {
@@ -76,9 +86,14 @@ pub fn run(args: &Args) -> Result<Exit, Closed> {
 
 /// Describes repos on all cores; the order of `repos` is kept.
 fn describe_all(repos: &[Repo], detail: Detail) -> Vec<Model> {
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(8);
+    let workers = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8);
     if repos.len() < 8 || workers == 1 {
-        return repos.iter().map(|r| model::describe_repo(r, None, detail)).collect();
+        return repos
+            .iter()
+            .map(|r| model::describe_repo(r, None, detail))
+            .collect();
     }
     let per = repos.len().div_ceil(workers);
     std::thread::scope(|s| {

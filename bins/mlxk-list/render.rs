@@ -95,8 +95,14 @@ pub fn show(m: &Model) -> String {
         field("revision:", rev.clone());
     }
     field("path:", m.path.clone());
-    field("size:", format!("{} ({} bytes)", human_size(m.size_bytes), m.size_bytes));
-    field("last modified:", m.last_modified.clone().unwrap_or_else(|| "-".into()));
+    field(
+        "size:",
+        format!("{} ({} bytes)", human_size(m.size_bytes), m.size_bytes),
+    );
+    field(
+        "last modified:",
+        m.last_modified.clone().unwrap_or_else(|| "-".into()),
+    );
     field("framework:", framework(m.framework).into());
     field("type:", model_type(m.model_type).into());
     field("capabilities:", m.capabilities.join(", "));
@@ -123,9 +129,17 @@ pub fn show(m: &Model) -> String {
     );
     if let Some(files) = &m.files {
         out.push_str("\nfiles:\n");
-        let width = files.iter().map(|f| human_size(f.size_bytes).len()).max().unwrap_or(0);
+        let width = files
+            .iter()
+            .map(|f| human_size(f.size_bytes).len())
+            .max()
+            .unwrap_or(0);
         for f in files {
-            out.push_str(&format!("  {:>width$}  {}\n", human_size(f.size_bytes), f.path));
+            out.push_str(&format!(
+                "  {:>width$}  {}\n",
+                human_size(f.size_bytes),
+                f.path
+            ));
         }
     }
     if let Some(config) = &m.config {

@@ -75,4 +75,3 @@ fn result(request: &Request, model: &str, text: String, stats: &GenerationStats)
         peak_memory_bytes: stats.peak_memory_bytes,
     }
 }
-

@@ -29,7 +29,10 @@ impl Failure {
             Failure::Malformed(why) => (
                 "invalid_input",
                 format!("input line is not a valid message: {why}"),
-                Some("one JSON object per line, e.g. {\"type\":\"request\",\"prompt\":\"hi\"}".into()),
+                Some(
+                    "one JSON object per line, e.g. {\"type\":\"request\",\"prompt\":\"hi\"}"
+                        .into(),
+                ),
             ),
             Failure::Resolve(e) => {
                 let mut m = e.to_message();
@@ -40,12 +43,17 @@ impl Failure {
             Failure::Unhealthy { name, reason } => (
                 "unhealthy_model",
                 format!("{name} is unhealthy: {reason}"),
-                Some(format!("mlxk-list --show {name} --files; mlxk-pull {name} repairs a download")),
+                Some(format!(
+                    "mlxk-list --show {name} --files; mlxk-pull {name} repairs a download"
+                )),
             ),
             Failure::Unsupported { name, reason } => (
                 "unsupported_architecture",
                 format!("{name} cannot run: {reason}"),
-                Some(format!("supported architectures: {}", SUPPORTED_ARCHITECTURES.join(", "))),
+                Some(format!(
+                    "supported architectures: {}",
+                    SUPPORTED_ARCHITECTURES.join(", ")
+                )),
             ),
             Failure::Runner(e) => runner_error(e),
         };

@@ -16,7 +16,12 @@ fn main() -> ExitCode {
     let args = cli::Args::parse();
     if let Some(what) = args.generate {
         let generated = mlxk_core::cli::generate(cli::command(), what, &mut std::io::stdout());
-        return if generated.is_ok() { Exit::Ok } else { Exit::Fatal }.into();
+        return if generated.is_ok() {
+            Exit::Ok
+        } else {
+            Exit::Fatal
+        }
+        .into();
     }
     let interrupt = interrupt::install();
     session::Session::new(&args, interrupt).run().into()

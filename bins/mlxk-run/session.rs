@@ -111,7 +111,9 @@ impl<'a> Session<'a> {
                     Ok(request) => return self.request(request, Some(number)),
                     Err(e) => {
                         self.total += 1;
-                        self.item_error(Failure::Malformed(e.to_string()).message(Some(number), None))?;
+                        self.item_error(
+                            Failure::Malformed(e.to_string()).message(Some(number), None),
+                        )?;
                     }
                 },
                 Some("chunk" | "transcript" | "result") => {
@@ -149,14 +151,26 @@ impl<'a> Session<'a> {
             request.raw = Some(true);
         }
         let blank = |t: &str| t.trim().is_empty();
-        if request.messages.as_ref().map_or(request.prompt.as_deref().map_or(true, blank), |m| {
-            m.iter().all(|m| blank(&m.content))
-        }) {
+        if request
+            .messages
+            .as_ref()
+            .map_or(request.prompt.as_deref().map_or(true, blank), |m| {
+                m.iter().all(|m| blank(&m.content))
+            })
+        {
             self.item_error(Failure::NoPrompt.message(line, request.id.clone()))?;
             return Ok(None);
         }
         let params = self.base_params().with_request(&request);
-        match answer(runner, name, &request, &params, &self.interrupt, &mut self.out, self.args.json)? {
+        match answer(
+            runner,
+            name,
+            &request,
+            &params,
+            &self.interrupt,
+            &mut self.out,
+            self.args.json,
+        )? {
             Answered::Ok(stats) => {
                 if self.args.verbose {
                     eprintln!(
@@ -283,7 +297,10 @@ fn context_text(value: &Value, text: &str) -> String {
                     let mut parts = vec![format!("Image {}", i + 1)];
                     for key in ["gps", "date", "camera"] {
                         if let Some(v) = img.get(key).filter(|v| !v.is_null()) {
-                            let shown = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                            let shown = v
+                                .as_str()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| v.to_string());
                             parts.push(format!("{}: {shown}", key.to_uppercase()));
                         }
                     }

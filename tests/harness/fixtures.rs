@@ -11,7 +11,9 @@ use sha2::Digest as _;
 pub fn dir() -> PathBuf {
     std::env::var_os("MLXK_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/mlxk-fixtures"))
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/mlxk-fixtures")
+        })
 }
 
 fn require(rel: &str, provider: &str) -> PathBuf {
@@ -50,6 +52,9 @@ pub fn sha256_of(path: &Path) -> String {
     let mut file = std::fs::File::open(path).unwrap();
     std::io::copy(&mut file, &mut hasher).unwrap();
     let digest = super::hex(&hasher.finalize());
-    cache.lock().unwrap().insert(path.to_path_buf(), digest.clone());
+    cache
+        .lock()
+        .unwrap()
+        .insert(path.to_path_buf(), digest.clone());
     digest
 }

@@ -129,7 +129,8 @@ impl RepoBuilder {
     /// an earlier file of the same path).
     pub fn file(mut self, rel: &str, content: impl AsRef<[u8]>) -> Self {
         self.files.retain(|(r, _)| r != rel);
-        self.files.push((rel.to_string(), Source::Bytes(content.as_ref().to_vec())));
+        self.files
+            .push((rel.to_string(), Source::Bytes(content.as_ref().to_vec())));
         self
     }
 
@@ -140,7 +141,8 @@ impl RepoBuilder {
     /// A large real file stored under its sha256, as LFS files are.
     pub fn lfs(mut self, rel: &str, path: &Path) -> Self {
         self.files.retain(|(r, _)| r != rel);
-        self.files.push((rel.to_string(), Source::Lfs(path.to_path_buf())));
+        self.files
+            .push((rel.to_string(), Source::Lfs(path.to_path_buf())));
         self
     }
 
@@ -207,7 +209,12 @@ impl Repo {
     }
 
     pub fn blob_of(&self, rel: &str) -> PathBuf {
-        let etag = &self.links.iter().find(|(r, _)| r == rel).expect("file in repo").1;
+        let etag = &self
+            .links
+            .iter()
+            .find(|(r, _)| r == rel)
+            .expect("file in repo")
+            .1;
         self.dir.join("blobs").join(etag)
     }
 

@@ -5,7 +5,10 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum RunLine {
-    Delta { id: Option<serde_json::Value>, text: String },
+    Delta {
+        id: Option<serde_json::Value>,
+        text: String,
+    },
     Result(RunResult),
     Error(super::wire::Error),
     Summary(super::wire::Summary),

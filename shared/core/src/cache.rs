@@ -355,7 +355,10 @@ mod tests {
 
     #[test]
     fn repo_dir_names_round_trip() {
-        assert_eq!(repo_dir_name("mlx-community/Qwen3-4B"), "models--mlx-community--Qwen3-4B");
+        assert_eq!(
+            repo_dir_name("mlx-community/Qwen3-4B"),
+            "models--mlx-community--Qwen3-4B"
+        );
         assert_eq!(
             repo_name_from_dir("models--mlx-community--Qwen3-4B").as_deref(),
             Some("mlx-community/Qwen3-4B")
@@ -369,7 +372,15 @@ mod tests {
     fn safe_relative_paths() {
         assert!(is_safe_relative("model.safetensors"));
         assert!(is_safe_relative("sub/dir/file.json"));
-        for bad in ["", "/etc/passwd", "../x", "a/../../x", "a//b", "./a", "a\\b"] {
+        for bad in [
+            "",
+            "/etc/passwd",
+            "../x",
+            "a/../../x",
+            "a//b",
+            "./a",
+            "a\\b",
+        ] {
             assert!(!is_safe_relative(bad), "{bad}");
         }
     }

@@ -135,7 +135,8 @@ fn framework(ev: &Evidence) -> Framework {
     } else if ev.files.iter().any(|f| f.rel.ends_with(".gguf")) {
         Framework::Gguf
     } else if ev.files.iter().any(|f| {
-        f.rel.ends_with(".safetensors") || f.rel.ends_with(".bin") && f.rel.contains("pytorch_model")
+        f.rel.ends_with(".safetensors")
+            || f.rel.ends_with(".bin") && f.rel.contains("pytorch_model")
     }) {
         Framework::PyTorch
     } else {
@@ -154,7 +155,11 @@ fn is_audio_processor(ev: &Evidence) -> bool {
 fn quantization(ev: &Evidence) -> Option<String> {
     if let Some(config) = ev.config.object() {
         for key in ["quantization", "quantization_config"] {
-            if let Some(bits) = config.get(key).and_then(|q| q.get("bits")).and_then(Value::as_u64) {
+            if let Some(bits) = config
+                .get(key)
+                .and_then(|q| q.get("bits"))
+                .and_then(Value::as_u64)
+            {
                 return Some(format!("{bits}bit"));
             }
         }
@@ -181,9 +186,15 @@ fn context_length(ev: &Evidence) -> Option<u64> {
         "n_ctx",
     ];
     if let Some(config) = ev.config.object() {
-        let scopes = [Some(config), config.get("text_config").and_then(Value::as_object)];
+        let scopes = [
+            Some(config),
+            config.get("text_config").and_then(Value::as_object),
+        ];
         for scope in scopes.into_iter().flatten() {
-            if let Some(n) = KEYS.iter().find_map(|k| scope.get(*k).and_then(Value::as_u64)) {
+            if let Some(n) = KEYS
+                .iter()
+                .find_map(|k| scope.get(*k).and_then(Value::as_u64))
+            {
                 return Some(n);
             }
         }

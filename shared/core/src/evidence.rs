@@ -69,10 +69,7 @@ impl Evidence {
             .unwrap_or_default();
         let template_file = files.iter().any(|f| {
             f.size.is_some()
-                && matches!(
-                    f.rel.as_str(),
-                    "chat_template.jinja" | "chat_template.json"
-                )
+                && matches!(f.rel.as_str(), "chat_template.jinja" | "chat_template.json")
         });
         let chat_template = template_file
             || find(&files, "tokenizer_config.json")
@@ -137,8 +134,7 @@ pub fn read_prefix(path: &Path, limit: u64) -> Option<Vec<u8>> {
 /// Whether a small file is a Git LFS pointer instead of content.
 pub fn is_lfs_pointer(file: &SnapshotFile) -> bool {
     matches!(file.size, Some(n) if n < 1024)
-        && read_prefix(&file.path, LFS_POINTER.len() as u64)
-            .is_some_and(|p| p == LFS_POINTER)
+        && read_prefix(&file.path, LFS_POINTER.len() as u64).is_some_and(|p| p == LFS_POINTER)
 }
 
 pub fn contains(haystack: &[u8], needle: &[u8]) -> bool {
@@ -165,7 +161,8 @@ pub fn parse_front_matter(text: &str) -> FrontMatter {
             let rest = rest.trim();
             in_tags = rest.is_empty();
             if let Some(inline) = rest.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
-                fm.tags.extend(inline.split(',').map(unquote).filter(|t| !t.is_empty()));
+                fm.tags
+                    .extend(inline.split(',').map(unquote).filter(|t| !t.is_empty()));
             }
         } else if in_tags {
             match line.trim_start().strip_prefix("- ") {
@@ -191,6 +188,9 @@ mod tests {
         assert_eq!(fm.tags, vec!["mlx", "chat"]);
         let fm = parse_front_matter("---\ntags: [mlx, \"text-generation\"]\n---\n");
         assert_eq!(fm.tags, vec!["mlx", "text-generation"]);
-        assert_eq!(parse_front_matter("# no front matter\n"), FrontMatter::default());
+        assert_eq!(
+            parse_front_matter("# no front matter\n"),
+            FrontMatter::default()
+        );
     }
 }

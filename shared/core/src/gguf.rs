@@ -27,7 +27,10 @@ pub struct Info {
 /// Reads and checks the header; the error is a sentence for people.
 pub fn check(path: &Path) -> Result<Info, String> {
     let file = File::open(path).map_err(|e| format!("cannot open: {e}"))?;
-    let len = file.metadata().map_err(|e| format!("cannot stat: {e}"))?.len();
+    let len = file
+        .metadata()
+        .map_err(|e| format!("cannot stat: {e}"))?
+        .len();
     let mut r = Reader {
         inner: BufReader::with_capacity(1 << 16, file),
         len,

@@ -99,7 +99,9 @@ struct Index {
 /// `model-00001-of-00003.safetensors` → (1, 3).
 fn shard_numbers(rel: &str) -> Option<(u32, u32)> {
     let base = rel.rsplit('/').next()?;
-    let stem = base.strip_suffix(".safetensors").or_else(|| base.strip_suffix(".bin"))?;
+    let stem = base
+        .strip_suffix(".safetensors")
+        .or_else(|| base.strip_suffix(".bin"))?;
     let (head, total) = stem.rsplit_once("-of-")?;
     let (_, index) = head.rsplit_once('-')?;
     Some((index.parse().ok()?, total.parse().ok()?))
@@ -107,12 +109,20 @@ fn shard_numbers(rel: &str) -> Option<(u32, u32)> {
 
 fn check_weights(ev: &Evidence, problems: &mut Vec<String>) {
     let weights: Vec<&SnapshotFile> = ev.files.iter().filter(|f| is_weight(&f.rel)).collect();
-    let present: Vec<&SnapshotFile> = weights.iter().copied().filter(|f| f.size.is_some()).collect();
+    let present: Vec<&SnapshotFile> = weights
+        .iter()
+        .copied()
+        .filter(|f| f.size.is_some())
+        .collect();
     if !present.iter().any(|f| f.size > Some(0)) {
         problems.push("no weight file (.safetensors, .bin, .gguf) with content".into());
         return;
     }
-    let empty: Vec<&str> = present.iter().filter(|f| f.size == Some(0)).map(|f| f.rel.as_str()).collect();
+    let empty: Vec<&str> = present
+        .iter()
+        .filter(|f| f.size == Some(0))
+        .map(|f| f.rel.as_str())
+        .collect();
     if !empty.is_empty() {
         problems.push(format!("empty weight files: {}", empty.join(", ")));
     }
@@ -131,7 +141,10 @@ fn check_weights(ev: &Evidence, problems: &mut Vec<String>) {
     // Headers of every safetensors file that has content.
     let mut headers: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for f in &present {
-        if !f.rel.ends_with(".safetensors") || f.size == Some(0) || pointers.contains(&f.rel.as_str()) {
+        if !f.rel.ends_with(".safetensors")
+            || f.size == Some(0)
+            || pointers.contains(&f.rel.as_str())
+        {
             continue;
         }
         match safetensors::check(&f.path) {
@@ -150,7 +163,9 @@ fn check_weights(ev: &Evidence, problems: &mut Vec<String>) {
     let indexes: Vec<&SnapshotFile> = ev
         .files
         .iter()
-        .filter(|f| f.rel.ends_with(".safetensors.index.json") || f.rel.ends_with(".bin.index.json"))
+        .filter(|f| {
+            f.rel.ends_with(".safetensors.index.json") || f.rel.ends_with(".bin.index.json")
+        })
         .collect();
     for index in &indexes {
         check_index(ev, index, &headers, problems);
@@ -174,10 +189,17 @@ fn check_index(
         Ok(_) => return problems.push(format!("{}: empty weight_map", index.rel)),
         Err(why) => return problems.push(format!("{}: unreadable ({why})", index.rel)),
     };
-    let dir = index.rel.rsplit_once('/').map(|(d, _)| format!("{d}/")).unwrap_or_default();
+    let dir = index
+        .rel
+        .rsplit_once('/')
+        .map(|(d, _)| format!("{d}/"))
+        .unwrap_or_default();
     let mut by_shard: BTreeMap<String, Vec<&str>> = BTreeMap::new();
     for (tensor, shard) in &map {
-        by_shard.entry(format!("{dir}{shard}")).or_default().push(tensor);
+        by_shard
+            .entry(format!("{dir}{shard}"))
+            .or_default()
+            .push(tensor);
     }
     let mut missing = Vec::new();
     for (shard, tensors) in &by_shard {
@@ -185,7 +207,11 @@ fn check_index(
             None => missing.push(shard.as_str()),
             Some(_) => {
                 if let Some(names) = headers.get(shard.as_str()) {
-                    let absent: Vec<&str> = tensors.iter().copied().filter(|t| !names.contains(*t)).collect();
+                    let absent: Vec<&str> = tensors
+                        .iter()
+                        .copied()
+                        .filter(|t| !names.contains(*t))
+                        .collect();
                     if let Some(first) = absent.first() {
                         problems.push(format!(
                             "{} places {} tensor(s) in {shard} that it does not hold (e.g. {first}); index and shards are from different revisions",
@@ -207,7 +233,10 @@ fn check_index(
 }
 
 fn check_shard_set(present: &[&SnapshotFile], problems: &mut Vec<String>) {
-    let shards: Vec<(u32, u32)> = present.iter().filter_map(|f| shard_numbers(&f.rel)).collect();
+    let shards: Vec<(u32, u32)> = present
+        .iter()
+        .filter_map(|f| shard_numbers(&f.rel))
+        .collect();
     let Some(&(_, total)) = shards.first() else {
         return;
     };
@@ -219,7 +248,10 @@ fn check_shard_set(present: &[&SnapshotFile], problems: &mut Vec<String>) {
         return;
     }
     let have: BTreeSet<u32> = shards.iter().map(|&(i, _)| i).collect();
-    let absent: Vec<String> = (1..=total).filter(|i| !have.contains(i)).map(|i| i.to_string()).collect();
+    let absent: Vec<String> = (1..=total)
+        .filter(|i| !have.contains(i))
+        .map(|i| i.to_string())
+        .collect();
     if absent.is_empty() {
         problems.push(format!(
             "{total} weight shards but no index (model.safetensors.index.json); pull again"
@@ -266,7 +298,8 @@ fn tokenizer_problem(f: &SnapshotFile) -> Option<&'static str> {
     };
     let first = head.iter().find(|b| !b.is_ascii_whitespace());
     let last = tail.iter().rev().find(|b| !b.is_ascii_whitespace());
-    (first != Some(&b'{') || last != Some(&b'}')).then_some("is not a complete JSON object (truncated?)")
+    (first != Some(&b'{') || last != Some(&b'}'))
+        .then_some("is not a complete JSON object (truncated?)")
 }
 
 /// The first and the last `n` bytes of a file, through one open.
@@ -285,11 +318,15 @@ fn read_ends(path: &std::path::Path, n: u64) -> Option<(Vec<u8>, Vec<u8>)> {
 fn check_processor(ev: &Evidence, vision: bool, problems: &mut Vec<String>) {
     let has = |rel: &str| ev.file(rel).is_some();
     if vision
-        && ev.config.object().is_some_and(|c| c.contains_key("vision_config"))
+        && ev
+            .config
+            .object()
+            .is_some_and(|c| c.contains_key("vision_config"))
         && !has("preprocessor_config.json")
         && !has("processor_config.json")
     {
-        problems.push("vision model without preprocessor_config.json or processor_config.json".into());
+        problems
+            .push("vision model without preprocessor_config.json or processor_config.json".into());
     }
 }
 
@@ -344,14 +381,25 @@ fn check_tree(repo: &Repo, commit: &str, ev: &Evidence, problems: &mut Vec<Strin
 pub fn runtime_problem(ev: &Evidence, framework: Framework) -> Option<String> {
     if framework != Framework::Mlx {
         return Some(match framework {
-            Framework::Gguf => "GGUF weights: mlxk runs MLX models (use llama.cpp, or an mlx-community conversion)".into(),
-            _ => format!("{} weights are not MLX (convert with mlx_lm.convert)", match framework {
-                Framework::PyTorch => "PyTorch",
-                _ => "Unknown",
-            }),
+            Framework::Gguf => {
+                "GGUF weights: mlxk runs MLX models (use llama.cpp, or an mlx-community conversion)"
+                    .into()
+            }
+            _ => format!(
+                "{} weights are not MLX (convert with mlx_lm.convert)",
+                match framework {
+                    Framework::PyTorch => "PyTorch",
+                    _ => "Unknown",
+                }
+            ),
         });
     }
-    let weights: Vec<&str> = ev.files.iter().map(|f| f.rel.as_str()).filter(|r| is_weight(r)).collect();
+    let weights: Vec<&str> = ev
+        .files
+        .iter()
+        .map(|f| f.rel.as_str())
+        .filter(|r| is_weight(r))
+        .collect();
     if !weights.is_empty() && weights.iter().all(|r| r.starts_with("weights.")) {
         return Some("legacy weights.NN.safetensors layout; re-convert with mlx_lm.convert".into());
     }
@@ -373,8 +421,14 @@ mod tests {
 
     #[test]
     fn shard_names() {
-        assert_eq!(shard_numbers("model-00002-of-00004.safetensors"), Some((2, 4)));
-        assert_eq!(shard_numbers("pytorch_model-00001-of-00002.bin"), Some((1, 2)));
+        assert_eq!(
+            shard_numbers("model-00002-of-00004.safetensors"),
+            Some((2, 4))
+        );
+        assert_eq!(
+            shard_numbers("pytorch_model-00001-of-00002.bin"),
+            Some((1, 2))
+        );
         assert_eq!(shard_numbers("model.safetensors"), None);
     }
 }

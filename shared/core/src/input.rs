@@ -21,7 +21,9 @@ pub enum Line {
 impl Line {
     pub fn number(&self) -> u64 {
         match self {
-            Line::Json { number, .. } | Line::Text { number, .. } | Line::Malformed { number, .. } => *number,
+            Line::Json { number, .. }
+            | Line::Text { number, .. }
+            | Line::Malformed { number, .. } => *number,
         }
     }
 

@@ -25,7 +25,13 @@ pub fn describe_repo(repo: &Repo, revision: Option<&str>, detail: Detail) -> Mod
     match repo.choose(revision) {
         Choice::Found(snapshot) => {
             let files = snapshot.files().unwrap_or_default();
-            let mut model = describe(&repo.name, &snapshot.path, files, Some((repo, &snapshot.commit)), detail);
+            let mut model = describe(
+                &repo.name,
+                &snapshot.path,
+                files,
+                Some((repo, &snapshot.commit)),
+                detail,
+            );
             model.hash = Some(snapshot.commit.clone());
             model.revision = snapshot.revision.clone();
             model
@@ -110,7 +116,10 @@ fn describe(
                 })
                 .collect()
         }),
-        config: detail.config.then(|| ev.config.object().cloned().map(serde_json::Value::Object)).flatten(),
+        config: detail
+            .config
+            .then(|| ev.config.object().cloned().map(serde_json::Value::Object))
+            .flatten(),
     }
 }
 
@@ -148,7 +157,9 @@ fn unhealthy_without_snapshot(repo: &Repo, reason: String) -> Model {
 }
 
 fn modified(path: &Path) -> Option<SystemTime> {
-    std::fs::symlink_metadata(path).and_then(|m| m.modified()).ok()
+    std::fs::symlink_metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
 }
 
 /// Newest modification among the directory and the files it holds (for a

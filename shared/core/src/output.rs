@@ -9,7 +9,6 @@ use serde::Serialize;
 #[derive(Debug)]
 pub struct Closed;
 
-
 /// Line-oriented stdout.
 pub struct Out {
     inner: io::BufWriter<io::Stdout>,

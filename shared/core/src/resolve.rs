@@ -71,5 +71,9 @@ pub fn resolve(cache: &Cache, spec: &str) -> Result<Target> {
 }
 
 fn looks_like_path(spec: &str) -> bool {
-    spec.starts_with('/') || spec.starts_with("./") || spec.starts_with("../") || spec == "." || spec.starts_with('~')
+    spec.starts_with('/')
+        || spec.starts_with("./")
+        || spec.starts_with("../")
+        || spec == "."
+        || spec.starts_with('~')
 }

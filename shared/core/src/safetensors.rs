@@ -53,8 +53,8 @@ pub fn check(path: &Path) -> Result<Header, String> {
     let mut json = vec![0u8; n as usize];
     file.read_exact(&mut json)
         .map_err(|e| format!("cannot read header: {e}"))?;
-    let entries: BTreeMap<String, TensorEntry> =
-        serde_json::from_slice(&json).map_err(|e| format!("header is not valid safetensors JSON: {e}"))?;
+    let entries: BTreeMap<String, TensorEntry> = serde_json::from_slice(&json)
+        .map_err(|e| format!("header is not valid safetensors JSON: {e}"))?;
     let mut data_bytes = 0;
     let mut tensors = Vec::with_capacity(entries.len());
     for (name, entry) in entries {
