@@ -25,10 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let ids = runner.render(&request)?;
     let mut out = std::io::stdout();
-    let (_, stats) = runner.generate_text(&ids, &SamplingParams::greedy(max_tokens), None, |t| {
-        let _ = out.write_all(t.as_bytes());
-        let _ = out.flush();
-    })?;
+    let (_, stats) =
+        runner.generate_text(&ids, &SamplingParams::greedy(max_tokens), None, |t| {
+            let _ = out.write_all(t.as_bytes());
+            let _ = out.flush();
+        })?;
     println!();
     eprintln!("{}", serde_json::to_string(&stats)?);
     Ok(())

@@ -246,10 +246,19 @@ mod tests {
     fn parses_quantization_overrides() {
         let c = ModelConfig::from_json(SMOL).unwrap();
         let q = c.quantization.clone().unwrap();
-        assert_eq!(q.global(), QuantParams { bits: 4, group_size: 32 });
+        assert_eq!(
+            q.global(),
+            QuantParams {
+                bits: 4,
+                group_size: 32
+            }
+        );
         assert_eq!(
             q.overrides["model.embed_tokens"],
-            Some(QuantParams { bits: 8, group_size: 32 })
+            Some(QuantParams {
+                bits: 8,
+                group_size: 32
+            })
         );
         assert_eq!(q.overrides["lm_head"], None);
         assert_eq!(c.head_dim(), 64);

@@ -103,7 +103,12 @@ mod tests {
         let (k, v) = cache.update_and_fetch(&big, &big).unwrap();
         assert_eq!(k.shape(), &[1, 2, 303, 4]);
         assert_eq!(cache.offset(), 303);
-        let first: Vec<f32> = k.index((0, 0, 0..3, ..)).flatten(None, None).unwrap().as_slice().to_vec();
+        let first: Vec<f32> = k
+            .index((0, 0, 0..3, ..))
+            .flatten(None, None)
+            .unwrap()
+            .as_slice()
+            .to_vec();
         assert_eq!(first, (0..12).map(|x| x as f32).collect::<Vec<_>>());
         let s: f32 = v.sum(None).unwrap().item_exact();
         assert_eq!(s, (0..24).sum::<i32>() as f32 + 2400.0);

@@ -143,7 +143,8 @@ fn llama3_freqs(dims: usize, base: f32, s: &RopeScaling) -> Result<Array> {
     let low_wavelen = old_len / low;
     let high_wavelen = old_len / high;
 
-    let exponents = ops::arange::<_, f32>(0.0, dims as f32, 2.0)?.divide(Array::from_f32(dims as f32))?;
+    let exponents =
+        ops::arange::<_, f32>(0.0, dims as f32, 2.0)?.divide(Array::from_f32(dims as f32))?;
     let freqs = ops::power(Array::from_f32(base), &exponents)?;
     let wavelens = freqs.multiply(Array::from_f32((2.0 * std::f64::consts::PI) as f32))?;
     let freqs = ops::select(
@@ -309,7 +310,9 @@ impl DecoderLayer {
             .self_attn
             .forward(&self.input_layernorm.forward(x)?, rope, cache)?;
         let h = x.add(&r)?;
-        let r = self.mlp.forward(&self.post_attention_layernorm.forward(&h)?)?;
+        let r = self
+            .mlp
+            .forward(&self.post_attention_layernorm.forward(&h)?)?;
         Ok(h.add(&r)?)
     }
 }
@@ -341,8 +344,14 @@ impl DecoderModel {
         }
         let q = quantization;
         let s = &spec;
-        let embed_tokens =
-            Embedding::load(weights, q, "model.embed_tokens", s.vocab_size, s.hidden_size, par)?;
+        let embed_tokens = Embedding::load(
+            weights,
+            q,
+            "model.embed_tokens",
+            s.vocab_size,
+            s.hidden_size,
+            par,
+        )?;
         let mut layers = Vec::with_capacity(s.num_layers);
         for i in 0..s.num_layers {
             let p = format!("model.layers.{i}");
@@ -368,7 +377,15 @@ impl DecoderModel {
         let lm_head = if s.tie_word_embeddings {
             None
         } else {
-            Some(Linear::load(weights, q, "lm_head", s.hidden_size, s.vocab_size, false, par)?)
+            Some(Linear::load(
+                weights,
+                q,
+                "lm_head",
+                s.hidden_size,
+                s.vocab_size,
+                false,
+                par,
+            )?)
         };
         let rope = Rope::new(&s.rope)?;
         let left = weights.remaining();
@@ -399,7 +416,10 @@ impl DecoderModel {
     /// and returns the final hidden states `[1, L, hidden]` before the last norm.
     pub fn forward_hidden<C: KvCache>(&self, ids: &Array, caches: &mut [C]) -> Result<Array> {
         let mut h = self.embed_tokens.forward(ids)?;
-        if h.dtype() != Dtype::Float32 && h.dtype() != Dtype::Float16 && h.dtype() != Dtype::Bfloat16 {
+        if h.dtype() != Dtype::Float32
+            && h.dtype() != Dtype::Float16
+            && h.dtype() != Dtype::Bfloat16
+        {
             h = h.as_dtype(Dtype::Float32)?;
         }
         for (layer, cache) in self.layers.iter().zip(caches.iter_mut()) {

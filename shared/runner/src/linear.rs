@@ -1,7 +1,7 @@
 //! Linear layers and token embeddings, unquantized or MLX affine quantized.
 
 use mlx_rs::ops::indexing::IndexOp;
-use mlx_rs::{ops, Array, Device, Stream};
+use mlx_rs::{ops, Array, Device, DeviceType, Dtype, Stream};
 
 use crate::config::{QuantParams, Quantization};
 use crate::error::{Result, RunnerError};
@@ -38,9 +38,14 @@ impl Parallelism {
         Self::default()
     }
 
-    /// `shards` CPU streams (1 or less: no splitting).
+    /// `shards` CPU streams (1 or less: no splitting). Nothing is split when MLX's
+    /// default device is a GPU (Metal): its kernels use the whole GPU already.
     pub fn cpu(shards: usize) -> Self {
-        let streams = if shards > 1 {
+        let on_cpu = Device::try_default()
+            .and_then(|d| d.get_type())
+            .map(|t| matches!(t, DeviceType::Cpu))
+            .unwrap_or(false);
+        let streams = if shards > 1 && on_cpu {
             (0..shards)
                 .map(|_| Stream::new_with_device(&Device::cpu()))
                 .collect()
@@ -88,7 +93,11 @@ impl Matrix {
         let scales = weights.take(&scales_name)?;
         let biases = weights.take(&biases_name)?;
         let groups = in_dims / params.group_size as usize;
-        check_shape(&name, &weight, &[out_dims, in_dims * params.bits as usize / 32])?;
+        check_shape(
+            &name,
+            &weight,
+            &[out_dims, in_dims * params.bits as usize / 32],
+        )?;
         check_shape(&scales_name, &scales, &[out_dims, groups])?;
         check_shape(&biases_name, &biases, &[out_dims, groups])?;
         let packed = Packed {
@@ -120,7 +129,9 @@ impl Matrix {
     fn matmul_t(&self, x: &Array) -> Result<Array> {
         Ok(match self {
             Matrix::Dense(w) => ops::matmul(x, w.t())?,
-            Matrix::Quantized(whole, _) if rows(x) >= DEQUANTIZE_MIN_ROWS => {
+            Matrix::Quantized(whole, _)
+                if rows(x) >= DEQUANTIZE_MIN_ROWS && whole.scales.dtype() == Dtype::Float32 =>
+            {
                 let p = whole;
                 let w = ops::dequantize(
                     &p.weight,
@@ -146,7 +157,8 @@ impl Matrix {
 /// From this many rows of input on (prefill), a quantized product dequantizes the
 /// weight and multiplies with BLAS: MLX's CPU `quantized_matmul` costs one
 /// matrix-vector product per row, while dequantizing costs about two, after which
-/// OpenBLAS's sgemm is nearly free. Decoding (one row) keeps the packed kernel.
+/// OpenBLAS's sgemm is nearly free. Decoding (one row) keeps the packed kernel, and so
+/// do half-precision weights (Metal, or `upcast` off), whose fast path is the kernel.
 pub const DEQUANTIZE_MIN_ROWS: usize = 8;
 
 /// Rows of `x`: every dimension but the last.

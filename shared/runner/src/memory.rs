@@ -6,8 +6,10 @@
 //! need = weights + kv_cache + activations + overhead
 //! weights     = Σ tensor bytes, float16/bfloat16 tensors counted twice when upcast to float32
 //! kv_cache    = 2 · layers · kv_heads · head_dim · ceil(tokens / 256) · 256 · 4 bytes
-//! activations = 4 · S · (S · heads + 3 · intermediate + 8 · hidden) + 8 · vocab bytes,
-//!               S = min(tokens, 2048) (one prefill chunk)
+//! activations = 4 · S · (S · heads + 3 · intermediate + 8 · hidden) + 8 · vocab
+//!               + 2 · 4 · intermediate · hidden bytes,
+//!               S = min(tokens, 2048) (one prefill chunk; the last term: quantized
+//!               weights dequantized for prefill, two in flight)
 //! overhead    = 256 MiB (MLX runtime, tokenizer, buffers)
 //! ```
 
@@ -57,7 +59,8 @@ impl MemoryEstimate {
             * (s * config.num_attention_heads as u64
                 + 3 * config.intermediate_size as u64
                 + 8 * config.hidden_size as u64)
-            + 8 * config.vocab_size as u64;
+            + 8 * config.vocab_size as u64
+            + 8 * config.intermediate_size as u64 * config.hidden_size as u64;
         MemoryEstimate {
             weight_bytes,
             kv_cache_bytes,
@@ -70,7 +73,12 @@ impl MemoryEstimate {
 
 /// Estimates the memory the model in `dir` needs for `tokens` of context, reading only
 /// `config.json` and the safetensors headers.
-pub fn estimate(dir: &Path, config: &ModelConfig, tokens: usize, upcast: bool) -> Result<MemoryEstimate> {
+pub fn estimate(
+    dir: &Path,
+    config: &ModelConfig,
+    tokens: usize,
+    upcast: bool,
+) -> Result<MemoryEstimate> {
     let weight_bytes = weights::scan(dir)?
         .iter()
         .map(|t| t.loaded_bytes(upcast))
@@ -104,10 +112,14 @@ impl MemoryVerdict {
 pub fn check(estimate: MemoryEstimate, available: Option<u64>) -> MemoryVerdict {
     match available {
         None => MemoryVerdict::Unknown { estimate },
-        Some(available) if estimate.total_bytes() <= available => {
-            MemoryVerdict::Fits { estimate, available }
-        }
-        Some(available) => MemoryVerdict::Insufficient { estimate, available },
+        Some(available) if estimate.total_bytes() <= available => MemoryVerdict::Fits {
+            estimate,
+            available,
+        },
+        Some(available) => MemoryVerdict::Insufficient {
+            estimate,
+            available,
+        },
     }
 }
 

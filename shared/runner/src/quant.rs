@@ -38,7 +38,9 @@ pub fn resolve(
         message,
     };
     let (Some(&packed), Some(&groups)) = (weight.last(), scales.last()) else {
-        return Err(bad("quantized weight must have at least one dimension".into()));
+        return Err(bad(
+            "quantized weight must have at least one dimension".into()
+        ));
     };
     if packed <= 0 || groups <= 0 {
         return Err(bad("empty quantized weight".into()));
@@ -64,8 +66,7 @@ pub fn resolve(
             params.bits, params.group_size
         )));
     }
-    if !SUPPORTED_BITS.contains(&params.bits)
-        || !SUPPORTED_GROUP_SIZES.contains(&params.group_size)
+    if !SUPPORTED_BITS.contains(&params.bits) || !SUPPORTED_GROUP_SIZES.contains(&params.group_size)
     {
         return Err(bad(format!(
             "{} bits with group size {} is not supported",

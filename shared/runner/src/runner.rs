@@ -125,7 +125,7 @@ impl Runner {
                     .as_ref()?
                     .get("model_max_length")?
                     .as_f64()
-                    .filter(|&n| n >= 1.0 && n < 1e8)
+                    .filter(|n| (1.0..1e8).contains(n))
                     .map(|n| n as usize)
             })
             .unwrap_or(FALLBACK_CONTEXT_LENGTH);
@@ -135,8 +135,13 @@ impl Runner {
             .unwrap_or_else(|| context_length.min(DEFAULT_GATE_TOKENS));
         let estimate = memory::estimate(&dir, &config, gate_tokens, options.upcast)?;
         let verdict = memory::check(estimate, memory::available_memory());
-        if let (true, MemoryVerdict::Insufficient { estimate, available }) =
-            (options.check_memory, verdict)
+        if let (
+            true,
+            MemoryVerdict::Insufficient {
+                estimate,
+                available,
+            },
+        ) = (options.check_memory, verdict)
         {
             return Err(RunnerError::InsufficientMemory {
                 estimate,
@@ -145,9 +150,8 @@ impl Runner {
         }
 
         let tokenizer_path = dir.join("tokenizer.json");
-        let tokenizer = Tokenizer::from_file(&tokenizer_path).map_err(|e| {
-            RunnerError::Tokenizer(format!("{}: {e}", tokenizer_path.display()))
-        })?;
+        let tokenizer = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| RunnerError::Tokenizer(format!("{}: {e}", tokenizer_path.display())))?;
         let special = tokenizer_config
             .as_ref()
             .map(SpecialTokens::from_tokenizer_config)
@@ -155,7 +159,11 @@ impl Runner {
         let template = ChatTemplate::load(&dir)?;
 
         let mut weights = Weights::load(&dir, options.upcast)?;
-        let model = arch::build(&config, &mut weights, &Parallelism::cpu(options.cpu_streams))?;
+        let model = arch::build(
+            &config,
+            &mut weights,
+            &Parallelism::cpu(options.cpu_streams),
+        )?;
         drop(weights);
 
         let vocab = tokenizer.get_vocab(true);
@@ -415,7 +423,11 @@ impl Iterator for Generation<'_> {
             return None;
         }
         match self.tokens.next() {
-            Some(Ok(id)) => Some(self.detokenizer.push(id).map(|text| Event::Token { id, text })),
+            Some(Ok(id)) => Some(
+                self.detokenizer
+                    .push(id)
+                    .map(|text| Event::Token { id, text }),
+            ),
             Some(Err(e)) => {
                 self.done = true;
                 Some(Err(e))

@@ -84,7 +84,7 @@ impl SamplingParams {
     /// Rejects values mlx-lm would reject.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(RunnerError::InvalidSampling(m));
-        if !(self.temperature >= 0.0) || !self.temperature.is_finite() {
+        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
             return bad(format!("temperature must be ≥ 0, got {}", self.temperature));
         }
         if !(0.0..=1.0).contains(&self.top_p) {
@@ -94,7 +94,7 @@ impl SamplingParams {
             return bad(format!("min_p must be in [0, 1], got {}", self.min_p));
         }
         if let Some(p) = self.repetition_penalty {
-            if !(p >= 0.0) || !p.is_finite() {
+            if !(p.is_finite() && p >= 0.0) {
                 return bad(format!("repetition_penalty must be ≥ 0, got {p}"));
             }
         }
@@ -149,7 +149,9 @@ impl Sampler {
         if self.penalty().is_none() {
             return;
         }
-        let start = ids.len().saturating_sub(self.params.repetition_context_size);
+        let start = ids
+            .len()
+            .saturating_sub(self.params.repetition_context_size);
         for &id in &ids[start..] {
             self.observe(&Array::from_slice(&[id], &[1]));
         }
@@ -186,7 +188,10 @@ impl Sampler {
         if p.top_k > 0 && p.top_k < vocab {
             logprobs = apply_top_k(&logprobs, p.top_k as i32)?;
         }
-        let key = self.key.take().expect("sampling with temperature has a key");
+        let key = self
+            .key
+            .take()
+            .expect("sampling with temperature has a key");
         let (next, sub) = random::split(&key, 2)?;
         self.key = Some(next);
         let scaled = logprobs.multiply(Array::from_f32(1.0 / p.temperature))?;
@@ -205,7 +210,7 @@ fn apply_top_p(logprobs: &Array, top_p: f32) -> Result<Array> {
     let probs = sorted.exp()?;
     let mass_above = probs.cumsum(-1, true, false)?;
     let first = |a: &Array| -> Result<Array> {
-        Ok(a.take_along_axis(&Array::from_slice(&[0i32], &[1, 1]), -1)?)
+        Ok(a.take_along_axis(Array::from_slice(&[0i32], &[1, 1]), -1)?)
     };
     let total = first(&mass_above)?.add(first(&probs)?)?;
     let dropped = mass_above
@@ -213,14 +218,14 @@ fn apply_top_p(logprobs: &Array, top_p: f32) -> Result<Array> {
         .sum_axis(-1, true)?
         .as_dtype(Dtype::Int32)?;
     let threshold = sorted.take_along_axis(&dropped, -1)?;
-    Ok(ops::select(&logprobs.lt(&threshold)?, &neg_inf(), logprobs)?)
+    Ok(ops::select(&logprobs.lt(&threshold)?, neg_inf(), logprobs)?)
 }
 
 /// mlx-lm's `apply_min_p` (keeping at least one token).
 fn apply_min_p(logprobs: &Array, min_p: f32) -> Result<Array> {
     let top = logprobs.max_axis(-1, true)?;
     let threshold = top.add(Array::from_f32(min_p.ln()))?;
-    Ok(ops::select(&logprobs.lt(&threshold)?, &neg_inf(), logprobs)?)
+    Ok(ops::select(&logprobs.lt(&threshold)?, neg_inf(), logprobs)?)
 }
 
 /// mlx-lm's `apply_top_k`.
@@ -228,7 +233,7 @@ fn apply_top_k(logprobs: &Array, k: i32) -> Result<Array> {
     let order = ops::argpartition_axis(logprobs.negative()?, k - 1, -1)?;
     let vocab = logprobs.dim(-1);
     let drop = order.take_axis(&ops::arange::<_, i32>(k, vocab, 1)?, -1)?;
-    Ok(logprobs.put_along_axis(&drop, &neg_inf(), -1)?)
+    Ok(logprobs.put_along_axis(&drop, neg_inf(), -1)?)
 }
 
 fn clock_seed() -> u64 {
@@ -305,7 +310,9 @@ mod tests {
         let p = SamplingParams { top_p: 0.0, ..p };
         let draw = |p: &SamplingParams| {
             let mut s = Sampler::new(p).unwrap();
-            (0..8).map(|_| token(s.sample(&l).unwrap())).collect::<Vec<_>>()
+            (0..8)
+                .map(|_| token(s.sample(&l).unwrap()))
+                .collect::<Vec<_>>()
         };
         assert_eq!(draw(&p), draw(&p));
     }

@@ -85,8 +85,10 @@ impl ChatTemplate {
         let jinja = dir.join("chat_template.jinja");
         let source = if jinja.is_file() {
             Some(
-                std::fs::read_to_string(&jinja)
-                    .map_err(|source| RunnerError::Io { path: jinja, source })?,
+                std::fs::read_to_string(&jinja).map_err(|source| RunnerError::Io {
+                    path: jinja,
+                    source,
+                })?,
             )
         } else if let Some(json) = read_json(&dir.join("chat_template.json"))? {
             json.get("chat_template").and_then(pick_template)
@@ -316,7 +318,9 @@ fn write_json(
                 _ => out.push_str(&json.to_string()),
             }
         }
-        ValueKind::String => out.push_str(&serde_json::to_string(value.as_str().unwrap_or("")).unwrap_or_default()),
+        ValueKind::String => {
+            out.push_str(&serde_json::to_string(value.as_str().unwrap_or("")).unwrap_or_default())
+        }
         ValueKind::Seq | ValueKind::Iterable => {
             let items: Vec<Value> = value.try_iter()?.collect();
             if items.is_empty() {
@@ -416,8 +420,14 @@ mod tests {
     fn raise_exception_is_an_error() {
         let src = "{% if messages[0]['role'] != 'user' %}{{ raise_exception('Conversation roles must alternate') }}{% endif %}ok";
         let t = ChatTemplate::new(src.into(), SpecialTokens::default()).unwrap();
-        let err = t.render(&[msg("assistant", "x")], &RenderOptions::default()).unwrap_err();
-        assert!(err.to_string().contains("Conversation roles must alternate"), "{err}");
+        let err = t
+            .render(&[msg("assistant", "x")], &RenderOptions::default())
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("Conversation roles must alternate"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,7 +12,9 @@ pub fn mlx_lock() -> MutexGuard<'static, ()> {
 pub fn fixtures_dir() -> PathBuf {
     match std::env::var_os("MLXK_FIXTURES") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/mlxk-fixtures"),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").unwrap_or_default()).join(".cache/mlxk-fixtures")
+        }
     }
 }
 

@@ -31,7 +31,9 @@ fn script() -> PathBuf {
 }
 
 fn fnv(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf29ce484222325, |h, &b| (h ^ b as u64).wrapping_mul(0x100000001b3))
+    bytes.iter().fold(0xcbf29ce484222325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100000001b3)
+    })
 }
 
 /// Reference lines for `cases` on the model in `dir`, from the cache or from Python.
@@ -40,7 +42,9 @@ fn reference(dir: &Path, cases: &serde_json::Value) -> Option<Vec<Reference>> {
     let script_text = std::fs::read(script()).ok()?;
     let key = fnv(&[cases_text.as_bytes(), &script_text].concat());
     let name = dir.file_name()?.to_string_lossy().to_string();
-    let cache = fixtures_dir().join("reference").join(format!("{name}-{key:016x}.jsonl"));
+    let cache = fixtures_dir()
+        .join("reference")
+        .join(format!("{name}-{key:016x}.jsonl"));
     let text = match std::fs::read_to_string(&cache) {
         Ok(text) => text,
         Err(_) => {
@@ -120,7 +124,11 @@ fn compare(
             .map(|(a, b)| (a - b).abs())
             .fold(0.0f32, f32::max);
         worst = worst.max(diff);
-        assert!(diff <= tolerance, "{}: max |Δlogit| {diff} > {tolerance}", r.id);
+        assert!(
+            diff <= tolerance,
+            "{}: max |Δlogit| {diff} > {tolerance}",
+            r.id
+        );
 
         if !check.tokens {
             eprintln!("{}: max |Δlogit| {diff:.3e} (tokens not compared)", r.id);
@@ -148,9 +156,17 @@ fn compare(
             };
             assert_eq!(ours, r.text, "{}: text", r.id);
         }
-        let want = if stats.finish_reason == FinishReason::Stop { "stop" } else { "length" };
+        let want = if stats.finish_reason == FinishReason::Stop {
+            "stop"
+        } else {
+            "length"
+        };
         assert_eq!(r.finish_reason.as_deref(), Some(want), "{}", r.id);
-        eprintln!("{}: {} tokens agree, max |Δlogit| {diff:.3e}", r.id, r.tokens.len());
+        eprintln!(
+            "{}: {} tokens agree, max |Δlogit| {diff:.3e}",
+            r.id,
+            r.tokens.len()
+        );
     }
     assert_eq!(cases.as_array().unwrap().len(), refs.len());
     worst
@@ -177,7 +193,9 @@ const TOLERANCE: f32 = 1e-3;
 #[test]
 fn smollm2_agrees_with_mlx_lm() {
     let _lock = mlx_lock();
-    let Some(dir) = fixture("SmolLM2-135M-Instruct-4bit", "smollm2") else { return };
+    let Some(dir) = fixture("SmolLM2-135M-Instruct-4bit", "smollm2") else {
+        return;
+    };
     let cases = json!([
         chat("capital", "What is the capital of France?", 32),
         chat("haiku", "Write a haiku about the sea.", 32),
@@ -189,9 +207,20 @@ fn smollm2_agrees_with_mlx_lm() {
         chat("unicode", "Translate to French: I love coffee ☕ and croissants 🥐.", 32),
         {"id": "raw", "prompt": "The quick brown fox", "raw": true, "max_tokens": 32},
     ]);
-    let Some(refs) = reference(&dir, &cases) else { return };
+    let Some(refs) = reference(&dir, &cases) else {
+        return;
+    };
     let runner = load(&dir);
-    let worst = compare(&runner, &cases, &refs, TOLERANCE, Check { tokens: true, text: true });
+    let worst = compare(
+        &runner,
+        &cases,
+        &refs,
+        TOLERANCE,
+        Check {
+            tokens: true,
+            text: true,
+        },
+    );
     eprintln!("SmolLM2: max |Δlogit| over all cases {worst:.3e}");
 }
 
@@ -204,15 +233,22 @@ fn tiny_cases() -> serde_json::Value {
 
 fn tiny(name: &str, upcast: bool, tolerance: f32, tokens: bool) {
     let _lock = mlx_lock();
-    let Some(dir) = fixture(name, "tiny-qwen") else { return };
+    let Some(dir) = fixture(name, "tiny-qwen") else {
+        return;
+    };
     let cases = tiny_cases();
-    let Some(refs) = reference(&dir, &cases) else { return };
+    let Some(refs) = reference(&dir, &cases) else {
+        return;
+    };
     let options = LoadOptions {
         upcast,
         ..LoadOptions::default()
     };
     let runner = Runner::load(&dir, &options).unwrap();
-    let check = Check { tokens, text: false };
+    let check = Check {
+        tokens,
+        text: false,
+    };
     let worst = compare(&runner, &cases, &refs, tolerance, check);
     eprintln!("{name} (upcast {upcast}): max |Δlogit| {worst:.3e}");
 }

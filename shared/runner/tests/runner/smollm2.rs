@@ -8,7 +8,9 @@ const SMOLLM2: &str = "SmolLM2-135M-Instruct-4bit";
 #[test]
 fn greedy_capital_of_france_is_paris() {
     let _lock = mlx_lock();
-    let Some(dir) = fixture(SMOLLM2, "smollm2") else { return };
+    let Some(dir) = fixture(SMOLLM2, "smollm2") else {
+        return;
+    };
     let runner = load(&dir);
     let request = Request {
         messages: Some(vec![ChatMessage {
@@ -32,12 +34,17 @@ fn greedy_capital_of_france_is_paris() {
 #[test]
 fn streamed_events_concatenate_to_the_text_and_end_with_done() {
     let _lock = mlx_lock();
-    let Some(dir) = fixture(SMOLLM2, "smollm2") else { return };
+    let Some(dir) = fixture(SMOLLM2, "smollm2") else {
+        return;
+    };
     let runner = load(&dir);
     let prompt = runner.encode_raw("Once upon a time").unwrap();
     let mut text = String::new();
     let mut done = None;
-    for event in runner.generate(&prompt, &SamplingParams::greedy(12), None).unwrap() {
+    for event in runner
+        .generate(&prompt, &SamplingParams::greedy(12), None)
+        .unwrap()
+    {
         match event.unwrap() {
             Event::Token { text: t, .. } => text.push_str(&t),
             Event::Done { text: t, stats } => {
@@ -62,7 +69,9 @@ fn interrupt_flag_stops_between_tokens() {
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
     let _lock = mlx_lock();
-    let Some(dir) = fixture(SMOLLM2, "smollm2") else { return };
+    let Some(dir) = fixture(SMOLLM2, "smollm2") else {
+        return;
+    };
     let runner = load(&dir);
     let prompt = runner.encode_raw("Count: one, two,").unwrap();
     let flag = Arc::new(AtomicBool::new(false));
@@ -81,7 +90,9 @@ fn interrupt_flag_stops_between_tokens() {
 #[test]
 fn stop_tokens_cover_config_and_template() {
     let _lock = mlx_lock();
-    let Some(dir) = fixture(SMOLLM2, "smollm2") else { return };
+    let Some(dir) = fixture(SMOLLM2, "smollm2") else {
+        return;
+    };
     let runner = load(&dir);
     let im_end = runner.tokenizer().token_to_id("<|im_end|>").unwrap();
     assert!(runner.stop_tokens().contains(&2));
@@ -92,7 +103,9 @@ fn stop_tokens_cover_config_and_template() {
 #[test]
 fn prompt_longer_than_context_is_refused() {
     let _lock = mlx_lock();
-    let Some(dir) = fixture(SMOLLM2, "smollm2") else { return };
+    let Some(dir) = fixture(SMOLLM2, "smollm2") else {
+        return;
+    };
     let runner = mlxk_runner::Runner::load(
         &dir,
         &mlxk_runner::LoadOptions {
@@ -107,15 +120,23 @@ fn prompt_longer_than_context_is_refused() {
         ..Request::default()
     };
     let err = runner.render(&request).unwrap_err();
-    assert!(matches!(err, mlxk_runner::RunnerError::PromptTooLong { .. }), "{err}");
+    assert!(
+        matches!(err, mlxk_runner::RunnerError::PromptTooLong { .. }),
+        "{err}"
+    );
 }
 
 #[test]
 fn memory_gate_refuses_when_told_memory_is_short() {
-    let Some(dir) = fixture(SMOLLM2, "smollm2") else { return };
+    let Some(dir) = fixture(SMOLLM2, "smollm2") else {
+        return;
+    };
     let config = mlxk_runner::ModelConfig::load(&dir).unwrap();
     let estimate = mlxk_runner::memory::estimate(&dir, &config, 4096, true).unwrap();
     // 4-bit weights with float32 scales/biases and an 8-bit embedding: ~100–130 MB.
-    assert!(estimate.weight_bytes > 90_000_000 && estimate.weight_bytes < 140_000_000, "{estimate:?}");
+    assert!(
+        estimate.weight_bytes > 90_000_000 && estimate.weight_bytes < 140_000_000,
+        "{estimate:?}"
+    );
     assert!(!mlxk_runner::memory::check(estimate, Some(estimate.total_bytes() / 2)).fits());
 }

@@ -5,10 +5,14 @@ use crate::common::{fixture, load, mlx_lock};
 #[test]
 fn qwen3_template_renders_with_thinking_and_stops_on_im_end() {
     let _lock = mlx_lock();
-    let Some(dir) = fixture("tiny-qwen3-4bit", "tiny-qwen") else { return };
+    let Some(dir) = fixture("tiny-qwen3-4bit", "tiny-qwen") else {
+        return;
+    };
     let runner = load(&dir);
     assert_eq!(runner.architecture(), "qwen3");
-    let template = runner.chat_template().expect("qwen3 fixture has a chat template");
+    let template = runner
+        .chat_template()
+        .expect("qwen3 fixture has a chat template");
     assert!(template.source().contains("<think>") || template.source().contains("im_start"));
     let im_end = runner.tokenizer().token_to_id("<|im_end|>");
     if let Some(id) = im_end {
@@ -19,7 +23,9 @@ fn qwen3_template_renders_with_thinking_and_stops_on_im_end() {
 #[test]
 fn sharded_index_and_bf16_scales_load() {
     let _lock = mlx_lock();
-    let Some(dir) = fixture("tiny-qwen3-4bit-bf16", "tiny-qwen") else { return };
+    let Some(dir) = fixture("tiny-qwen3-4bit-bf16", "tiny-qwen") else {
+        return;
+    };
     assert!(dir.join("model.safetensors.index.json").is_file());
     let runner = load(&dir);
     assert_eq!(runner.config().num_hidden_layers, 2);
@@ -31,7 +37,9 @@ fn sharded_index_and_bf16_scales_load() {
 fn qwen3_template_matches_transformers_with_tools_and_thinking() {
     use mlxk_core::ndjson::ChatMessage;
     use mlxk_runner::template::{ChatTemplate, RenderOptions};
-    let Some(dir) = fixture("tiny-qwen3-4bit", "tiny-qwen") else { return };
+    let Some(dir) = fixture("tiny-qwen3-4bit", "tiny-qwen") else {
+        return;
+    };
     let messages = serde_json::json!([
         {"role": "system", "content": "You are terse."},
         {"role": "user", "content": "What is 2+2?"},
@@ -49,7 +57,10 @@ fn qwen3_template_matches_transformers_with_tools_and_thinking() {
         tl = tools.to_string()
     );
     let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
-    let out = match std::process::Command::new(&python).args(["-c", &script]).output() {
+    let out = match std::process::Command::new(&python)
+        .args(["-c", &script])
+        .output()
+    {
         Ok(out) if out.status.success() => String::from_utf8(out.stdout).unwrap(),
         other => {
             eprintln!("SKIPPED: python transformers unavailable: {other:?}");
