@@ -1,6 +1,9 @@
 //! Gives mlxk-run an rpath to libmlx on platforms where MLX is a shared
 //! library from the mlx-cpu wheel (see scripts/setup-mlx-lib.sh), so the
-//! binary runs without LD_LIBRARY_PATH, installed or not.
+//! binary runs without LD_LIBRARY_PATH: first `<prefix>/lib/mlxk/mlx/lib`
+//! beside an installed binary (scripts/install.sh copies `.deps/mlx-lib`
+//! there, keeping libmlx's own `$ORIGIN/../../mlx_cpu.libs` for BLAS), then
+//! the build tree's copy.
 
 use std::path::PathBuf;
 
@@ -24,7 +27,7 @@ fn main() {
         );
     }
     println!(
-        "cargo:rustc-link-arg-bin=mlxk-run=-Wl,-rpath,$ORIGIN/../lib/mlxk:{}",
+        "cargo:rustc-link-arg-bin=mlxk-run=-Wl,-rpath,$ORIGIN/../lib/mlxk/mlx/lib:{}",
         libdir.display()
     );
 }

@@ -346,3 +346,33 @@ fn closed_pipe_ends_generation_quietly() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }
+
+#[test]
+fn too_little_memory_is_refused_unless_forced() {
+    let _model = model_lock();
+    let cache = cache_with_smollm2();
+    let mut cmd = cache.command(RUN);
+    let out = cmd
+        .args(["SmolLM2", "--json", "-n", "2", "hi"])
+        .env("MLXK_MEMORY_LIMIT", "64M")
+        .output()
+        .unwrap();
+    let run = crate::harness::Run(out).expect_code(2);
+    let s = stream(&run.stdout());
+    assert_eq!(s.errors[0].code, "insufficient_memory");
+    assert!(
+        s.errors[0].message.contains("GiB available"),
+        "{}",
+        s.errors[0].message
+    );
+    assert!(run.stderr().contains("hint:") && run.stderr().contains("--force"));
+
+    let out = cache
+        .command(RUN)
+        .args(["SmolLM2", "--json", "-n", "2", "--force", "hi"])
+        .env("MLXK_MEMORY_LIMIT", "64M")
+        .output()
+        .unwrap();
+    let run = crate::harness::Run(out).expect_code(0);
+    assert_eq!(stream(&run.stdout()).results[0].generated_tokens, 2);
+}

@@ -123,10 +123,41 @@ pub fn check(estimate: MemoryEstimate, available: Option<u64>) -> MemoryVerdict 
     }
 }
 
-/// Memory a new model may use: on Linux `MemAvailable` (capped by a cgroup v2 limit
-/// when one applies); on macOS 75% of physical memory (Metal's usual working-set
-/// recommendation); `None` elsewhere or when it cannot be read.
+/// Environment variable capping the memory a model may use (`2G`, `512M`, bytes):
+/// for machines shared with other work, and for cron jobs that must not crowd it.
+pub const MEMORY_LIMIT_VAR: &str = "MLXK_MEMORY_LIMIT";
+
+/// Memory a new model may use: what the machine has (see [`machine_memory`]),
+/// capped by `MLXK_MEMORY_LIMIT` when set.
 pub fn available_memory() -> Option<u64> {
+    let limit = std::env::var(MEMORY_LIMIT_VAR).ok().and_then(|v| parse_size(&v));
+    match (machine_memory(), limit) {
+        (Some(m), Some(l)) => Some(m.min(l)),
+        (m, l) => m.or(l),
+    }
+}
+
+/// `"512M"`, `"2G"`, `"1.5GiB"`, `"1000000"` → bytes (binary units).
+pub fn parse_size(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let scale = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+        "" => 1u64,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        "T" => 1 << 40,
+        _ => return None,
+    };
+    (number >= 0.0).then(|| (number * scale as f64) as u64)
+}
+
+/// On Linux `MemAvailable` (capped by a cgroup v2 limit when one applies); on
+/// macOS 75% of physical memory (Metal's usual working-set recommendation);
+/// `None` elsewhere or when it cannot be read.
+pub fn machine_memory() -> Option<u64> {
     if cfg!(target_os = "linux") {
         let meminfo = std::fs::read_to_string("/proc/meminfo").ok()?;
         let available = meminfo_kib(&meminfo, "MemAvailable:")? * 1024;
@@ -205,5 +236,21 @@ mod tests {
             assert!(available_memory().unwrap() > 0);
             assert!(process_peak_memory().unwrap() > 0);
         }
+    }
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::parse_size;
+
+    #[test]
+    fn sizes_parse_in_binary_units() {
+        assert_eq!(parse_size("1000"), Some(1000));
+        assert_eq!(parse_size("512M"), Some(512 << 20));
+        assert_eq!(parse_size("2G"), Some(2 << 30));
+        assert_eq!(parse_size("1.5GiB"), Some(3 << 29));
+        assert_eq!(parse_size("12 MB"), Some(12 << 20));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("5X"), None);
     }
 }
