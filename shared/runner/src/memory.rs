@@ -130,7 +130,9 @@ pub const MEMORY_LIMIT_VAR: &str = "MLXK_MEMORY_LIMIT";
 /// Memory a new model may use: what the machine has (see [`machine_memory`]),
 /// capped by `MLXK_MEMORY_LIMIT` when set.
 pub fn available_memory() -> Option<u64> {
-    let limit = std::env::var(MEMORY_LIMIT_VAR).ok().and_then(|v| parse_size(&v));
+    let limit = std::env::var(MEMORY_LIMIT_VAR)
+        .ok()
+        .and_then(|v| parse_size(&v));
     match (machine_memory(), limit) {
         (Some(m), Some(l)) => Some(m.min(l)),
         (m, l) => m.or(l),
@@ -140,10 +142,17 @@ pub fn available_memory() -> Option<u64> {
 /// `"512M"`, `"2G"`, `"1.5GiB"`, `"1000000"` → bytes (binary units).
 pub fn parse_size(text: &str) -> Option<u64> {
     let t = text.trim();
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (number, unit) = t.split_at(split);
     let number: f64 = number.parse().ok()?;
-    let scale = match unit.trim().to_ascii_uppercase().trim_end_matches("IB").trim_end_matches('B') {
+    let scale = match unit
+        .trim()
+        .to_ascii_uppercase()
+        .trim_end_matches("IB")
+        .trim_end_matches('B')
+    {
         "" => 1u64,
         "K" => 1 << 10,
         "M" => 1 << 20,

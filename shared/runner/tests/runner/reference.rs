@@ -13,7 +13,7 @@ use mlxk_runner::{LoadOptions, Runner, SamplingParams};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::common::{fixture, fixtures_dir, load, mlx_lock};
+use crate::common::{fixture, fixtures_dir, load, mlx_lock, skip};
 
 /// What the reference script prints per case (its own schema, read independently).
 #[derive(Debug, Deserialize)]
@@ -61,14 +61,14 @@ fn reference(dir: &Path, cases: &serde_json::Value) -> Option<Vec<Reference>> {
             let out = match out {
                 Ok(out) if out.status.success() => out,
                 Ok(out) => {
-                    eprintln!(
-                        "SKIPPED: {python} scripts/reference_mlx_lm.py failed (run `scripts/fixtures.sh python`):\n{}",
+                    skip(&format!(
+                        "{python} scripts/reference_mlx_lm.py failed (run `scripts/fixtures.sh python`):\n{}",
                         String::from_utf8_lossy(&out.stderr)
-                    );
+                    ));
                     return None;
                 }
                 Err(e) => {
-                    eprintln!("SKIPPED: cannot run {python}: {e}");
+                    skip(&format!("cannot run {python}: {e}"));
                     return None;
                 }
             };

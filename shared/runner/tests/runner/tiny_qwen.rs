@@ -63,7 +63,7 @@ fn qwen3_template_matches_transformers_with_tools_and_thinking() {
     {
         Ok(out) if out.status.success() => String::from_utf8(out.stdout).unwrap(),
         other => {
-            eprintln!("SKIPPED: python transformers unavailable: {other:?}");
+            crate::common::skip(&format!("python transformers unavailable: {other:?}"));
             return;
         }
     };
