@@ -59,6 +59,18 @@ pub struct TokenGenerator<'m> {
     finish: Option<FinishReason>,
 }
 
+impl Drop for TokenGenerator<'_> {
+    /// Waits for the token still being computed, if any. MLX's CPU streams run
+    /// on their own threads; a generation that is dropped mid-flight (a stop
+    /// token, Ctrl-C, a closed pipe) must not leave work running while the
+    /// process exits and MLX's globals are torn down.
+    fn drop(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            let _ = eval([&pending]);
+        }
+    }
+}
+
 impl<'m> TokenGenerator<'m> {
     /// Prepares a generation; nothing runs until the first `next()`.
     pub fn new(
@@ -168,7 +180,6 @@ impl<'m> TokenGenerator<'m> {
             mlx_rs::memory::clear_cache()?;
         }
         if self.stop.contains(&token) {
-            self.pending = None;
             self.finish = Some(FinishReason::Stop);
             return Ok(None);
         }
