@@ -138,7 +138,15 @@ fn check_weights(ev: &Evidence, problems: &mut Vec<String>) {
         ));
     }
 
-    // Headers of every safetensors file that has content.
+    // Headers of every safetensors file that has content; the tensor names
+    // only matter when an index says where each tensor lives.
+    let indexes: Vec<&SnapshotFile> = ev
+        .files
+        .iter()
+        .filter(|f| {
+            f.rel.ends_with(".safetensors.index.json") || f.rel.ends_with(".bin.index.json")
+        })
+        .collect();
     let mut headers: BTreeMap<&str, BTreeSet<String>> = BTreeMap::new();
     for f in &present {
         if !f.rel.ends_with(".safetensors")
@@ -147,7 +155,7 @@ fn check_weights(ev: &Evidence, problems: &mut Vec<String>) {
         {
             continue;
         }
-        match safetensors::check(&f.path) {
+        match safetensors::check(&f.path, !indexes.is_empty()) {
             Ok(h) => {
                 headers.insert(&f.rel, h.tensors.into_iter().collect());
             }
@@ -160,13 +168,6 @@ fn check_weights(ev: &Evidence, problems: &mut Vec<String>) {
         }
     }
 
-    let indexes: Vec<&SnapshotFile> = ev
-        .files
-        .iter()
-        .filter(|f| {
-            f.rel.ends_with(".safetensors.index.json") || f.rel.ends_with(".bin.index.json")
-        })
-        .collect();
     for index in &indexes {
         check_index(ev, index, &headers, problems);
     }
