@@ -283,25 +283,33 @@ fn bad_models_are_refused_with_a_reason_and_exit_2() {
     expect(&["SmolLM2-135M"], 2, "empty_prompt");
 }
 
-#[test]
-fn ctrl_c_stops_generation_cleanly() {
-    let _model = model_lock();
-    let cache = cache_with_smollm2();
-    let mut child = cache
+/// Starts a generation long enough to be interrupted while it runs.
+fn long_story(cache: &TestCache, json: bool) -> std::process::Child {
+    let mut args = vec![
+        "SmolLM2",
+        "-n",
+        "400",
+        "--prompt",
+        "Write a long story about a cat.",
+    ];
+    if json {
+        args.push("--json");
+    }
+    cache
         .command(RUN)
-        .args([
-            "SmolLM2",
-            "--json",
-            "-n",
-            "400",
-            "--prompt",
-            "Write a long story about a cat.",
-        ])
+        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn ctrl_c_stops_generation_cleanly() {
+    let _model = model_lock();
+    let cache = cache_with_smollm2();
+    let mut child = long_story(&cache, true);
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
     assert!(first.contains("\"delta\""), "{first}");
@@ -324,20 +332,7 @@ fn ctrl_c_stops_generation_cleanly() {
 fn closed_pipe_ends_generation_quietly() {
     let _model = model_lock();
     let cache = cache_with_smollm2();
-    let mut child = cache
-        .command(RUN)
-        .args([
-            "SmolLM2",
-            "-n",
-            "400",
-            "--prompt",
-            "Write a long story about a cat.",
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = long_story(&cache, false);
     let mut stdout = child.stdout.take().unwrap();
     let mut byte = [0u8; 1];
     std::io::Read::read_exact(&mut stdout, &mut byte).unwrap();

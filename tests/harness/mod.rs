@@ -58,7 +58,7 @@ impl TestCache {
     pub fn repo(&self, name: &str) -> RepoBuilder {
         RepoBuilder {
             dir: self.hub.join(mlxk_core::cache::repo_dir_name(name)),
-            commit: fake_commit(name, 0),
+            commit: commit_for(name, 0),
             files: Vec::new(),
             refs: true,
         }
@@ -88,7 +88,7 @@ impl Drop for TestCache {
 }
 
 /// A commit hash that looks like the Hub's (40 hex), stable per name.
-pub fn fake_commit(name: &str, n: u32) -> String {
+pub fn commit_for(name: &str, n: u32) -> String {
     let mut h = sha1::Sha1::new();
     h.update(format!("{name}#{n}").as_bytes());
     hex(&h.finalize())

@@ -228,6 +228,23 @@ impl<'de> Deserialize<'de> for Quantization {
     }
 }
 
+/// A JSON file of the model, or `None` when it is absent.
+pub(crate) fn read_json(path: &std::path::Path) -> crate::error::Result<Option<serde_json::Value>> {
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(path).map_err(|source| crate::error::RunnerError::Io {
+        path: path.into(),
+        source,
+    })?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| crate::error::RunnerError::InvalidConfig {
+            path: path.into(),
+            message: e.to_string(),
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,7 +9,7 @@ use mlxk_core::ndjson::{ChatMessage, Request};
 use tokenizers::Tokenizer;
 
 use crate::arch;
-use crate::config::ModelConfig;
+use crate::config::{read_json, ModelConfig};
 use crate::detokenizer::StreamingDetokenizer;
 use crate::error::{Result, RunnerError};
 use crate::generate::{self, GenerationStats, TokenGenerator};
@@ -441,20 +441,4 @@ impl Iterator for Generation<'_> {
             }
         }
     }
-}
-
-fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(path).map_err(|source| RunnerError::Io {
-        path: path.into(),
-        source,
-    })?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| RunnerError::InvalidConfig {
-            path: path.into(),
-            message: e.to_string(),
-        })
 }

@@ -14,6 +14,7 @@ use minijinja::value::{Kwargs, Value, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
 use mlxk_core::ndjson::ChatMessage;
 
+use crate::config::read_json;
 use crate::error::{Result, RunnerError};
 
 const NAME: &str = "chat_template";
@@ -184,22 +185,6 @@ impl ChatTemplate {
         let end = start + rendered[start..].find(NEXT)?;
         Some(rendered[start..end].to_string())
     }
-}
-
-fn read_json(path: &Path) -> Result<Option<serde_json::Value>> {
-    if !path.is_file() {
-        return Ok(None);
-    }
-    let text = std::fs::read_to_string(path).map_err(|source| RunnerError::Io {
-        path: path.into(),
-        source,
-    })?;
-    serde_json::from_str(&text)
-        .map(Some)
-        .map_err(|e| RunnerError::InvalidConfig {
-            path: path.into(),
-            message: e.to_string(),
-        })
 }
 
 /// A template string, or the `default` entry of a list of `{"name", "template"}`.
