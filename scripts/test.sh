@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Sets everything up (scripts/setup.sh) and runs the whole test suite, then
+# Sets everything up (scripts/setup-tests.sh) and runs the whole test suite, then
 # prints one closing line with the totals over every test binary.
 # Tests that load models take a lock and run one at a time (MLX is not
 # thread-safe across concurrent evaluation, and a 2-core machine has no room
@@ -7,7 +7,9 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-bash scripts/setup.sh
+bash scripts/setup-tests.sh
+PYTHON=$(bash scripts/venv.sh test)
+export PYTHON
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0

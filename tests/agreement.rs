@@ -12,17 +12,17 @@ const LIST: &str = env!("CARGO_BIN_EXE_mlxk-list");
 
 /// mlx-knife's `mlxk` script, wherever pip put it.
 fn mlx_knife() -> std::path::PathBuf {
-    let out = Command::new("python3")
+    let out = Command::new(fixtures::python())
         .args([
             "-c",
             "import sysconfig; print(sysconfig.get_path('scripts'))",
         ])
         .output()
-        .expect("python3");
+        .expect("the test venv's python");
     let path = std::path::PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("mlxk");
     assert!(
         path.exists(),
-        "mlx-knife is not installed: run `scripts/fixtures.sh python`"
+        "mlx-knife is not installed: run `scripts/setup-tests.sh`"
     );
     path
 }

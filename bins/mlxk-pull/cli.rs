@@ -14,7 +14,7 @@ use mlxk_core::cli::Generate;
 #[command(
     name = "mlxk-pull",
     version,
-    after_help = "Exit status: 0 all pulled and healthy; 1 some repository failed or is unhealthy; 2 usage or fatal error; 130 interrupted.\n\nExamples:\n  mlxk-pull mlx-community/Qwen3-0.6B-4bit\n  mlxk-pull org/name@v1.0 --json | jq 'select(.type==\"result\")'\n  mlxk-pull --include '*.json' org/name      only the configs\n  mlxk-list --json | mlxk-pull --json        refresh every cached model\n  HF_ENDPOINT=https://hf-mirror.com mlxk-pull org/name"
+    after_help = "Exit status: 0 all pulled and healthy; 1 some repository failed or is unhealthy; 2 usage or fatal error; 130 interrupted.\n\nExamples:\n  mlxk-pull mlx-community/Qwen3-0.6B-4bit\n  mlxk-pull org/name@v1.0 --json | jq 'select(.type==\"result\")'\n  mlxk-pull --include '*.json' org/name      only the configs\n  mlxk-list --json | mlxk-pull --json        refresh every cached model\n  mlxk-pull --from ./my-model me/my-model    a local folder into the cache\n  HF_ENDPOINT=https://hf-mirror.com mlxk-pull org/name"
 )]
 pub struct Args {
     /// Repositories as ORG/NAME or ORG/NAME@REVISION. Without any, names are
@@ -35,6 +35,12 @@ pub struct Args {
     /// Leave out files matching GLOB (repeatable).
     #[arg(long, value_name = "GLOB")]
     pub exclude: Vec<String>,
+
+    /// Import the folder DIR (a model converted or trained locally) as the one
+    /// repository named, instead of downloading: written the way a pull writes
+    /// (blobs by sha256 or git sha1, snapshot links, trees json, refs last).
+    #[arg(long, value_name = "DIR")]
+    pub from: Option<std::path::PathBuf>,
 
     /// Every file of the repository, as `hf download` takes.
     #[arg(long, conflicts_with = "include")]

@@ -37,6 +37,12 @@ pub fn main(args: Args) -> Exit {
             Some("mlxk-pull ORG/NAME, or names on standard input (one per line or NDJSON)"),
         );
     };
+    if args.from.is_some() && items.len() != 1 {
+        return usage(
+            "--from imports one folder as one repository",
+            Some("mlxk-pull --from DIR ORG/NAME"),
+        );
+    }
     let mut config = HubConfig::from_env();
     config.timeout = Duration::from_secs_f64(args.timeout);
     config.backoff.retries = args.retries;
@@ -89,7 +95,10 @@ async fn run(args: &Args, client: &HubClient, items: Vec<input::Item>, options: 
                 show_error(args.json, &out, &e)
             }
             input::Item::Pull(request) => {
-                let result = pull::pull(client, &cache, &request, options, reporter).await;
+                let result = match &args.from {
+                    Some(dir) => pull::import(&cache, dir, &request).await,
+                    None => pull::pull(client, &cache, &request, options, reporter).await,
+                };
                 if let Some(b) = &bars {
                     b.finish();
                 }

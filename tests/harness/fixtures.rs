@@ -16,6 +16,19 @@ pub fn dir() -> PathBuf {
         })
 }
 
+/// The interpreter of the reference tools: `PYTHON`, else the project's `test`
+/// venv (scripts/venv.sh test), else `python3`.
+pub fn python() -> String {
+    if let Ok(py) = std::env::var("PYTHON") {
+        return py;
+    }
+    let venv = dir().join("venvs/test/bin/python");
+    if venv.exists() {
+        return venv.to_string_lossy().into_owned();
+    }
+    "python3".into()
+}
+
 fn require(rel: &str, provider: &str) -> PathBuf {
     let path = dir().join(rel);
     assert!(

@@ -1,9 +1,10 @@
 //! mlxk-pull against real Hub-protocol servers on loopback: the olah mirror
 //! (PyPI `olah`) and tests/hub/fault_hub.py, which misbehaves on purpose.
 //! The official client (`huggingface_hub`) is the reference for the cache
-//! layout. `scripts/setup-pull-tests.sh` installs what these tests need.
+//! layout. `scripts/setup-tests.sh` installs what these tests need.
 
 mod faults;
+mod import;
 mod mirror;
 mod servers;
 

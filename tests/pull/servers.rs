@@ -17,11 +17,11 @@ const HUB_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/hub");
 pub fn python() -> String {
     static PY: OnceLock<String> = OnceLock::new();
     PY.get_or_init(|| {
-        let py = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+        let py = crate::harness::fixtures::python();
         let out = Command::new(&py)
             .args(["-c", "import sys; print(sys.executable)"])
             .output()
-            .unwrap_or_else(|e| panic!("{py}: {e}: run scripts/setup-pull-tests.sh"));
+            .unwrap_or_else(|e| panic!("{py}: {e}: run scripts/setup-tests.sh"));
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     })
     .clone()

@@ -12,6 +12,7 @@
 //! - [`layout`]: snapshot symlinks, `trees/<commit>.json`, `refs/<branch>`;
 //! - [`filter`]: `--include` / `--exclude` globs and the MLX default set;
 //! - [`pull`]: one repository from preflight to health check;
+//! - [`import`]: a local folder written into the cache the way a pull writes it;
 //! - [`progress`]: the reporter trait the binary draws bars or NDJSON with.
 //!
 //! ```no_run
@@ -31,6 +32,7 @@ pub mod config;
 pub mod download;
 pub mod error;
 pub mod filter;
+pub mod import;
 pub mod layout;
 pub mod lock;
 pub mod progress;

@@ -113,6 +113,33 @@ pub async fn pull(
     } else {
         online(client, cache, request, options, reporter, &sent).await
     };
+    judge(cache, request, outcome, started, sent.get())
+}
+
+/// Imports the local folder `dir` as `request` (`mlxk-pull --from DIR`),
+/// through the same blob, link, tree and ref writes as a download, and
+/// judges it like a pull.
+pub async fn import(cache: &Cache, dir: &std::path::Path, request: &Request) -> PullResult {
+    let started = Instant::now();
+    let imported = super::import::import(cache, dir, &request.name, request.revision()).await;
+    let bytes = imported.as_ref().map_or(0, |i| i.bytes);
+    let outcome = imported.map(|i| Outcome {
+        status: i.status,
+        commit: Some(i.commit),
+        files: i.files,
+        reason: None,
+    });
+    judge(cache, request, outcome, started, bytes)
+}
+
+/// The result of a pull or import: what happened, then the shared health check.
+fn judge(
+    cache: &Cache,
+    request: &Request,
+    outcome: Result<Outcome, HubError>,
+    started: Instant,
+    bytes: u64,
+) -> PullResult {
     let (outcome, error) = match outcome {
         Ok(o) => (o, None),
         Err(e) => (
@@ -131,7 +158,7 @@ pub async fn pull(
         hash: outcome.commit.clone(),
         download_status: outcome.status,
         files: outcome.files,
-        bytes: sent.get(),
+        bytes,
         seconds: started.elapsed().as_secs_f64(),
         health: None,
         reason: outcome

@@ -18,6 +18,19 @@ pub fn fixtures_dir() -> PathBuf {
     }
 }
 
+/// The interpreter of the reference tools: `PYTHON`, else the project's `test`
+/// venv (scripts/venv.sh test), else `python3`.
+pub fn python() -> String {
+    if let Ok(py) = std::env::var("PYTHON") {
+        return py;
+    }
+    let venv = fixtures_dir().join("venvs/test/bin/python");
+    if venv.exists() {
+        return venv.to_string_lossy().into_owned();
+    }
+    "python3".into()
+}
+
 /// The fixture model `name`, or `None` after printing why the test is skipped.
 /// Under CI (`CI` set) a missing fixture fails the test: the setup script
 /// builds every fixture, so its absence is a broken setup, not a reason to pass.

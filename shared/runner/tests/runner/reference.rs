@@ -48,7 +48,7 @@ fn reference(dir: &Path, cases: &serde_json::Value) -> Option<Vec<Reference>> {
     let text = match std::fs::read_to_string(&cache) {
         Ok(text) => text,
         Err(_) => {
-            let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+            let python = crate::common::python();
             let cases_file = std::env::temp_dir().join(format!("mlxk-cases-{key:016x}.json"));
             std::fs::write(&cases_file, &cases_text).unwrap();
             let out = Command::new(&python)
@@ -62,7 +62,7 @@ fn reference(dir: &Path, cases: &serde_json::Value) -> Option<Vec<Reference>> {
                 Ok(out) if out.status.success() => out,
                 Ok(out) => {
                     skip(&format!(
-                        "{python} scripts/reference_mlx_lm.py failed (run `scripts/fixtures.sh python`):\n{}",
+                        "{python} scripts/reference_mlx_lm.py failed (run `scripts/setup-tests.sh`):\n{}",
                         String::from_utf8_lossy(&out.stderr)
                     ));
                     return None;

@@ -56,7 +56,7 @@ fn qwen3_template_matches_transformers_with_tools_and_thinking() {
         m = messages.to_string(),
         tl = tools.to_string()
     );
-    let python = std::env::var("PYTHON").unwrap_or_else(|_| "python3".into());
+    let python = crate::common::python();
     let out = match std::process::Command::new(&python)
         .args(["-c", &script])
         .output()

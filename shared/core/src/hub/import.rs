@@ -1,0 +1,293 @@
+//! A local folder into the cache as if it had been pulled (`mlxk-pull --from DIR`).
+//!
+//! The default model of the quickstart is converted locally (the Hub is out
+//! of reach), and it enters the user's cache through the same write path as
+//! a download: each file is copied to `blobs/<etag>.incomplete` under the
+//! blob lock, hashed while it is copied, flushed and renamed; then the
+//! snapshot links, `trees/<commit>.json` and `refs/<revision>` last. Only
+//! the repository named is touched.
+//!
+//! Files are named the way the Hub would name them: weights (and any file
+//! of 10 MiB or more) are LFS files whose blob is their sha256; the others
+//! are regular files whose blob is their git blob sha1. The commit is a
+//! sha1 over the sorted paths and their ids, so importing the same folder
+//! twice gives the same snapshot (and the second time, `already_exists`).
+
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use sha1::Sha1;
+use sha2::{Digest, Sha256};
+
+use super::client::{Lfs, TreeEntry};
+use super::{layout, lock, HubError};
+use crate::cache::{is_safe_relative, repo_dir_name, Cache};
+use crate::ndjson::DownloadStatus;
+
+/// Files the Hub stores in LFS whatever their size (its default `.gitattributes`).
+const LFS_EXTENSIONS: &[&str] = &[
+    "safetensors",
+    "bin",
+    "gguf",
+    "npz",
+    "npy",
+    "pt",
+    "pth",
+    "ckpt",
+    "h5",
+    "onnx",
+    "msgpack",
+    "model",
+    "tflite",
+    "ot",
+    "pkl",
+    "zip",
+    "gz",
+    "tar",
+    "zst",
+];
+const LFS_MIN_SIZE: u64 = 10 << 20;
+
+/// What an import did: the commit it wrote and how many blobs it copied.
+pub struct Imported {
+    pub commit: String,
+    pub files: u64,
+    pub bytes: u64,
+    pub status: DownloadStatus,
+}
+
+/// Imports `dir` as `name@revision`.
+pub async fn import(
+    cache: &Cache,
+    dir: &Path,
+    name: &str,
+    revision: &str,
+) -> Result<Imported, HubError> {
+    if !dir.is_dir() {
+        return Err(HubError::Invalid(format!(
+            "{} is not a directory",
+            dir.display()
+        )));
+    }
+    let mut paths = Vec::new();
+    walk(dir, dir, &mut paths)?;
+    paths.sort();
+    if paths.is_empty() {
+        return Err(HubError::Invalid(format!(
+            "{} holds no files",
+            dir.display()
+        )));
+    }
+    let entries = paths
+        .iter()
+        .map(|rel| describe(&dir.join(rel), rel))
+        .collect::<Result<Vec<_>, _>>()?;
+    let commit = commit_id(&entries);
+
+    let repo = cache.repo(name);
+    let (mut files, mut bytes) = (0, 0);
+    for entry in &entries {
+        let size = entry.content_size();
+        if layout::blob_complete(&repo.path, entry.etag(), size) {
+            continue;
+        }
+        let lock_path = lock::lock_path(cache.root(), &repo_dir_name(name), entry.etag());
+        let _lock = lock::acquire(lock_path, || {}).await?;
+        if !layout::blob_complete(&repo.path, entry.etag(), size) {
+            copy_blob(&dir.join(&entry.path), &repo.blobs_dir(), entry)?;
+            files += 1;
+            bytes += size;
+        }
+    }
+    let fresh = files > 0
+        || repo.read_ref(revision).as_deref() != Some(commit.as_str())
+        || !repo.tree_file(&commit).is_file();
+    for entry in &entries {
+        layout::link(&repo.path, &commit, &entry.path, entry.etag())?;
+    }
+    layout::write_tree(&repo.path, &commit, &entries)?;
+    layout::write_ref(&repo.path, revision, &commit)?;
+    let _ = layout::write_cachedir_tag(cache.root());
+    Ok(Imported {
+        commit,
+        files,
+        bytes,
+        status: if fresh {
+            DownloadStatus::Success
+        } else {
+            DownloadStatus::AlreadyExists
+        },
+    })
+}
+
+/// Regular files under `dir`, relative, leaving out hidden names (`.git`,
+/// `.DS_Store`) but for `.gitattributes`, which Hub repositories carry.
+fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), HubError> {
+    for item in fs::read_dir(dir).map_err(|e| HubError::io(dir, e))? {
+        let item = item.map_err(|e| HubError::io(dir, e))?;
+        let name = item.file_name();
+        if name.to_string_lossy().starts_with('.') && name != ".gitattributes" {
+            continue;
+        }
+        let path = item.path();
+        let meta = fs::metadata(&path).map_err(|e| HubError::io(&path, e))?;
+        if meta.is_dir() {
+            walk(root, &path, out)?;
+        } else if meta.is_file() {
+            let rel = path
+                .strip_prefix(root)
+                .ok()
+                .and_then(Path::to_str)
+                .filter(|r| is_safe_relative(r))
+                .ok_or_else(|| HubError::UnsafePath(path.display().to_string()))?;
+            out.push(rel.to_string());
+        }
+    }
+    Ok(())
+}
+
+fn is_lfs(rel: &str, size: u64) -> bool {
+    let ext = rel.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    size >= LFS_MIN_SIZE || ext.is_some_and(|e| LFS_EXTENSIONS.contains(&e.as_str()))
+}
+
+/// The tree entry the Hub would list for `path`.
+fn describe(path: &Path, rel: &str) -> Result<TreeEntry, HubError> {
+    let size = fs::metadata(path).map_err(|e| HubError::io(path, e))?.len();
+    let (sha256, git_sha1) = hashes(path, size)?;
+    let (oid, git_size, lfs) = if is_lfs(rel, size) {
+        let pointer = format!(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n"
+        );
+        let mut h = Sha1::new();
+        h.update(format!("blob {}\0", pointer.len()).as_bytes());
+        h.update(pointer.as_bytes());
+        let lfs = Lfs { oid: sha256, size };
+        (hex(&h.finalize()), pointer.len() as u64, Some(lfs))
+    } else {
+        (git_sha1, size, None)
+    };
+    Ok(TreeEntry {
+        kind: "file".into(),
+        path: rel.to_string(),
+        oid,
+        size: git_size,
+        lfs,
+        xet_hash: None,
+    })
+}
+
+/// (sha256, git blob sha1) of the file's content.
+fn hashes(path: &Path, size: u64) -> Result<(String, String), HubError> {
+    let mut f = File::open(path).map_err(|e| HubError::io(path, e))?;
+    let mut sha256 = Sha256::new();
+    let mut sha1 = Sha1::new();
+    sha1.update(format!("blob {size}\0").as_bytes());
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf).map_err(|e| HubError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        sha256.update(&buf[..n]);
+        sha1.update(&buf[..n]);
+    }
+    Ok((hex(&sha256.finalize()), hex(&sha1.finalize())))
+}
+
+/// Copies `src` to `blobs/<etag>.incomplete`, checks that what was copied is
+/// what was hashed (the folder may change in between), flushes, renames.
+fn copy_blob(src: &Path, blobs: &Path, entry: &TreeEntry) -> Result<(), HubError> {
+    fs::create_dir_all(blobs).map_err(|e| HubError::io(blobs, e))?;
+    let part: PathBuf = blobs.join(format!("{}.incomplete", entry.etag()));
+    let copy = || -> Result<(), HubError> {
+        let mut from = File::open(src).map_err(|e| HubError::io(src, e))?;
+        let mut to = File::create(&part).map_err(|e| HubError::io(&part, e))?;
+        let mut buf = vec![0u8; 1 << 20];
+        let size = entry.content_size();
+        let mut sha256 = Sha256::new();
+        let mut sha1 = Sha1::new();
+        sha1.update(format!("blob {size}\0").as_bytes());
+        loop {
+            let n = from.read(&mut buf).map_err(|e| HubError::io(src, e))?;
+            if n == 0 {
+                break;
+            }
+            sha256.update(&buf[..n]);
+            sha1.update(&buf[..n]);
+            to.write_all(&buf[..n])
+                .map_err(|e| HubError::io(&part, e))?;
+        }
+        let got = match entry.lfs {
+            Some(_) => hex(&sha256.finalize()),
+            None => hex(&sha1.finalize()),
+        };
+        if got != entry.etag() {
+            return Err(HubError::Invalid(format!(
+                "{} changed while it was imported",
+                src.display()
+            )));
+        }
+        to.sync_all().map_err(|e| HubError::io(&part, e))?;
+        let dest = blobs.join(entry.etag());
+        fs::rename(&part, &dest).map_err(|e| HubError::io(&dest, e))
+    };
+    copy().inspect_err(|_| {
+        let _ = fs::remove_file(&part);
+    })
+}
+
+/// A commit id for the imported tree: sha1 over its sorted paths and ids.
+fn commit_id(entries: &[TreeEntry]) -> String {
+    let mut h = Sha1::new();
+    h.update(b"mlxk-import\n");
+    for e in entries {
+        h.update(e.path.as_bytes());
+        h.update(b"\0");
+        h.update(e.etag().as_bytes());
+        h.update(b"\n");
+    }
+    hex(&h.finalize())
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weights_and_large_files_are_lfs() {
+        assert!(is_lfs("model.safetensors", 10));
+        assert!(is_lfs("sub/x.GGUF", 10));
+        assert!(is_lfs("big.json", LFS_MIN_SIZE));
+        assert!(!is_lfs("config.json", 100));
+        assert!(!is_lfs("README", 100));
+    }
+
+    #[test]
+    fn lfs_pointer_ids_match_git() {
+        // A file of "hello" stored in LFS: `git lfs pointer` text, hashed as a git blob.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.safetensors");
+        fs::write(&path, b"hello").unwrap();
+        let e = describe(&path, "w.safetensors").unwrap();
+        let lfs = e.lfs.as_ref().unwrap();
+        assert_eq!(
+            lfs.oid,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        let pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\nsize 5\n";
+        assert_eq!(e.size, pointer.len() as u64);
+        let path = dir.path().join("a.txt");
+        fs::write(&path, b"hello\n").unwrap();
+        // `printf 'hello\n' | git hash-object --stdin`
+        assert_eq!(
+            describe(&path, "a.txt").unwrap().oid,
+            "ce013625030ba8dba906f756967f9e9ca394464a"
+        );
+    }
+}
