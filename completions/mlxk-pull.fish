@@ -1,6 +1,7 @@
 complete -c mlxk-pull -s r -l revision -d 'Branch, tag or commit for names that give none' -r
 complete -c mlxk-pull -l include -d 'Only files matching GLOB (repeatable; replaces the MLX default set of weights, configs, tokenizer, processor and template files, README)' -r
 complete -c mlxk-pull -l exclude -d 'Leave out files matching GLOB (repeatable)' -r
+complete -c mlxk-pull -l from -d 'Import the folder DIR (a model converted or trained locally) as the one repository named, instead of downloading: written the way a pull writes (blobs by sha256 or git sha1, snapshot links, trees json, refs last)' -r -F
 complete -c mlxk-pull -l timeout -d 'Seconds without data before a connection counts as stalled (also the connect timeout)' -r
 complete -c mlxk-pull -l retries -d 'Retries of a failed request or file, with exponential backoff' -r
 complete -c mlxk-pull -l jobs -d 'Files downloaded at once' -r

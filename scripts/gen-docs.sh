@@ -4,11 +4,11 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
-cargo build --quiet --bins
+cargo build --release --quiet --workspace --bins
 mkdir -p man completions
 for bin in $(cargo metadata --no-deps --format-version 1 \
     | python3 -c 'import json,sys; print("\n".join(t["name"] for p in json.load(sys.stdin)["packages"] if p["name"]=="mlxk" for t in p["targets"] if "bin" in t["kind"]))'); do
-  exe="target/debug/$bin"
+  exe="target/release/$bin"
   "$exe" --generate man > "man/$bin.1"
   "$exe" --generate bash > "completions/$bin.bash"
   "$exe" --generate zsh > "completions/_$bin"
