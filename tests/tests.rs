@@ -7,3 +7,5 @@ mod docs;
 mod list;
 mod pull;
 mod run;
+mod run_contract;
+mod run_signals;
