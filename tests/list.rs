@@ -499,9 +499,22 @@ fn names_resolve_as_users_type_them() {
     let (_, errors, _) = wire::list_output(&run.stdout());
     assert_eq!(errors[0].code, "model_not_found");
 
-    let run = show(&format!("{SMOL}@ffff")).expect_code(0);
-    let (models, _, _) = wire::list_output(&run.stdout());
-    assert_unhealthy(&models[0], "no snapshot for revision 'ffff'");
+    // A revision the cache has never seen is not a broken download to repair.
+    let run = show(&format!("{SMOL}@ffff")).expect_code(1);
+    let (models, errors, _) = wire::list_output(&run.stdout());
+    assert!(models.is_empty());
+    assert_eq!(errors[0].code, "revision_not_found");
+    assert!(
+        errors[0].message.contains("'ffff'"),
+        "{}",
+        errors[0].message
+    );
+    assert!(!run.stderr().contains("unhealthy"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("hint: mlxk-list --show"),
+        "{}",
+        run.stderr()
+    );
 }
 
 #[test]

@@ -13,25 +13,25 @@ use crate::harness::wire_run::{RunLine, RunResult};
 use crate::harness::{model_lock, TestCache};
 use crate::list::smollm2;
 
-const RUN: &str = env!("CARGO_BIN_EXE_mlxk-run");
-const LIST: &str = env!("CARGO_BIN_EXE_mlxk-list");
-const SMOL: &str = "mlx-community/SmolLM2-135M-Instruct-4bit";
+pub const RUN: &str = env!("CARGO_BIN_EXE_mlxk-run");
+pub const LIST: &str = env!("CARGO_BIN_EXE_mlxk-list");
+pub const SMOL: &str = "mlx-community/SmolLM2-135M-Instruct-4bit";
 
-fn cache_with_smollm2() -> TestCache {
+pub fn cache_with_smollm2() -> TestCache {
     let cache = TestCache::new();
     smollm2(&cache, SMOL).build();
     cache
 }
 
-struct Stream {
-    results: Vec<RunResult>,
-    deltas: Vec<(Option<serde_json::Value>, String)>,
-    errors: Vec<wire::Error>,
-    summary: Summary,
+pub struct Stream {
+    pub results: Vec<RunResult>,
+    pub deltas: Vec<(Option<serde_json::Value>, String)>,
+    pub errors: Vec<wire::Error>,
+    pub summary: Summary,
 }
 
 /// Decodes mlxk-run's output; the summary must come last, once.
-fn stream(stdout: &str) -> Stream {
+pub fn stream(stdout: &str) -> Stream {
     let (mut results, mut deltas, mut errors, mut summary) =
         (Vec::new(), Vec::new(), Vec::new(), None);
     for line in wire::decode::<RunLine>(stdout) {
@@ -284,7 +284,7 @@ fn bad_models_are_refused_with_a_reason_and_exit_2() {
 }
 
 /// Starts a generation long enough to be interrupted while it runs.
-fn long_story(cache: &TestCache, json: bool) -> std::process::Child {
+pub fn long_story(cache: &TestCache, json: bool) -> std::process::Child {
     let mut args = vec![
         "SmolLM2",
         "-n",

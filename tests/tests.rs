@@ -8,3 +8,5 @@ mod list;
 mod pull;
 mod readme;
 mod run;
+mod run_contract;
+mod run_signals;

@@ -130,7 +130,9 @@ fn summary(models: &[Model], unhealthy: u64, exit: Exit, started: Instant) -> Su
 /// nothing (as grep does), 2 for anything else.
 fn fail(out: &mut Out, json: bool, error: &Error, started: Instant) -> Result<Exit, Closed> {
     let exit = match error {
-        Error::ModelNotFound(_) | Error::AmbiguousMatch { .. } => Exit::Partial,
+        Error::ModelNotFound(_) | Error::AmbiguousMatch { .. } | Error::RevisionNotFound { .. } => {
+            Exit::Partial
+        }
         _ => Exit::Fatal,
     };
     if json {

@@ -12,7 +12,8 @@ pub enum Item {
     Bad(ErrorMessage),
 }
 
-/// `None` when there are no names and stdin is a terminal (a usage error).
+/// `None` when there are no names and stdin is a terminal or holds nothing
+/// (a usage error either way).
 pub fn requests(names: &[String], revision: Option<&str>) -> Option<Vec<Item>> {
     if !names.is_empty() {
         return Some(names.iter().map(|n| parse(n, revision, None)).collect());
@@ -21,7 +22,9 @@ pub fn requests(names: &[String], revision: Option<&str>) -> Option<Vec<Item>> {
         return None;
     }
     let mut items = Vec::new();
+    let mut read_any = false;
     for line in lines(io::stdin().lock()) {
+        read_any = true;
         let line = match line {
             Ok(l) => l,
             Err(e) => {
@@ -63,7 +66,7 @@ pub fn requests(names: &[String], revision: Option<&str>) -> Option<Vec<Item>> {
             ))),
         }
     }
-    Some(items)
+    read_any.then_some(items)
 }
 
 fn parse(spec: &str, revision: Option<&str>, line: Option<u64>) -> Item {

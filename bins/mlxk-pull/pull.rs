@@ -168,7 +168,7 @@ fn show_result(json: bool, out: &Rc<RefCell<Out>>, r: &PullResult) -> Result<(),
                 r.name,
                 r.reason.as_deref().unwrap_or("")
             ),
-            hint(r.download_status),
+            r.hint.as_deref().or(hint(r.download_status)),
         );
         return Ok(());
     }

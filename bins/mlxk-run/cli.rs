@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
 use mlxk_core::cli::Generate;
+use mlxk_runner::{RunnerError, SamplingParams};
 
 /// Generate text with a local MLX model.
 ///
@@ -20,7 +21,8 @@ use mlxk_core::cli::Generate;
 )]
 pub struct Args {
     /// Model: org/name, a unique part of it, name@hash, or a directory.
-    /// Optional when standard input carries an mlxk-list `model` line.
+    /// Optional when standard input carries an mlxk-list `model` line (a
+    /// first argument with a space in it is then taken as the prompt).
     pub model: Option<String>,
 
     /// Prompt words (joined with spaces).
@@ -38,32 +40,42 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
-    /// Most tokens to generate per request.
-    #[arg(short = 'n', long, default_value_t = 512)]
+    /// Most tokens to generate per request (0: none, only the prompt is read).
+    #[arg(
+        short = 'n',
+        long,
+        default_value_t = 512,
+        allow_negative_numbers = true
+    )]
     pub max_tokens: u32,
 
-    /// Sampling temperature; 0 is greedy (mlx-lm's default).
-    #[arg(short = 't', long, default_value_t = 0.0)]
+    /// Sampling temperature, ≥ 0; 0 is greedy (mlx-lm's default).
+    #[arg(short = 't', long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = temperature)]
     pub temperature: f32,
 
-    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches P.
-    #[arg(long, default_value_t = 1.0, value_name = "P")]
+    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches P (0 to 1).
+    #[arg(long, default_value_t = 1.0, value_name = "P", allow_negative_numbers = true, value_parser = top_p)]
     pub top_p: f32,
 
     /// Keep only the K most likely tokens (0: all).
-    #[arg(long, default_value_t = 0, value_name = "K")]
+    #[arg(
+        long,
+        default_value_t = 0,
+        value_name = "K",
+        allow_negative_numbers = true
+    )]
     pub top_k: u32,
 
-    /// Drop tokens less likely than P times the most likely one.
-    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    /// Drop tokens less likely than P times the most likely one (0 to 1).
+    #[arg(long, default_value_t = 0.0, value_name = "P", allow_negative_numbers = true, value_parser = min_p)]
     pub min_p: f32,
 
-    /// Penalize tokens seen recently (1.0: off).
-    #[arg(long, value_name = "X")]
+    /// Penalize tokens seen recently (≥ 0; 1.0: off).
+    #[arg(long, value_name = "X", allow_negative_numbers = true, value_parser = repetition_penalty)]
     pub repetition_penalty: Option<f32>,
 
     /// Random seed, for reproducible sampling.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
 
     /// Send the prompt as is, without the model's chat template.
@@ -88,15 +100,61 @@ pub struct Args {
 }
 
 impl Args {
-    /// The prompt given on the command line, if any.
-    pub fn argument_prompt(&self) -> Option<String> {
-        match (&self.prompt, self.prompt_words.is_empty()) {
-            (Some(p), true) => Some(p.clone()),
-            (Some(p), false) => Some(format!("{} {p}", self.prompt_words.join(" "))),
-            (None, false) => Some(self.prompt_words.join(" ")),
-            (None, true) => None,
-        }
+    /// The model named on the command line. Model names have no spaces: a
+    /// first argument with whitespace (`mlxk-run "a question"`) is a prompt.
+    pub fn model_spec(&self) -> Option<String> {
+        self.model.clone().filter(|m| !is_prompt_like(m))
     }
+
+    /// The prompt given on the command line, if any; a blank one is none.
+    pub fn argument_prompt(&self) -> Option<String> {
+        let words: Vec<&str> = self
+            .model
+            .iter()
+            .filter(|m| is_prompt_like(m))
+            .chain(&self.prompt_words)
+            .map(String::as_str)
+            .collect();
+        let prompt = match (&self.prompt, words.is_empty()) {
+            (Some(p), true) => p.clone(),
+            (Some(p), false) => format!("{} {p}", words.join(" ")),
+            (None, false) => words.join(" "),
+            (None, true) => return None,
+        };
+        (!prompt.trim().is_empty()).then_some(prompt)
+    }
+}
+
+fn is_prompt_like(word: &str) -> bool {
+    word.chars().any(char::is_whitespace)
+}
+
+/// Checks one sampling option as the runner would, when the command line is parsed.
+fn sampling(check: impl Fn(&mut SamplingParams, f32), text: &str) -> Result<f32, String> {
+    let value: f32 = text.trim().parse().map_err(|e| format!("{e}"))?;
+    let mut params = SamplingParams::default();
+    check(&mut params, value);
+    match params.validate() {
+        Ok(()) => Ok(value),
+        Err(RunnerError::InvalidSampling(why)) => Err(why),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn temperature(text: &str) -> Result<f32, String> {
+    sampling(|p, v| p.temperature = v, text)
+}
+
+fn top_p(text: &str) -> Result<f32, String> {
+    sampling(|p, v| p.top_p = v, text)
+}
+
+fn min_p(text: &str) -> Result<f32, String> {
+    sampling(|p, v| p.min_p = v, text)
+}
+
+fn repetition_penalty(text: &str) -> Result<f32, String> {
+    sampling(|p, v| p.repetition_penalty = Some(v), text)
 }
 
 pub fn command() -> clap::Command {

@@ -19,12 +19,15 @@ impl Failure {
             Failure::NoModel => (
                 "validation_error",
                 "no model given".into(),
-                Some("name one (mlxk-run MODEL …) or pipe an mlxk-list --json line".into()),
+                Some(
+                    "name it before the prompt: mlxk-run MODEL \"your question\" (mlxk-list shows the cached models), or pipe an mlxk-list --json line"
+                        .into(),
+                ),
             ),
             Failure::NoPrompt => (
                 "empty_prompt",
                 "no prompt: give one as arguments, with --prompt, or on standard input".into(),
-                None,
+                Some("mlxk-run MODEL \"your question\", or echo \"your question\" | mlxk-run MODEL".into()),
             ),
             Failure::Malformed(why) => (
                 "invalid_input",
@@ -91,6 +94,10 @@ fn runner_error(e: &RunnerError) -> (&'static str, String, Option<String>) {
             Some("mlxk-list --health shows what is wrong with the files".into()),
         ),
         RunnerError::InvalidSampling(_) => ("validation_error", None),
+        RunnerError::InvalidMemoryLimit(_) => (
+            "validation_error",
+            Some("set it to a size such as 2G or 512M, or unset it".into()),
+        ),
         _ => ("execution_error", None),
     };
     (code, e.to_string(), hint)

@@ -16,6 +16,6 @@ fn main() -> ExitCode {
     if let Some(what) = args.generate {
         return mlxk_core::cli::print(cli::command(), what).into();
     }
-    let interrupt = interrupt::install();
+    let interrupt = interrupt::Interrupt::install();
     session::Session::new(&args, interrupt).run().into()
 }

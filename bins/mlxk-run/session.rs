@@ -2,8 +2,7 @@
 //! request in order, report, and pick the exit status.
 
 use std::io::IsTerminal;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::mpsc;
 use std::time::Instant;
 
 use mlxk_core::cache::Cache;
@@ -12,18 +11,27 @@ use mlxk_core::input::{self, Line};
 use mlxk_core::model::{self, Detail};
 use mlxk_core::ndjson::{ErrorMessage, Health, Request, RunMessage, Summary};
 use mlxk_core::output::{report, Closed, Out};
-use mlxk_runner::{LoadOptions, Runner, SamplingParams};
+use mlxk_runner::{LoadOptions, MemoryVerdict, Runner, SamplingParams};
 use serde_json::Value;
 
 use crate::answer::{answer, Answered};
 use crate::cli::Args;
 use crate::failure::Failure;
+use crate::interrupt::Interrupt;
+
+/// What the input thread and the signal handler tell the run.
+enum Input {
+    Line(Line),
+    /// End of standard input (or a read error: nothing more can be read).
+    End,
+    Interrupt,
+}
 
 /// Counts and the state shared by every request of a run.
 pub struct Session<'a> {
     args: &'a Args,
     out: Out,
-    interrupt: Arc<AtomicBool>,
+    interrupt: Interrupt,
     started: Instant,
     model_spec: Option<String>,
     runner: Option<(String, Runner)>,
@@ -32,13 +40,13 @@ pub struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    pub fn new(args: &'a Args, interrupt: Arc<AtomicBool>) -> Self {
+    pub fn new(args: &'a Args, interrupt: Interrupt) -> Self {
         Session {
             args,
             out: Out::new(true),
             interrupt,
             started: Instant::now(),
-            model_spec: args.model.clone(),
+            model_spec: args.model_spec(),
             runner: None,
             total: 0,
             failed: 0,
@@ -50,20 +58,26 @@ impl<'a> Session<'a> {
         match self.drive() {
             Ok(exit) => exit,
             Err(Closed) => {
-                self.interrupt.store(true, Ordering::SeqCst);
+                self.interrupt.set();
                 Exit::Ok
             }
         }
     }
 
     fn drive(&mut self) -> Result<Exit, Closed> {
+        if let Err(e) = mlxk_runner::memory::memory_limit() {
+            return self.fatal(Failure::Runner(e));
+        }
         let mut context: Vec<String> = Vec::new();
-        let stdin = std::io::stdin();
-        if !stdin.is_terminal() {
-            for line in input::lines(stdin.lock()) {
-                let Ok(line) = line else { break };
-                if let Some(exit) = self.take_line(line, &mut context)? {
-                    return Ok(exit);
+        if !std::io::stdin().is_terminal() {
+            for input in self.input() {
+                match input {
+                    Input::Line(line) => {
+                        if let Some(exit) = self.take_line(line, &mut context)? {
+                            return Ok(exit);
+                        }
+                    }
+                    Input::End | Input::Interrupt => break,
                 }
                 if self.interrupted() {
                     break;
@@ -71,7 +85,10 @@ impl<'a> Session<'a> {
             }
         }
         let prompt = self.args.argument_prompt();
-        if !self.interrupted() && (prompt.is_some() || !context.is_empty()) {
+        if self.interrupted() {
+            return self.finish();
+        }
+        if prompt.is_some() || !context.is_empty() {
             let mut parts = context;
             parts.extend(prompt);
             let request = Request {
@@ -81,14 +98,39 @@ impl<'a> Session<'a> {
             if let Some(exit) = self.request(request, None)? {
                 return Ok(exit);
             }
-        } else if self.total == 0 && !self.interrupted() {
-            return self.fatal(Failure::NoPrompt);
+        } else if self.total == 0 {
+            let failure = if self.model_spec.is_none() {
+                Failure::NoModel
+            } else {
+                Failure::NoPrompt
+            };
+            return self.fatal(failure);
         }
         self.finish()
     }
 
+    /// Standard input, read on its own thread so that an interrupt ends a
+    /// run that waits for input as well as one that computes.
+    fn input(&self) -> mpsc::Receiver<Input> {
+        let (tx, rx) = mpsc::channel();
+        let wake = tx.clone();
+        self.interrupt.on_interrupt(move || {
+            let _ = wake.send(Input::Interrupt);
+        });
+        std::thread::spawn(move || {
+            for line in input::lines(std::io::stdin().lock()) {
+                let Ok(line) = line else { break };
+                if tx.send(Input::Line(line)).is_err() {
+                    return;
+                }
+            }
+            let _ = tx.send(Input::End);
+        });
+        rx
+    }
+
     fn interrupted(&self) -> bool {
-        self.interrupt.load(Ordering::SeqCst)
+        self.interrupt.is_set()
     }
 
     /// Handles one input line; `Some(exit)` ends the run (a fatal error).
@@ -136,13 +178,9 @@ impl<'a> Session<'a> {
 
     /// Answers one request, loading the model first if needed.
     fn request(&mut self, request: Request, line: Option<u64>) -> Result<Option<Exit>, Closed> {
-        if self.runner.is_none() {
-            if let Err(failure) = self.load() {
-                return self.fatal(failure).map(Some);
-            }
+        if self.interrupted() {
+            return Ok(None);
         }
-        self.total += 1;
-        let (name, runner) = self.runner.as_ref().expect("loaded above");
         let mut request = request;
         if request.system.is_none() {
             request.system = self.args.system.clone();
@@ -150,6 +188,14 @@ impl<'a> Session<'a> {
         if self.args.no_chat_template && request.raw.is_none() {
             request.raw = Some(true);
         }
+        let params = self.base_params().with_request(&request);
+        if self.runner.is_none() {
+            if let Err(failure) = self.load(gate_tokens(&request, &params)) {
+                return self.fatal(failure).map(Some);
+            }
+        }
+        self.total += 1;
+        let (name, runner) = self.runner.as_ref().expect("loaded above");
         let blank = |t: &str| t.trim().is_empty();
         if request
             .messages
@@ -161,13 +207,12 @@ impl<'a> Session<'a> {
             self.item_error(Failure::NoPrompt.message(line, request.id.clone()))?;
             return Ok(None);
         }
-        let params = self.base_params().with_request(&request);
         match answer(
             runner,
             name,
             &request,
             &params,
-            &self.interrupt,
+            self.interrupt.flag(),
             &mut self.out,
             self.args.json,
         )? {
@@ -204,8 +249,9 @@ impl<'a> Session<'a> {
         }
     }
 
-    /// Resolves the model, refuses an unhealthy or unsupported one, and loads it.
-    fn load(&mut self) -> Result<(), Failure> {
+    /// Resolves the model, refuses an unhealthy or unsupported one, and loads
+    /// it, the memory gate sized for `tokens` of context.
+    fn load(&mut self, tokens: usize) -> Result<(), Failure> {
         let spec = self.model_spec.clone().ok_or(Failure::NoModel)?;
         let cache = self
             .args
@@ -228,9 +274,13 @@ impl<'a> Session<'a> {
         }
         let options = LoadOptions {
             check_memory: !self.args.force,
+            gate_tokens: Some(tokens),
             ..LoadOptions::default()
         };
         let runner = Runner::load(&found.path, &options).map_err(Failure::Runner)?;
+        if self.args.verbose {
+            verbose_estimate(runner.memory_verdict());
+        }
         self.runner = Some((found.name, runner));
         Ok(())
     }
@@ -273,6 +323,49 @@ impl<'a> Session<'a> {
         self.out.flush()?;
         Ok(exit)
     }
+}
+
+/// Room the chat template takes beyond the prompt's own text (role markers, a
+/// model's default system prompt), in tokens.
+const TEMPLATE_TOKENS: usize = 128;
+
+/// The context the memory gate sizes for: the first request's text (a token
+/// is at least one byte), the template, and the tokens it may generate.
+fn gate_tokens(request: &Request, params: &SamplingParams) -> usize {
+    let text: usize = [&request.prompt, &request.system]
+        .into_iter()
+        .flatten()
+        .map(String::len)
+        .chain(request.messages.iter().flatten().map(|m| m.content.len()))
+        .sum();
+    text + TEMPLATE_TOKENS + params.max_tokens
+}
+
+/// `--verbose`: what the memory gate estimated (the measured peak follows each answer).
+fn verbose_estimate(verdict: &MemoryVerdict) {
+    let (estimate, available) = match verdict {
+        MemoryVerdict::Fits {
+            estimate,
+            available,
+        }
+        | MemoryVerdict::Insufficient {
+            estimate,
+            available,
+        } => (estimate, Some(*available)),
+        MemoryVerdict::Unknown { estimate } => (estimate, None),
+    };
+    let gb = |b: u64| b as f64 / 1e9;
+    let available = available.map_or("unknown".into(), |a| format!("{:.3} GB", gb(a)));
+    eprintln!(
+        "memory estimate: {:.3} GB for {} tokens (weights {:.3}, mapped while loading {:.3}, KV cache {:.3}, activations {:.3}, runtime {:.3}); available: {available}",
+        gb(estimate.total_bytes()),
+        estimate.tokens,
+        gb(estimate.weight_bytes),
+        gb(estimate.mapped_bytes),
+        gb(estimate.kv_cache_bytes),
+        gb(estimate.activation_bytes),
+        gb(estimate.overhead_bytes),
+    );
 }
 
 /// `name@hash` from an mlxk-list model line, so the very snapshot listed is run.

@@ -71,3 +71,9 @@ pub fn sha256_of(path: &Path) -> String {
         .insert(path.to_path_buf(), digest.clone());
     digest
 }
+
+/// A tiny random-weight qwen2/qwen3 checkpoint made by
+/// `scripts/make_tiny_checkpoints.py` (`tiny-qwen3-4bit`, `tiny-qwen2-f32`, …).
+pub fn tiny_qwen(name: &str) -> PathBuf {
+    require(&format!("models/{name}"), "tiny-qwen")
+}

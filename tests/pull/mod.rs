@@ -3,6 +3,7 @@
 //! The official client (`huggingface_hub`) is the reference for the cache
 //! layout. `scripts/setup-tests.sh` installs what these tests need.
 
+mod contract;
 mod faults;
 mod import;
 mod mirror;

@@ -128,6 +128,9 @@ pub enum Choice {
     Found(Snapshot),
     /// No snapshot fits; the reason is for people.
     Missing(String),
+    /// The revision asked for names no ref and no snapshot of this repository
+    /// (not a broken download: a name the cache has never seen).
+    UnknownRevision(String),
 }
 
 /// One `snapshots/{commit}` directory.
@@ -196,7 +199,7 @@ impl Repo {
                 commits.iter().filter(|c| c.starts_with(&lowered)).collect();
             return match matches.as_slice() {
                 [one] => Choice::Found(snapshot(one, None)),
-                [] => Choice::Missing(format!("no snapshot for revision '{rev}'")),
+                [] => Choice::UnknownRevision(rev.to_string()),
                 many => Choice::Missing(format!(
                     "revision '{rev}' matches {} snapshots; give more of the hash",
                     many.len()

@@ -69,7 +69,7 @@ impl Error {
                 Some("give more of the name, e.g. org/name, or name@hash".into())
             }
             Error::RevisionNotFound { name, .. } => {
-                Some(format!("mlxk-list --show {name} --json lists its snapshot"))
+                Some(format!("mlxk-list --show {name} shows the snapshot that is cached; mlxk-pull {name}@REVISION downloads another"))
             }
             _ => None,
         }

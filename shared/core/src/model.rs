@@ -6,7 +6,7 @@ use std::time::SystemTime;
 
 use crate::cache::{self, Cache, Choice, Repo, SnapshotFile};
 use crate::detect::detect;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::evidence::Evidence;
 use crate::health;
 use crate::ndjson::{FileEntry, Framework, Health, Model, ModelType};
@@ -37,6 +37,9 @@ pub fn describe_repo(repo: &Repo, revision: Option<&str>, detail: Detail) -> Mod
             model
         }
         Choice::Missing(reason) => unhealthy_without_snapshot(repo, reason),
+        Choice::UnknownRevision(rev) => {
+            unhealthy_without_snapshot(repo, format!("no snapshot for revision '{rev}'"))
+        }
     }
 }
 
@@ -53,10 +56,22 @@ pub fn describe_dir(dir: &Path, detail: Detail) -> Result<Model> {
     Ok(model)
 }
 
-/// Resolves `spec` (as users type it) and describes what it names.
+/// Resolves `spec` (as users type it) and describes what it names. A
+/// revision the cache has never seen is [`Error::RevisionNotFound`], not an
+/// unhealthy model: there is nothing to repair.
 pub fn inspect(cache: &Cache, spec: &str, detail: Detail) -> Result<Model> {
     match resolve(cache, spec)? {
-        Target::Cached { repo, revision } => Ok(describe_repo(&repo, revision.as_deref(), detail)),
+        Target::Cached { repo, revision } => {
+            if let (Some(rev), Choice::UnknownRevision(_)) =
+                (revision.as_deref(), repo.choose(revision.as_deref()))
+            {
+                return Err(Error::RevisionNotFound {
+                    name: repo.name,
+                    revision: rev.to_string(),
+                });
+            }
+            Ok(describe_repo(&repo, revision.as_deref(), detail))
+        }
         Target::Workspace(dir) => describe_dir(&dir, detail),
     }
 }

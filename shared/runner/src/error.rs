@@ -84,6 +84,10 @@ pub enum RunnerError {
     #[error("invalid sampling parameter: {0}")]
     InvalidSampling(String),
 
+    /// `MLXK_MEMORY_LIMIT` is set to something that is not a size.
+    #[error("MLXK_MEMORY_LIMIT={0:?} is not a size")]
+    InvalidMemoryLimit(String),
+
     /// MLX reported an error while building or evaluating a graph.
     #[error("MLX: {0}")]
     Mlx(String),

@@ -6,8 +6,9 @@
 //! n+1 is built and evaluated asynchronously before token n is read back, so the only
 //! host synchronisation per token is reading the sampled id.
 //!
-//! Generation stops at a stop token (not yielded), after `max_tokens`, when the context
-//! window is full, or when the interrupt flag is raised between tokens.
+//! Generation stops at a stop token (not yielded), after `max_tokens` (0: at once,
+//! without running the model), when the context window is full, or when the interrupt
+//! flag is raised (between prefill chunks and between tokens).
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -128,11 +129,17 @@ impl<'m> TokenGenerator<'m> {
         self.start = Instant::now();
         let (body, last) = prompt.split_at(prompt.len() - 1);
         for chunk in body.chunks(PREFILL_STEP) {
+            if self.interrupted() {
+                return Ok(());
+            }
             let ids = Array::from_slice(chunk, &[1, chunk.len() as i32]);
             self.model.forward_hidden(&ids, &mut self.caches)?;
             let state: Vec<&Array> = self.caches.iter().flat_map(|c| c.state()).collect();
             eval(state)?;
             mlx_rs::memory::clear_cache()?;
+        }
+        if self.interrupted() {
+            return Ok(());
         }
         let token = self.step(&Array::from_slice(last, &[1, 1]))?;
         async_eval([&token])?;
@@ -140,19 +147,27 @@ impl<'m> TokenGenerator<'m> {
         Ok(())
     }
 
+    fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
     fn offset(&self) -> usize {
         self.caches.first().map_or(0, |c| c.offset())
     }
 
     fn advance(&mut self) -> Result<Option<u32>> {
+        if self.max_tokens == 0 {
+            // Nothing asked for: no prefill, no token (mlx-lm would still make one).
+            self.prompt = None;
+            self.finish = Some(FinishReason::Length);
+            return Ok(None);
+        }
         if let Some(prompt) = self.prompt.take() {
             self.prefill(prompt)?;
         }
-        if self
-            .interrupt
-            .as_ref()
-            .is_some_and(|f| f.load(Ordering::Relaxed))
-        {
+        if self.interrupted() {
             self.finish = Some(FinishReason::Interrupted);
             return Ok(None);
         }

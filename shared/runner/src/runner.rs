@@ -132,9 +132,10 @@ impl Runner {
 
         let gate_tokens = options
             .gate_tokens
-            .unwrap_or_else(|| context_length.min(DEFAULT_GATE_TOKENS));
+            .unwrap_or(DEFAULT_GATE_TOKENS)
+            .min(context_length);
         let estimate = memory::estimate(&dir, &config, gate_tokens, options.upcast)?;
-        let verdict = memory::check(estimate, memory::available_memory());
+        let verdict = memory::check(estimate, memory::available_memory()?);
         if let (
             true,
             MemoryVerdict::Insufficient {

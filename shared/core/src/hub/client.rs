@@ -142,7 +142,7 @@ impl HubClient {
         let timeout = self.config.timeout;
         stall_guard(timeout, || format!("waiting for {what}"), rb.send())
             .await?
-            .map_err(|e| network(what, &e))
+            .map_err(|e| self.network(what, &e))
     }
 
     async fn json<T: serde::de::DeserializeOwned>(
@@ -161,7 +161,7 @@ impl HubClient {
             resp.bytes(),
         )
         .await?
-        .map_err(|e| network(what, &e))?;
+        .map_err(|e| self.network(what, &e))?;
         let value = serde_json::from_slice(&body)
             .map_err(|e| HubError::Protocol(format!("{what}: {e}")))?;
         Ok((value, headers))
@@ -274,16 +274,35 @@ impl HubClient {
     }
 }
 
-fn network(what: &str, e: &reqwest::Error) -> HubError {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message = format!("{message}: {s}");
-        source = s.source();
-    }
-    HubError::Network {
-        what: what.to_string(),
-        message,
+impl HubClient {
+    /// A transport error: `Unreachable` when no connection could be made
+    /// (refused, unknown host: retrying will not help), else `Network`.
+    fn network(&self, what: &str, e: &reqwest::Error) -> HubError {
+        let mut message = e.to_string();
+        let mut innermost = message.clone();
+        let mut source = std::error::Error::source(e);
+        while let Some(s) = source {
+            message = format!("{message}: {s}");
+            innermost = s.to_string();
+            source = s.source();
+        }
+        if e.is_connect() && !e.is_timeout() {
+            let endpoint = e
+                .url()
+                .map(|u| u.origin().ascii_serialization())
+                .unwrap_or_else(|| self.config.endpoint.clone());
+            let mirror = endpoint == self.config.endpoint
+                && self.config.endpoint != super::config::DEFAULT_ENDPOINT;
+            return HubError::Unreachable {
+                endpoint,
+                message: innermost,
+                mirror,
+            };
+        }
+        HubError::Network {
+            what: what.to_string(),
+            message,
+        }
     }
 }
 

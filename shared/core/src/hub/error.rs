@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use super::config::DEFAULT_ENDPOINT;
 use crate::ndjson::DownloadStatus;
 
 #[derive(Debug, thiserror::Error)]
@@ -27,7 +28,18 @@ pub enum HubError {
     #[error("no data from the server for {}s while {what} (stalled; raise --timeout or MLXK_TIMEOUT)", .after.as_secs_f64())]
     Stalled { what: String, after: Duration },
 
-    /// Connection refused, reset, closed early, DNS, TLS.
+    /// No connection could be made at all: refused, no such host, no route.
+    /// Retrying does not help; the endpoint or the network is wrong.
+    #[error("cannot connect to {endpoint}: {message}")]
+    Unreachable {
+        /// Scheme, host and port that could not be reached.
+        endpoint: String,
+        message: String,
+        /// It is the HF_ENDPOINT mirror, not the Hub.
+        mirror: bool,
+    },
+
+    /// Connection reset or closed early, TLS.
     #[error("network error while {what}: {message}")]
     Network { what: String, message: String },
 
@@ -98,6 +110,13 @@ impl HubError {
             HubError::NotFound { .. } => {
                 Some("check the name and revision; a private repository also needs HF_TOKEN".into())
             }
+            HubError::Unreachable {
+                endpoint, mirror, ..
+            } => Some(if *mirror {
+                format!("is HF_ENDPOINT right and its server up? Unset it to use {DEFAULT_ENDPOINT}")
+            } else {
+                format!("check the network connection to {endpoint} (HF_HUB_OFFLINE=1 reports what the cache holds)")
+            }),
             HubError::Stalled { .. } | HubError::Network { .. } | HubError::Http { .. } => Some(
                 "run the same command again: finished files are kept and partial ones resume".into(),
             ),

@@ -164,6 +164,7 @@ fn judge(
         reason: outcome
             .reason
             .or_else(|| error.as_ref().map(ToString::to_string)),
+        hint: error.as_ref().and_then(HubError::hint),
         path: None,
     };
     let cached = matches!(

@@ -185,6 +185,64 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
+    async fn a_refused_connection_fails_at_once() {
+        let start = Instant::now();
+        let calls = Cell::new(0);
+        let mut notes = 0;
+        let out: Result<(), _> = retry(
+            &Backoff::default(),
+            |_| {
+                calls.set(calls.get() + 1);
+                async {
+                    Err(HubError::Unreachable {
+                        endpoint: "http://127.0.0.1:9".into(),
+                        message: "Connection refused (os error 111)".into(),
+                        mirror: true,
+                    })
+                }
+            },
+            |_, _, _| notes += 1,
+        )
+        .await;
+        let err = out.unwrap_err();
+        assert_eq!((calls.get(), notes), (1, 0));
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        assert!(err.to_string().contains("http://127.0.0.1:9"), "{err}");
+        assert!(err.hint().unwrap().contains("HF_ENDPOINT"));
+    }
+
+    #[test]
+    fn only_what_a_retry_can_fix_is_retried() {
+        let http = |status| HubError::Http {
+            status,
+            url: "u".into(),
+            retry_after: None,
+        };
+        let stalled = HubError::Stalled {
+            what: "x".into(),
+            after: Duration::from_secs(1),
+        };
+        let unreachable = HubError::Unreachable {
+            endpoint: "https://huggingface.co".into(),
+            message: "dns error".into(),
+            mirror: false,
+        };
+        for (error, retried) in [
+            (stalled, true),
+            (net(), true),
+            (http(429), true),
+            (http(503), true),
+            (http(500), true),
+            (http(400), false),
+            (unreachable, false),
+            (HubError::NotFound { what: "x".into() }, false),
+            (HubError::Protocol("x".into()), false),
+        ] {
+            assert_eq!(error.retryable(), retried, "{error}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
     async fn retry_after_is_honoured_up_to_the_cap() {
         let start = Instant::now();
         let calls = Cell::new(0);
