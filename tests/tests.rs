@@ -6,4 +6,5 @@ mod agreement;
 mod docs;
 mod list;
 mod pull;
+mod push;
 mod run;

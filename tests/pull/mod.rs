@@ -5,7 +5,7 @@
 
 mod faults;
 mod mirror;
-mod servers;
+pub mod servers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
