@@ -241,3 +241,53 @@ fn a_branch_is_created_from_main_and_committed_to() {
         remote(&hub, REPO, "draft")["README.md"]["sha256"]
     );
 }
+
+#[test]
+fn the_folder_comes_on_stdin_and_hfignore_and_globs_choose_the_files() {
+    let hub = hub();
+    let cache = TestCache::new();
+    let ws = workspace(&cache, "ws");
+    std::fs::write(ws.join(".hfignore"), "# scratch\nnotes/\n*.log\n").unwrap();
+    std::fs::create_dir_all(ws.join("notes")).unwrap();
+    std::fs::write(ws.join("notes/todo.md"), b"quantize again\n").unwrap();
+    std::fs::write(ws.join("convert.log"), b"ok\n").unwrap();
+    let line = json!({"type": "model", "name": ws.to_str().unwrap(), "path": ws.to_str().unwrap()});
+    let mut cmd = push_cmd(
+        &cache,
+        hub.endpoint(),
+        Some(SECRET),
+        &[
+            REPO,
+            "--dry-run",
+            "--create",
+            "--private",
+            "--exclude",
+            "generation_config.json",
+            "--json",
+        ],
+    );
+    cmd.stdin(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "{line}").unwrap();
+    let run = Run(child.wait_with_output().unwrap()).expect_code(0);
+    no_token(&run);
+    let r = result(&run);
+    assert_eq!((r.status.as_str(), r.created), ("dry_run", true));
+    let paths: Vec<&str> = r.files.iter().map(|f| f.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            ".hfignore",
+            "README.md",
+            "config.json",
+            "model.safetensors",
+            "special_tokens_map.json",
+            "tokenizer.json",
+            "tokenizer_config.json"
+        ]
+    );
+    assert!(r.files.iter().all(|f| f.action == "added"));
+    // A dry run writes nothing, not even the repository.
+    assert!(requests(&hub, "POST", "/").is_empty());
+}
