@@ -179,11 +179,16 @@ def handle_post(handler, path):
         repo_id = f"{org}/{name}" if org else name
         if api_fault(handler, repo_id):
             return True
-        with st.lock:
-            if repo_id in st.repos:
-                handler.error(409, "", "You already created this model repo")
-                return True
-            st.repos[repo_id] = st.new_repo(repo_id, private=bool(body.get("private")) or body.get("visibility") == "private")
+        private = bool(body.get("private")) or body.get("visibility") == "private"
+        with st.lock:  # never answer while holding the lock: answering records under it
+            exists = repo_id in st.repos
+            if not exists:
+                st.repos[repo_id] = st.new_repo(repo_id, private=private)
+        if exists:  # the Hub's 409 carries the url (huggingface_hub's exist_ok reads it)
+            message = "You already created this model repo"
+            handler.send_json(409, {"error": message, "url": f"{endpoint(handler)}/{repo_id}"},
+                              [("X-Error-Message", message)])
+            return True
         handler.send_json(200, {"url": f"{endpoint(handler)}/{repo_id}", "name": repo_id, "id": repo_id})
         return True
     if path == "/api/validate-yaml":
@@ -372,43 +377,50 @@ def commit_route(handler, repo, rev, body):
         handler.error(400, "", "the first line must be the header")
         return True
     header = lines[0]["value"]
+    # Never answer while holding the lock (answering records under it).
     with st.lock:
-        head = repo.branches.get(rev)
-        parent = header.get("parentCommit")
-        if parent is not None and parent != head:
-            handler.error(412, "", "A commit has happened since. Please refresh and try again.")
-            return True
-        files = dict(repo.commits[head])
-        ops = []
-        for line in lines[1:]:
-            key, value = line.get("key"), line.get("value", {})
-            path = value.get("path", "")
-            if key == "file":
-                files[path] = regular_entry(base64.b64decode(value["content"]))
-            elif key == "lfsFile":
-                oid = value["oid"]
-                stored = st.upload.objects.get(oid)
-                if stored is None:
-                    handler.error(422, "", f"LFS object {oid} for {path} was never uploaded")
-                    return True
-                files[path] = lfs_entry(oid, os.path.getsize(stored), stored)
-            elif key == "deletedFile":
-                if path not in files:
-                    handler.error(404, "EntryNotFound", f"A file with this name doesn't exist: {path}")
-                    return True
-                del files[path]
-            else:
-                handler.error(400, "", f"unknown commit operation {key}")
-                return True
-            ops.append({"key": key, "path": path})
-        sha = repo.add_commit(head, files, header.get("summary", ""))
-        repo.branches[rev] = sha
-        st.commits.append({"repo": repo.id, "revision": rev, "commit": sha, "summary": header.get("summary"),
-                           "operations": ops})
+        outcome = apply_commit(st, repo, rev, header, lines[1:])
+    if isinstance(outcome, tuple):
+        handler.error(*outcome)
+        return True
+    sha = outcome
     handler.send_json(200, {"success": True, "commitOid": sha,
                             "commitUrl": f"{endpoint(handler)}/{repo.id}/commit/{sha}",
                             "pullRequestUrl": None})
     return True
+
+
+def apply_commit(st, repo, rev, header, lines):
+    """The new commit's sha, or (status, code, message); called under st.lock."""
+    head = repo.branches.get(rev)
+    parent = header.get("parentCommit")
+    if parent is not None and parent != head:
+        return (412, "", "A commit has happened since. Please refresh and try again.")
+    files = dict(repo.commits[head])
+    ops = []
+    for line in lines:
+        key, value = line.get("key"), line.get("value", {})
+        path = value.get("path", "")
+        if key == "file":
+            files[path] = regular_entry(base64.b64decode(value["content"]))
+        elif key == "lfsFile":
+            oid = value["oid"]
+            stored = st.upload.objects.get(oid)
+            if stored is None:
+                return (422, "", f"LFS object {oid} for {path} was never uploaded")
+            files[path] = lfs_entry(oid, os.path.getsize(stored), stored)
+        elif key == "deletedFile":
+            if path not in files:
+                return (404, "EntryNotFound", f"A file with this name doesn't exist: {path}")
+            del files[path]
+        else:
+            return (400, "", f"unknown commit operation {key}")
+        ops.append({"key": key, "path": path})
+    sha = repo.add_commit(head, files, header.get("summary", ""))
+    repo.branches[rev] = sha
+    st.commits.append({"repo": repo.id, "revision": rev, "commit": sha, "summary": header.get("summary"),
+                       "operations": ops})
+    return sha
 
 
 def route_fault(handler, path):
