@@ -121,18 +121,20 @@ def read_body(handler, route_path):
         got += len(chunk)
         handler.state.count_received(route_path, len(chunk))
         if fault and got == fault["after"]:
-            if fault["mode"] == "hold_upload":
+            held = fault["mode"] == "hold_upload"
+            if held:
                 with handler.state.lock:
                     handler.state.holding += 1
                 handler.state.release.wait()
-                with handler.state.lock:
-                    handler.state.holding -= 1
-            handler.record(0)
+            handler.record(0)  # before `holding` drops, so a test that waits for it sees the record
             try:
                 handler.connection.shutdown(socket.SHUT_RDWR)
             except OSError:
                 pass
             handler.close_connection = True
+            if held:
+                with handler.state.lock:
+                    handler.state.holding -= 1
             return None
     return b"".join(chunks)
 

@@ -245,6 +245,7 @@ fn a_push_killed_mid_part_resumes_sending_only_what_the_server_lacks() {
     let killed = wait_child(child, "the killed push");
     no_token(&killed);
     hub.release();
+    wait_for("the held request to end", || hub.stats()["holding"] == 0);
     let stats = hub.stats();
     assert_eq!(stats["lfs_stored"], json!([draft_oid]));
     assert!(
