@@ -218,8 +218,13 @@ fn a_push_killed_mid_part_resumes_sending_only_what_the_server_lacks() {
     let hub = hub();
     let cache = TestCache::new();
     let ws = workspace(&cache, "ws");
-    // A second LFS file, uploaded first (by path).
+    // A second LFS file, uploaded first (by path): any valid safetensors file.
     let draft = fixtures::dir().join("models/tiny-qwen3-4bit/model.safetensors");
+    assert!(
+        draft.is_file(),
+        "{} is missing: run `scripts/fixtures.sh tiny-qwen`",
+        draft.display()
+    );
     std::fs::create_dir_all(ws.join("draft")).unwrap();
     std::fs::copy(&draft, ws.join("draft/model.safetensors")).unwrap();
     let draft_oid = sha256_file(&draft);
