@@ -7,6 +7,7 @@ use std::process::Command;
 const BINARIES: &[(&str, &str, bool)] = &[
     ("mlxk-list", env!("CARGO_BIN_EXE_mlxk-list"), false),
     ("mlxk-pull", env!("CARGO_BIN_EXE_mlxk-pull"), false),
+    ("mlxk-push", env!("CARGO_BIN_EXE_mlxk-push"), false),
     ("mlxk-run", env!("CARGO_BIN_EXE_mlxk-run"), true),
 ];
 

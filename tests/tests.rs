@@ -6,6 +6,7 @@ mod agreement;
 mod docs;
 mod list;
 mod pull;
+mod push;
 mod readme;
 mod run;
 mod run_contract;

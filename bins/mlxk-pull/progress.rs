@@ -1,6 +1,7 @@
 //! Progress for people (indicatif bars on a terminal's stderr) or for
 //! programs (throttled NDJSON `progress` lines on stdout with --json).
 //! Anything else stays silent; notes (retries, waits) go to stderr.
+//! Shared by mlxk-pull and mlxk-push (`tool` names the one speaking).
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
@@ -14,6 +15,7 @@ use mlxk_core::output::Out;
 
 /// NDJSON progress, at most every `every` per file (and at each file's start and end).
 pub struct Json {
+    tool: &'static str,
     out: Rc<RefCell<Out>>,
     closed: Rc<Cell<bool>>,
     last: RefCell<HashMap<String, Instant>>,
@@ -21,8 +23,9 @@ pub struct Json {
 }
 
 impl Json {
-    pub fn new(out: Rc<RefCell<Out>>, closed: Rc<Cell<bool>>) -> Self {
+    pub fn new(tool: &'static str, out: Rc<RefCell<Out>>, closed: Rc<Cell<bool>>) -> Self {
         Json {
+            tool,
             out,
             closed,
             last: RefCell::new(HashMap::new()),
@@ -61,20 +64,22 @@ impl Reporter for Json {
         self.emit(repo, file, done, total, done == total)
     }
     fn note(&self, repo: &str, message: &str) {
-        eprintln!("mlxk-pull: {repo}: {message}");
+        eprintln!("{}: {repo}: {message}", self.tool);
     }
 }
 
 /// Bars on stderr: one for the repository's total, one per running file.
 pub struct Bars {
+    tool: &'static str,
     multi: MultiProgress,
     total: RefCell<Option<ProgressBar>>,
     files: RefCell<HashMap<String, (ProgressBar, u64)>>,
 }
 
 impl Bars {
-    pub fn new() -> Self {
+    pub fn new(tool: &'static str) -> Self {
         Bars {
+            tool,
             multi: MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(10)),
             total: RefCell::new(None),
             files: RefCell::new(HashMap::new()),
@@ -136,7 +141,9 @@ impl Reporter for Bars {
         }
     }
     fn note(&self, repo: &str, message: &str) {
-        let _ = self.multi.println(format!("mlxk-pull: {repo}: {message}"));
+        let _ = self
+            .multi
+            .println(format!("{}: {repo}: {message}", self.tool));
     }
 }
 
@@ -151,11 +158,11 @@ impl Bars {
     }
 }
 
-/// No bars; notes still reach stderr.
-pub struct Quiet;
+/// No bars; notes still reach stderr (prefixed with the tool's name).
+pub struct Quiet(pub &'static str);
 
 impl Reporter for Quiet {
     fn note(&self, repo: &str, message: &str) {
-        eprintln!("mlxk-pull: {repo}: {message}");
+        eprintln!("{}: {repo}: {message}", self.0);
     }
 }

@@ -80,12 +80,14 @@ async fn run(args: &Args, client: &HubClient, items: Vec<input::Item>, options: 
     let cache = Cache::from_env();
     let out = Rc::new(RefCell::new(Out::new(true)));
     let closed = Rc::new(Cell::new(false));
-    let bars = (!args.json && std::io::stderr().is_terminal()).then(Bars::new);
-    let json = args.json.then(|| Json::new(out.clone(), closed.clone()));
+    let bars = (!args.json && std::io::stderr().is_terminal()).then(|| Bars::new("mlxk-pull"));
+    let json = args
+        .json
+        .then(|| Json::new("mlxk-pull", out.clone(), closed.clone()));
     let reporter: &dyn Reporter = match (&json, &bars) {
         (Some(j), _) => j,
         (None, Some(b)) => b,
-        _ => &Quiet,
+        _ => &Quiet("mlxk-pull"),
     };
     let (mut ok, mut failed) = (0u64, 0u64);
     for item in items {

@@ -1,12 +1,16 @@
 #!/usr/bin/env python3
 """A small Hub-protocol server that can misbehave on purpose (tests only).
 
-    fault_hub.py MIRRORS_DIR PORT_FILE
+    fault_hub.py MIRRORS_DIR PORT_FILE [STORE_DIR]
 
 Serves the git repositories under MIRRORS_DIR/models/ORG/NAME (built by
-make_repo.py, the same ones olah serves) on a free loopback port, which it
-writes to PORT_FILE once it listens. Routes, as the Hub answers them:
+make_repo.py, the same ones olah serves; the directory may be empty) on a free
+loopback port, which it writes to PORT_FILE once it listens. It also takes
+uploads (tests/hub/hub_upload.py: create, preupload, LFS batch with basic and
+multipart transfers, commit); uploaded LFS objects are kept in STORE_DIR
+(default: a temporary directory). Routes, as the Hub answers them:
 
+    GET  /api/models/ORG/NAME                  repo info at main
     GET  /api/models/ORG/NAME/revision/REV     repo info (sha, siblings)
     GET  /api/models/ORG/NAME/tree/REV         recursive file listing (lfs oid/size)
     HEAD /ORG/NAME/resolve/REV/PATH            ETag, X-Repo-Commit, X-Linked-*
@@ -18,35 +22,54 @@ Control (JSON bodies):
         released), ignore_range (answer 200 with the whole file), corrupt (flip
         the byte at offset N), status (answer S on the file routes), api_status
         (answer S on the api routes; path is then the repo id), tree_extra (add
-        "entry" to the repo's tree listing; path is the repo id).
+        "entry" to the repo's tree listing; path is the repo id), route_status
+        (answer S, with "retry_after" as Retry-After, on any route whose URL
+        path matches; "method" narrows it), drop_upload (cut the connection
+        after reading N bytes of a request body), hold_upload (read N bytes of
+        the body, then wait until released and cut the connection).
         times: how many requests the fault applies to (default: all).
     POST /_control/token   {"token": "..."}   require "Authorization: Bearer ..."
     POST /_control/release                    let held responses finish
-    POST /_control/reset                      clear faults, token and counters
-    GET  /_control/stats   {"bytes_sent": {path: n}, "requests": [{method, path, range, status}],
-                            "holding": n}
+    POST /_control/reset                      clear faults, token and counters (repos stay)
+    POST /_control/config  {"multipart_threshold": N, "chunk_size": M}
+    GET  /_control/stats   {"bytes_sent": {path: n}, "bytes_received": {path: n},
+                            "requests": [{method, path, range, status}], "holding": n,
+                            "lfs_stored": [oid], "commits": [{repo, revision, commit, operations}]}
+    GET  /_control/repo/ORG/NAME/REV   the repo's files: {path: {size, lfs, oid, sha256}}
 """
 import fnmatch
+import hashlib
 import json
 import os
 import re
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlsplit
+
+import hub_upload
 
 LFS_POINTER = re.compile(rb"version https://git-lfs\.github\.com/spec/v1\noid sha256:([0-9a-f]{64})\nsize ([0-9]+)\n$")
 
 
 class Repo:
-    def __init__(self, path, repo_id):
+    def __init__(self, path, repo_id, private=False):
         self.id = repo_id
         self.path = path
-        self.sha = self.git("rev-parse", "HEAD").decode().strip()
-        self.branches = {"main": self.sha}
-        self.files = {}  # path -> dict(oid, size, lfs, source)
+        self.private = private
+        self.files = {}  # path -> dict(oid, size, lfs, source | data)
+        if path is None:  # created through the API
+            self.branches = {}
+            self.commits = {}
+            sha = self.add_commit(None, {".gitattributes": hub_upload.regular_entry(hub_upload.DEFAULT_GITATTRIBUTES)},
+                                  "initial commit")
+            self.branches["main"] = sha
+            return
+        head = self.git("rev-parse", "HEAD").decode().strip()
+        self.branches = {"main": head}
         for line in self.git("ls-tree", "-r", "-l", "HEAD").decode().splitlines():
             meta, rel = line.split("\t", 1)
             _, _, oid, size = meta.split()
@@ -60,6 +83,26 @@ class Repo:
             else:
                 entry["data"] = data
             self.files[rel] = entry
+        self.commits = {head: self.files}
+
+    @property
+    def sha(self):
+        return self.branches["main"]
+
+    def resolve(self, rev):
+        """The commit a branch or commit hash names, or None."""
+        if rev in self.branches:
+            return self.branches[rev]
+        return rev if rev in self.commits else None
+
+    def add_commit(self, parent, files, summary):
+        h = hashlib.sha1(f"{self.id}\n{parent}\n{summary}\n{len(self.commits)}\n".encode())
+        for rel in sorted(files):
+            e = files[rel]
+            h.update(f"{rel} {e['oid']}\n".encode())
+        sha = h.hexdigest()
+        self.commits[sha] = files
+        return sha
 
     def git(self, *args):
         return subprocess.run(["git", *args], cwd=self.path, check=True, stdout=subprocess.PIPE).stdout
@@ -70,15 +113,16 @@ class Repo:
     def etag(self, entry):
         return entry["lfs"]["oid"] if entry["lfs"] else entry["oid"]
 
-    def tree(self):
+    def tree(self, commit=None):
+        files = self.commits[commit or self.sha]
         out, dirs = [], set()
-        for rel in sorted(self.files):
+        for rel in sorted(files):
             parts = rel.split("/")
             for i in range(1, len(parts)):
                 dirs.add("/".join(parts[:i]))
         for d in sorted(dirs):
             out.append({"type": "directory", "oid": "0" * 40, "size": 0, "path": d})
-        for rel, e in sorted(self.files.items()):
+        for rel, e in sorted(files.items()):
             item = {"type": "file", "oid": e["oid"], "size": self.content_size(e), "path": rel}
             if e["lfs"]:
                 item["lfs"] = e["lfs"]
@@ -87,11 +131,12 @@ class Repo:
 
 
 class State:
-    def __init__(self, mirrors):
+    def __init__(self, mirrors, store):
         self.lock = threading.Lock()
         self.repos = {}
+        self.upload = hub_upload.Upload(store)
         root = os.path.join(mirrors, "models")
-        for org in sorted(os.listdir(root)):
+        for org in sorted(os.listdir(root)) if os.path.isdir(root) else []:
             for name in sorted(os.listdir(os.path.join(root, org))):
                 rid = f"{org}/{name}"
                 self.repos[rid] = Repo(os.path.join(root, org, name), rid)
@@ -103,14 +148,22 @@ class State:
             self.faults = []
             self.token = None
             self.bytes_sent = {}
+            self.bytes_received = {}
             self.requests = []
             self.holding = 0
+            self.lfs_stored = []
+            self.commits = []
         self.release.set()
         self.release = threading.Event()
 
-    def take_fault(self, kind_filter, key):
+    def new_repo(self, repo_id, private):
+        return Repo(None, repo_id, private)
+
+    def take_fault(self, kind_filter, key, method=None):
         with self.lock:
             for f in self.faults:
+                if f.get("method") not in (None, method):
+                    continue
                 if f["mode"] in kind_filter and fnmatch.fnmatch(key, f.get("path", "*")):
                     if f.get("times") is not None:
                         if f["times"] <= 0:
@@ -122,6 +175,10 @@ class State:
     def count(self, key, n):
         with self.lock:
             self.bytes_sent[key] = self.bytes_sent.get(key, 0) + n
+
+    def count_received(self, key, n):
+        with self.lock:
+            self.bytes_received[key] = self.bytes_received.get(key, 0) + n
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -175,10 +232,15 @@ class Handler(BaseHTTPRequestHandler):
             st.release.set()
         elif what == "reset":
             st.reset()
+        elif what == "config":
+            for key in ("multipart_threshold", "chunk_size"):
+                if key in body:
+                    setattr(st.upload, key, int(body[key]))
         elif what == "stats":
             with st.lock:
-                stats = {"bytes_sent": dict(st.bytes_sent), "requests": list(st.requests),
-                         "holding": st.holding}
+                stats = {"bytes_sent": dict(st.bytes_sent), "bytes_received": dict(st.bytes_received),
+                         "requests": list(st.requests), "holding": st.holding,
+                         "lfs_stored": list(st.lfs_stored), "commits": list(st.commits)}
             return self.send_json(200, stats)
         else:
             return self.send_json(404, {"error": "unknown control"})
@@ -188,16 +250,47 @@ class Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path.startswith("/_control/"):
             return self.control(path[len("/_control/"):])
+        path = unquote(path)
+        if hub_upload.route_fault(self, path) or hub_upload.handle_post(self, path):
+            return
         self.error(404, "EntryNotFound", "no such route")
+
+    def do_PUT(self):
+        path = unquote(urlsplit(self.path).path)
+        if hub_upload.route_fault(self, path) or hub_upload.handle_put(self, path):
+            return
+        self.error(404, "EntryNotFound", "no such route")
+
+    def repo_files(self, repo_id, rev):
+        repo = self.state.repos.get(repo_id)
+        commit = repo.resolve(rev) if repo else None
+        if commit is None:
+            return self.send_json(404, {"error": "no such repo or revision"})
+        out = {}
+        for rel, e in repo.commits[commit].items():
+            if e["lfs"]:
+                out[rel] = {"size": e["lfs"]["size"], "lfs": True, "oid": e["oid"], "sha256": e["lfs"]["oid"]}
+            else:
+                out[rel] = {"size": e["size"], "lfs": False, "oid": e["oid"],
+                            "sha256": hashlib.sha256(e["data"]).hexdigest()}
+        self.send_json(200, out)
 
     # -- hub -----------------------------------------------------------
     def do_GET(self):
         path = unquote(urlsplit(self.path).path)
         if path == "/_control/stats":
             return self.control("stats")
+        m = re.match(r"^/_control/repo/([^/]+/[^/]+)/([^/]+)$", path)
+        if m:
+            return self.repo_files(*m.groups())
+        if hub_upload.route_fault(self, path):
+            return
         m = re.match(r"^/api/models/([^/]+/[^/]+)/(revision|tree)/([^/]+)/?$", path)
         if m:
             return self.api(*m.groups())
+        m = re.match(r"^/api/models/([^/]+/[^/]+)/?$", path)
+        if m:
+            return self.api(m.group(1), "revision", "main")
         m = re.match(r"^/([^/]+/[^/]+)/resolve/([^/]+)/(.+)$", path)
         if m:
             return self.resolve(*m.groups())
@@ -214,11 +307,14 @@ class Handler(BaseHTTPRequestHandler):
             self.error(status, code, f"fault {status}")
             return None, None
         repo = self.state.repos.get(repo_id)
-        if repo is None or not self.authorized():
+        if self.headers.get("Authorization") and not self.authorized():
+            self.error(401, "", "Invalid credentials in Authorization header")
+            return None, None
+        if repo is None or not self.authorized() or (repo.private and not self.headers.get("Authorization")):
             # The Hub does not tell a missing repo from a private one.
             self.error(401, "RepoNotFound", "Repository not found")
             return None, None
-        commit = repo.branches.get(rev, rev if rev == repo.sha else None)
+        commit = repo.resolve(rev)
         if commit is None:
             self.error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
             return None, None
@@ -230,12 +326,12 @@ class Handler(BaseHTTPRequestHandler):
             return
         if kind == "revision":
             self.send_json(200, {
-                "id": repo.id, "modelId": repo.id, "sha": commit, "private": False, "gated": False,
+                "id": repo.id, "modelId": repo.id, "sha": commit, "private": repo.private, "gated": False,
                 "disabled": False, "lastModified": "2024-01-01T00:00:00.000Z",
-                "siblings": [{"rfilename": p} for p in sorted(repo.files)],
+                "siblings": [{"rfilename": p} for p in sorted(repo.commits[commit])],
             })
         else:
-            tree = repo.tree()
+            tree = repo.tree(commit)
             extra = self.state.take_fault({"tree_extra"}, repo_id)
             if extra:
                 tree.append(extra["entry"])
@@ -245,7 +341,7 @@ class Handler(BaseHTTPRequestHandler):
         repo, commit = self.repo_and_commit(repo_id, rev)
         if repo is None:
             return
-        entry = repo.files.get(rel)
+        entry = repo.commits[commit].get(rel)
         if entry is None:
             return self.error(404, "EntryNotFound", f"{rel} does not exist")
         fault = self.state.take_fault({"status"}, rel)
@@ -321,9 +417,10 @@ class Handler(BaseHTTPRequestHandler):
 
 def main():
     mirrors, port_file = sys.argv[1:3]
+    store = sys.argv[3] if len(sys.argv) > 3 else tempfile.mkdtemp(prefix="fault-hub-store-")
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
-    server.state = State(mirrors)
+    server.state = State(mirrors, store)
     tmp = port_file + ".tmp"
     with open(tmp, "w") as f:
         f.write(str(server.server_address[1]))

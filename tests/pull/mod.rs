@@ -7,7 +7,7 @@ mod contract;
 mod faults;
 mod import;
 mod mirror;
-mod servers;
+pub mod servers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

@@ -175,12 +175,25 @@ pub struct FaultHub(pub Server);
 
 impl FaultHub {
     pub fn start() -> Self {
+        Self::serving(mirrors())
+    }
+
+    /// A hub with no repositories but those created through its API (uploads).
+    pub fn empty() -> Self {
+        let none = tempfile::tempdir().unwrap();
+        let hub = Self::serving(none.path());
+        drop(none); // read at start-up only
+        hub
+    }
+
+    fn serving(mirrors: &Path) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port_file = dir.path().join("port");
         let mut cmd = Command::new(python());
         cmd.arg(format!("{HUB_DIR}/fault_hub.py"))
-            .arg(mirrors())
-            .arg(&port_file);
+            .arg(mirrors)
+            .arg(&port_file)
+            .arg(dir.path().join("store"));
         let child = spawn(cmd);
         wait_for("fault_hub.py to listen", || port_file.exists());
         let port = std::fs::read_to_string(&port_file).unwrap();
@@ -195,7 +208,7 @@ impl FaultHub {
         &self.0.endpoint
     }
 
-    fn control(&self, what: &str, body: Value) -> Value {
+    pub fn control(&self, what: &str, body: Value) -> Value {
         let (status, text) = http(
             self.endpoint(),
             "POST",

@@ -281,3 +281,94 @@ pub enum PullMessage {
     Error(ErrorMessage),
     Summary(Summary),
 }
+
+/// What a push does (or, in a dry run, would do) with one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileAction {
+    /// Not on the remote yet.
+    Added,
+    /// On the remote with other content (sha256 or git blob sha1 differ).
+    Changed,
+    /// On the remote, not in the folder (`--delete` only).
+    Deleted,
+    /// The same content on both sides: not sent.
+    Unchanged,
+}
+
+/// One file of a push.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushFile {
+    pub path: String,
+    pub action: FileAction,
+    /// Bytes of the local file (of the remote file for deletions).
+    pub size: u64,
+    /// sha256 of the local content; absent for deletions and `--check-only`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// `lfs` or `regular`, as the server decided (absent in a dry run).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<String>,
+}
+
+/// Outcome of one push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushStatus {
+    /// A commit was made.
+    Success,
+    /// Nothing differs from the remote: no commit.
+    NoChanges,
+    /// `--dry-run`: the plan, nothing written.
+    DryRun,
+    /// `--check-only`: the workspace was judged, no network.
+    Checked,
+    /// The workspace is not healthy: nothing sent (see `reason`; `--force` overrides).
+    Unhealthy,
+    AccessDenied,
+    NotFound,
+    Failed,
+}
+
+/// `{"type":"result"}` from mlxk-push: what happened to one folder.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushResult {
+    /// `org/name` on the Hub.
+    pub repo: String,
+    /// The workspace folder.
+    pub path: String,
+    pub branch: String,
+    pub status: PushStatus,
+    /// The new commit (`success`), else the remote head when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_url: Option<String>,
+    /// The repository was created by this push (or would be, in a dry run).
+    pub created: bool,
+    pub health: Health,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub added: u64,
+    pub changed: u64,
+    pub deleted: u64,
+    pub unchanged: u64,
+    /// Files whose content went over the network in this run (LFS objects
+    /// the server already had are not counted).
+    pub uploaded_files: u64,
+    /// Content bytes sent in this run (LFS transfers and inline regular files).
+    pub uploaded_bytes: u64,
+    pub seconds: f64,
+    /// Every file of the plan, sorted by path.
+    pub files: Vec<PushFile>,
+}
+
+/// Every message mlxk-push writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum PushMessage {
+    Progress(Progress),
+    Result(PushResult),
+    Error(ErrorMessage),
+    Summary(Summary),
+}

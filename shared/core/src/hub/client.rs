@@ -27,7 +27,7 @@ use super::retry::stall_guard;
 use super::HubError;
 
 /// Characters left alone in a path segment (as Python's `quote(safe="")`).
-const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+pub(crate) const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'-')
     .remove(b'.')
     .remove(b'_')
@@ -257,6 +257,70 @@ impl HubClient {
             });
         }
         Err(HubError::Protocol(format!("{what}: too many redirects")))
+    }
+
+    /// A request to the Hub, with the token when there is one.
+    pub(crate) fn hub_request(&self, method: Method, url: &str) -> RequestBuilder {
+        self.request(&self.http, method, url)
+    }
+
+    /// A request without the token, for the storage URLs the Hub hands out
+    /// (presigned; they must never see the token).
+    pub(crate) fn bare_request(&self, method: Method, url: &str) -> RequestBuilder {
+        self.http.request(method, url)
+    }
+
+    /// Sends `rb` and maps an unsuccessful answer to its error.
+    pub(crate) async fn call(&self, rb: RequestBuilder, what: &str) -> Result<Response, HubError> {
+        let resp = self.send(rb, what).await?;
+        check(resp, what).await
+    }
+
+    /// As [`Self::call`] without the stall timeout around the whole
+    /// exchange: for uploads, whose caller watches the body's progress.
+    pub(crate) async fn call_unguarded(
+        &self,
+        rb: RequestBuilder,
+        what: &str,
+    ) -> Result<Response, HubError> {
+        let resp = rb.send().await.map_err(|e| self.network(what, &e))?;
+        check(resp, what).await
+    }
+
+    /// Reads a JSON answer (with the stall timeout).
+    pub(crate) async fn body_json<T: serde::de::DeserializeOwned>(
+        &self,
+        resp: Response,
+        what: &str,
+    ) -> Result<T, HubError> {
+        let body = stall_guard(
+            self.config.timeout,
+            || format!("reading {what}"),
+            resp.bytes(),
+        )
+        .await?
+        .map_err(|e| self.network(what, &e))?;
+        serde_json::from_slice(&body).map_err(|e| HubError::Protocol(format!("{what}: {e}")))
+    }
+
+    /// `{endpoint}/api/models/{repo}/{rest}`.
+    pub fn model_api_url(&self, repo: &str, rest: &str) -> String {
+        format!("{}/api/models/{repo}/{rest}", self.config.endpoint)
+    }
+
+    /// Whether `url` is on the Hub itself (scheme, host and port of the
+    /// endpoint): only such URLs may see the token.
+    pub fn is_hub_url(&self, url: &str) -> bool {
+        let origin = |u: &str| -> Option<String> {
+            let u = reqwest::Url::parse(u).ok()?;
+            Some(format!(
+                "{}://{}:{}",
+                u.scheme(),
+                u.host_str()?,
+                u.port_or_known_default()?
+            ))
+        };
+        origin(url).is_some() && origin(url) == origin(&self.config.endpoint)
     }
 
     /// `GET` a file from byte `from` on (redirects followed). The response

@@ -1,4 +1,5 @@
-//! Downloads from the Hugging Face Hub into the hub cache (mlxk-pull).
+//! Downloads from the Hugging Face Hub into the hub cache (mlxk-pull), and
+//! uploads a workspace folder to it (mlxk-push).
 //!
 //! One concern per module:
 //! - [`config`]: endpoint, token, offline mode and timeouts from the environment;
@@ -15,6 +16,14 @@
 //! - [`import`]: a local folder written into the cache the way a pull writes it;
 //! - [`progress`]: the reporter trait the binary draws bars or NDJSON with.
 //!
+//! Pushing (the LFS protocol huggingface_hub speaks with Xet off):
+//! - [`workspace`]: which files of a folder go, `.hfignore`, its health;
+//! - [`hash_cache`]: sha256 / git sha1 kept beside the workspace;
+//! - [`plan`]: added, changed, deleted, unchanged against the remote tree;
+//! - [`commit`]: create repo and branch, preupload, the NDJSON commit;
+//! - [`lfs`]: the LFS batch, basic and multipart transfers, verify;
+//! - [`upload`]: one push from the health check to the commit.
+//!
 //! ```no_run
 //! use mlxk_core::cache::Cache;
 //! use mlxk_core::hub::{client::HubClient, config::HubConfig, filter::Filter, pull};
@@ -28,15 +37,21 @@
 //! ```
 
 pub mod client;
+pub mod commit;
 pub mod config;
 pub mod download;
 pub mod error;
 pub mod filter;
+pub mod hash_cache;
 pub mod import;
 pub mod layout;
+pub mod lfs;
 pub mod lock;
+pub mod plan;
 pub mod progress;
 pub mod pull;
 pub mod retry;
+pub mod upload;
+pub mod workspace;
 
 pub use error::HubError;
