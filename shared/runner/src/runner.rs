@@ -234,6 +234,12 @@ impl Runner {
         self.template.as_ref()
     }
 
+    /// Whether generation decodes in Rust on the CPU ([`crate::cpu_decode`]) rather
+    /// than on MLX's graph.
+    pub fn decodes_on_cpu(&self) -> bool {
+        crate::cpu_decode::CpuDecoder::new(&self.model).is_some()
+    }
+
     /// What the memory gate decided at load.
     pub fn memory_verdict(&self) -> &MemoryVerdict {
         &self.memory

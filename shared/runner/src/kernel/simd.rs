@@ -50,7 +50,15 @@ pub fn single_row(
     // the layout implies (checked above), which is all the loops index.
     unsafe {
         match l.bits {
-            4 => x86::single_row::<4>(l, w, s, b, x, gsums, out),
+            4 => {
+                // Inputs reordered so each 8-byte run of nibbles unpacks with a
+                // zero-extension and one shift: evens, then odds, per 16 values.
+                let xp: Vec<f32> = x
+                    .chunks_exact(16)
+                    .flat_map(|c| (0..16).map(move |i| c[(i % 8) * 2 + i / 8]))
+                    .collect();
+                x86::single_row_nibbles(l, w, s, b, &xp, gsums, out)
+            }
             8 => x86::single_row::<8>(l, w, s, b, x, gsums, out),
             2 => x86::single_row::<2>(l, w, s, b, x, gsums, out),
             3 => x86::single_row::<3>(l, w, s, b, x, gsums, out),
@@ -257,6 +265,71 @@ mod x86 {
             }
             *out.get_unchecked_mut(i) = hsum(tot) + bsum;
             i += 1;
+        }
+    }
+
+    /// 16 values of a 4-bit row from byte `8·c16` on: (even values, odd values).
+    ///
+    /// # Safety
+    /// AVX2; `row` holds at least `8·(c16 + 1)` bytes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn nibbles16(row: *const u8, c16: usize) -> (__m256, __m256) {
+        let bytes = _mm256_cvtepu8_epi32(_mm_loadl_epi64(row.add(c16 * 8) as *const __m128i));
+        let mask = _mm256_set1_epi32(0xF);
+        let lo = _mm256_and_si256(bytes, mask);
+        let hi = _mm256_srli_epi32(bytes, 4);
+        (_mm256_cvtepi32_ps(lo), _mm256_cvtepi32_ps(hi))
+    }
+
+    /// [`single_row`] for 4 bits, with `xp` reordered per 16 inputs (8 evens, then
+    /// 8 odds) to match [`nibbles16`].
+    ///
+    /// # Safety
+    /// As [`single_row`], with `xp.len() == x.len()`.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn single_row_nibbles(
+        l: Layout,
+        w: &[u32],
+        s: &[f32],
+        b: &[f32],
+        xp: &[f32],
+        gsums: &[f32],
+        out: &mut [f32],
+    ) {
+        let (wpr, gpr, gs) = (l.words_per_row(), l.groups_per_row(), l.group_size);
+        let runs = gs / 16;
+        let row_bytes = wpr * 4;
+        let bytes = w.as_ptr() as *const u8;
+        let n = out.len();
+        let xptr = xp.as_ptr();
+        let mut i = 0;
+        while i < n {
+            let take = (n - i).min(4);
+            let rows = [0, 1, 2, 3].map(|r| bytes.add((i + r.min(take - 1)) * row_bytes));
+            let mut tot = [_mm256_setzero_ps(); 4];
+            let mut bsum = [0.0f32; 4];
+            for g in 0..gpr {
+                let mut acc = [_mm256_setzero_ps(); 4];
+                for c in 0..runs {
+                    let x0 = _mm256_loadu_ps(xptr.add(g * gs + c * 16));
+                    let x1 = _mm256_loadu_ps(xptr.add(g * gs + c * 16 + 8));
+                    for r in 0..4 {
+                        let (even, odd) = nibbles16(rows[r], g * runs + c);
+                        acc[r] = _mm256_fmadd_ps(even, x0, acc[r]);
+                        acc[r] = _mm256_fmadd_ps(odd, x1, acc[r]);
+                    }
+                }
+                for r in 0..take {
+                    let k = (i + r) * gpr + g;
+                    tot[r] = _mm256_fmadd_ps(_mm256_set1_ps(*s.get_unchecked(k)), acc[r], tot[r]);
+                    bsum[r] += *b.get_unchecked(k) * *gsums.get_unchecked(g);
+                }
+            }
+            for r in 0..take {
+                *out.get_unchecked_mut(i + r) = hsum(tot[r]) + bsum[r];
+            }
+            i += take;
         }
     }
 
