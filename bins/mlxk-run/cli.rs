@@ -17,7 +17,7 @@ use mlxk_runner::{RunnerError, SamplingParams};
 #[command(
     name = "mlxk-run",
     version,
-    after_help = "Exit status: 0 ok; 1 some requests failed; 2 usage or fatal error (unknown, ambiguous or unhealthy model, unsupported architecture, too little memory); 130 interrupted.\n\nEnvironment: HF_HUB_CACHE or HF_HOME (the cache); MLXK_MEMORY_LIMIT (e.g. 2G: cap on the memory a model may use; the gate refuses above it); MLXK_CPU_STREAMS (threads for matrix products on CPU).\n\nExamples:\n  mlxk-run SmolLM2 \"What is the capital of France?\"\n  echo \"Tell me a joke\" | mlxk-run SmolLM2 --system \"Be brief.\"\n  mlxk-run SmolLM2 --json < requests.ndjson\n  mlxk-list --json SmolLM2 | mlxk-run --prompt \"Hello\"\n  find photos -name '*.jpg' | mlxk-vision --chunk 4 | mlxk-run SmolLM2 --prompt \"Where were these taken?\""
+    after_help = "Exit status: 0 ok; 1 some requests failed; 2 usage or fatal error (unknown, ambiguous or unhealthy model, unsupported architecture, too little memory); 130 interrupted.\n\nEnvironment: HF_HUB_CACHE or HF_HOME (the cache); MLXK_MEMORY_LIMIT (e.g. 2G: cap on the memory a model may use; the gate refuses above it); MLXK_THREADS (threads for quantized matrix products on the CPU backend; default: every core); MLXK_CPU_KERNEL=mlx (quantized products through the MLX kernel instead).\n\nExamples:\n  mlxk-run SmolLM2 \"What is the capital of France?\"\n  echo \"Tell me a joke\" | mlxk-run SmolLM2 --system \"Be brief.\"\n  mlxk-run SmolLM2 --json < requests.ndjson\n  mlxk-list --json SmolLM2 | mlxk-run --prompt \"Hello\"\n  find photos -name '*.jpg' | mlxk-vision --chunk 4 | mlxk-run SmolLM2 --prompt \"Where were these taken?\""
 )]
 pub struct Args {
     /// Model: org/name, a unique part of it, name@hash, or a directory.

@@ -19,6 +19,7 @@ use mlx_rs::transforms::{async_eval, eval};
 use mlx_rs::Array;
 use mlxk_core::ndjson::FinishReason;
 
+use crate::cpu_decode::{CpuDecoder, CpuKvCache};
 use crate::error::{Result, RunnerError};
 use crate::kv_cache::{KvCache, StepKvCache};
 use crate::layers::DecoderModel;
@@ -45,6 +46,9 @@ pub struct GenerationStats {
 pub struct TokenGenerator<'m> {
     model: &'m DecoderModel,
     caches: Vec<StepKvCache>,
+    /// Decode steps in Rust on the CPU (see [`crate::cpu_decode`]), with the cache
+    /// they fill once the prefill's is imported.
+    cpu: Option<(CpuDecoder<'m>, Option<Vec<CpuKvCache>>)>,
     sampler: Sampler,
     stop: &'m HashSet<u32>,
     interrupt: Option<Arc<AtomicBool>>,
@@ -99,6 +103,7 @@ impl<'m> TokenGenerator<'m> {
         Ok(TokenGenerator {
             model,
             caches,
+            cpu: CpuDecoder::new(model).map(|d| (d, None)),
             sampler,
             stop,
             interrupt,
@@ -154,7 +159,31 @@ impl<'m> TokenGenerator<'m> {
     }
 
     fn offset(&self) -> usize {
-        self.caches.first().map_or(0, |c| c.offset())
+        match &self.cpu {
+            Some((_, Some(caches))) => caches.first().map_or(0, |c| c.len()),
+            _ => self.caches.first().map_or(0, |c| c.offset()),
+        }
+    }
+
+    /// Runs a decode step for `token` in Rust and returns the sampled next token
+    /// (lazy), importing the prefill's cache on the first call.
+    fn cpu_step(&mut self, token: u32) -> Result<Option<Array>> {
+        let Some((decoder, caches)) = &mut self.cpu else {
+            return Ok(None);
+        };
+        if caches.is_none() {
+            let state: Vec<&Array> = self.caches.iter().flat_map(|c| c.state()).collect();
+            eval(state)?;
+            *caches = Some(decoder.import(&self.caches)?);
+            self.caches.clear();
+        }
+        let caches = caches.as_mut().expect("imported above");
+        let logits = decoder.step(token, caches)?;
+        let logits = Array::from_slice(&logits, &[1, logits.len() as i32]);
+        let next = self.sampler.sample(&logits)?;
+        self.sampler.observe(&next);
+        async_eval([&next])?;
+        Ok(Some(next))
     }
 
     fn advance(&mut self) -> Result<Option<u32>> {
@@ -179,14 +208,24 @@ impl<'m> TokenGenerator<'m> {
             });
             return Ok(None);
         };
-        // Schedule the next token before waiting for this one.
-        if self.generated + 1 < self.max_tokens && self.offset() < self.context_length {
-            let ids = current.reshape(&[1, 1])?;
-            let next = self.step(&ids)?;
-            async_eval([&next])?;
-            self.pending = Some(next);
-        }
-        let token: u32 = current.item_exact();
+        let more = self.generated + 1 < self.max_tokens && self.offset() < self.context_length;
+        let token: u32 = if self.cpu.is_some() {
+            // The Rust step needs the token's value: read it, then compute the next.
+            let token = current.item_exact();
+            if more {
+                self.pending = self.cpu_step(token)?;
+            }
+            token
+        } else {
+            // Schedule the next token before waiting for this one.
+            if more {
+                let ids = current.reshape(&[1, 1])?;
+                let next = self.step(&ids)?;
+                async_eval([&next])?;
+                self.pending = Some(next);
+            }
+            current.item_exact()
+        };
         let now = Instant::now();
         self.first_token_at.get_or_insert(now);
         self.last_token_at = Some(now);

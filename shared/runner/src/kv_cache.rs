@@ -33,6 +33,16 @@ impl StepKvCache {
     pub fn new() -> Self {
         Self::default()
     }
+
+    /// The stored keys and values, `[B, kv_heads, offset, head_dim]`; `None` when empty.
+    pub fn contents(&self) -> Option<(Array, Array)> {
+        let (k, v) = (self.keys.as_ref()?, self.values.as_ref()?);
+        let end = self.offset as i32;
+        Some((
+            k.index((Ellipsis, ..end, ..)),
+            v.index((Ellipsis, ..end, ..)),
+        ))
+    }
 }
 
 impl KvCache for StepKvCache {

@@ -9,7 +9,7 @@ use mlx_rs::{ops, Array, Dtype};
 use crate::config::{ModelConfig, Quantization, RopeScaling};
 use crate::error::{Result, RunnerError};
 use crate::kv_cache::KvCache;
-use crate::linear::{Embedding, Linear, Parallelism};
+use crate::linear::{rows, Embedding, KernelLinear, Linear, Parallelism, DEQUANTIZE_MIN_ROWS};
 use crate::weights::Weights;
 
 /// The shape and switches of a decoder-only transformer.
@@ -81,11 +81,11 @@ pub struct RopeSpec {
 /// scaling (the latter with precomputed frequencies, as mlx-lm's `Llama3RoPE`).
 #[derive(Debug)]
 pub struct Rope {
-    dims: i32,
-    traditional: bool,
-    base: Option<f32>,
-    scale: f32,
-    freqs: Option<Array>,
+    pub(crate) dims: i32,
+    pub(crate) traditional: bool,
+    pub(crate) base: Option<f32>,
+    pub(crate) scale: f32,
+    pub(crate) freqs: Option<Array>,
 }
 
 impl Rope {
@@ -173,8 +173,8 @@ fn llama3_freqs(dims: usize, base: f32, s: &RopeScaling) -> Result<Array> {
 /// RMS norm with a learned scale.
 #[derive(Debug)]
 pub struct RmsNorm {
-    weight: Array,
-    eps: f32,
+    pub(crate) weight: Array,
+    pub(crate) eps: f32,
 }
 
 impl RmsNorm {
@@ -196,16 +196,16 @@ impl RmsNorm {
 }
 
 #[derive(Debug)]
-struct Attention {
-    q_proj: Linear,
-    k_proj: Linear,
-    v_proj: Linear,
-    o_proj: Linear,
-    q_norm: Option<RmsNorm>,
-    k_norm: Option<RmsNorm>,
-    num_heads: i32,
-    num_kv_heads: i32,
-    scale: f32,
+pub(crate) struct Attention {
+    pub(crate) q_proj: Linear,
+    pub(crate) k_proj: Linear,
+    pub(crate) v_proj: Linear,
+    pub(crate) o_proj: Linear,
+    pub(crate) q_norm: Option<RmsNorm>,
+    pub(crate) k_norm: Option<RmsNorm>,
+    pub(crate) num_heads: i32,
+    pub(crate) num_kv_heads: i32,
+    pub(crate) scale: f32,
 }
 
 impl Attention {
@@ -265,10 +265,10 @@ impl Attention {
 }
 
 #[derive(Debug)]
-struct Mlp {
-    gate_proj: Linear,
-    up_proj: Linear,
-    down_proj: Linear,
+pub(crate) struct Mlp {
+    pub(crate) gate_proj: Linear,
+    pub(crate) up_proj: Linear,
+    pub(crate) down_proj: Linear,
 }
 
 impl Mlp {
@@ -289,6 +289,11 @@ impl Mlp {
 
     /// `down(silu(gate(x)) · up(x))`.
     fn forward(&self, x: &Array) -> Result<Array> {
+        if rows(x) < DEQUANTIZE_MIN_ROWS && x.dtype() == Dtype::Float32 {
+            if let Some(y) = self.fused(x)? {
+                return Ok(y);
+            }
+        }
         let gate = self.gate_proj.forward(x)?;
         let silu = gate.multiply(ops::sigmoid(&gate)?)?;
         let hidden = silu.multiply(self.up_proj.forward(x)?)?;
@@ -296,12 +301,52 @@ impl Mlp {
     }
 }
 
+impl Mlp {
+    /// The whole MLP on the CPU kernel for a few rows (decoding): one evaluation of
+    /// `x` instead of one per product, and the SwiGLU in Rust, computed as MLX does
+    /// (`(g · sigmoid(g)) · u`, float32). `None` when a product is not on the kernel.
+    fn fused(&self, x: &Array) -> Result<Option<Array>> {
+        let Ok(xs) = x.try_as_slice::<f32>() else {
+            return Ok(None);
+        };
+        let (Some(gate), Some(up), Some(down)) = (
+            self.gate_proj.kernel(),
+            self.up_proj.kernel(),
+            self.down_proj.kernel(),
+        ) else {
+            return Ok(None);
+        };
+        let y = swiglu_mlp(&gate, &up, &down, xs)?;
+        let mut shape = x.shape().to_vec();
+        if let Some(last) = shape.last_mut() {
+            *last = down.out_dims() as i32;
+        }
+        Ok(Some(Array::from_slice(&y, &shape)))
+    }
+}
+
+/// `down((g · sigmoid(g)) · u)` with `g = gate(x)`, `u = up(x)`, on slices.
+pub(crate) fn swiglu_mlp(
+    gate: &KernelLinear<'_>,
+    up: &KernelLinear<'_>,
+    down: &KernelLinear<'_>,
+    x: &[f32],
+) -> Result<Vec<f32>> {
+    let mut hidden = gate.forward(x)?;
+    let up = up.forward(x)?;
+    for (g, u) in hidden.iter_mut().zip(&up) {
+        let sigmoid = 1.0 / (1.0 + (-*g).exp());
+        *g = (*g * sigmoid) * u;
+    }
+    down.forward(&hidden)
+}
+
 #[derive(Debug)]
-struct DecoderLayer {
-    input_layernorm: RmsNorm,
-    self_attn: Attention,
-    post_attention_layernorm: RmsNorm,
-    mlp: Mlp,
+pub(crate) struct DecoderLayer {
+    pub(crate) input_layernorm: RmsNorm,
+    pub(crate) self_attn: Attention,
+    pub(crate) post_attention_layernorm: RmsNorm,
+    pub(crate) mlp: Mlp,
 }
 
 impl DecoderLayer {
@@ -321,12 +366,12 @@ impl DecoderLayer {
 /// (`model.embed_tokens`, `model.layers.N.self_attn.q_proj`, …, `lm_head`).
 #[derive(Debug)]
 pub struct DecoderModel {
-    spec: DecoderSpec,
-    embed_tokens: Embedding,
-    layers: Vec<DecoderLayer>,
-    norm: RmsNorm,
-    lm_head: Option<Linear>,
-    rope: Rope,
+    pub(crate) spec: DecoderSpec,
+    pub(crate) embed_tokens: Embedding,
+    pub(crate) layers: Vec<DecoderLayer>,
+    pub(crate) norm: RmsNorm,
+    pub(crate) lm_head: Option<Linear>,
+    pub(crate) rope: Rope,
 }
 
 impl DecoderModel {

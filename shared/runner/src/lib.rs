@@ -36,9 +36,11 @@
 
 pub mod arch;
 pub mod config;
+pub mod cpu_decode;
 pub mod detokenizer;
 pub mod error;
 pub mod generate;
+pub mod kernel;
 pub mod kv_cache;
 pub mod layers;
 pub mod linear;

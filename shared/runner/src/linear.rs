@@ -1,10 +1,11 @@
 //! Linear layers and token embeddings, unquantized or MLX affine quantized.
 
 use mlx_rs::ops::indexing::IndexOp;
-use mlx_rs::{ops, Array, Device, DeviceType, Dtype, Stream};
+use mlx_rs::{ops, Array, Device, DeviceType, Dtype};
 
 use crate::config::{QuantParams, Quantization};
 use crate::error::{Result, RunnerError};
+use crate::kernel::{Isa, Layout, QuantMatrix, Threads};
 use crate::quant;
 use crate::weights::Weights;
 
@@ -17,59 +18,55 @@ struct Packed {
     params: QuantParams,
 }
 
-/// Extra CPU streams to split large quantized matrix products over.
-///
-/// MLX's CPU backend runs each stream on its own thread, and its quantized
-/// matrix-vector kernel uses one core. Splitting a matrix's output rows into shards, each
-/// multiplied on its own stream, uses more cores; rows are independent, so the result is
-/// bit-identical. Matrices with fewer than [`Parallelism::MIN_ROWS`] output rows are not
-/// split (the cross-stream synchronisation would cost more than it saves).
+/// How quantized products run: on MLX's CPU backend, through this crate's
+/// [`kernel`] (Rust loops over the packed weights, split over [`Threads`]) when
+/// the input has fewer than [`DEQUANTIZE_MIN_ROWS`] rows; on Metal, and with the
+/// kernel turned off, through MLX's `quantized_matmul`.
 #[derive(Debug, Clone, Default)]
 pub struct Parallelism {
-    streams: Vec<Stream>,
+    threads: Threads,
+    kernel: bool,
 }
 
 impl Parallelism {
-    /// Splits products of at least this many output rows.
-    pub const MIN_ROWS: usize = 512;
-
-    /// No splitting: everything on the default stream.
+    /// MLX's own kernels only (one thread of ours).
     pub fn none() -> Self {
         Self::default()
     }
 
-    /// `shards` CPU streams (1 or less: no splitting). Nothing is split when MLX's
-    /// default device is a GPU (Metal): its kernels use the whole GPU already.
-    pub fn cpu(shards: usize) -> Self {
+    /// The Rust kernel on `threads` threads when MLX's default device is the CPU and
+    /// `kernel` is true; MLX's kernels otherwise (Metal uses the whole GPU already).
+    pub fn cpu(threads: usize, kernel: bool) -> Self {
         let on_cpu = Device::try_default()
             .and_then(|d| d.get_type())
             .map(|t| matches!(t, DeviceType::Cpu))
             .unwrap_or(false);
-        let streams = if shards > 1 && on_cpu {
-            (0..shards)
-                .map(|_| Stream::new_with_device(&Device::cpu()))
-                .collect()
+        if on_cpu && kernel {
+            Parallelism {
+                threads: Threads::new(threads),
+                kernel: true,
+            }
         } else {
-            Vec::new()
-        };
-        Parallelism { streams }
+            Self::none()
+        }
     }
 
-    fn shards_for(&self, rows: usize) -> usize {
-        if self.streams.len() > 1 && rows >= Self::MIN_ROWS {
-            self.streams.len()
-        } else {
-            1
-        }
+    /// Whether quantized products with few rows run on the Rust kernel.
+    pub fn uses_kernel(&self) -> bool {
+        self.kernel
+    }
+
+    /// Threads the Rust kernel uses.
+    pub fn threads(&self) -> &Threads {
+        &self.threads
     }
 }
 
 #[derive(Debug)]
 enum Matrix {
     Dense(Array),
-    /// The whole matrix, plus row shards (views of it) and the streams they run on
-    /// when the product is split.
-    Quantized(Packed, Vec<(Packed, Stream)>),
+    /// Packed weights, and the CPU kernel's settings.
+    Quantized(Packed, Parallelism),
 }
 
 impl Matrix {
@@ -106,23 +103,7 @@ impl Matrix {
             biases,
             params,
         };
-        let shards = parallel.shards_for(out_dims);
-        let mut parts = Vec::new();
-        if shards > 1 {
-            let rows = out_dims.div_ceil(shards) as i32;
-            for (i, stream) in parallel.streams.iter().enumerate() {
-                let i = i as i32;
-                let range = (i * rows)..((i + 1) * rows).min(out_dims as i32);
-                let shard = Packed {
-                    weight: packed.weight.index(range.clone()),
-                    scales: packed.scales.index(range.clone()),
-                    biases: packed.biases.index(range),
-                    params,
-                };
-                parts.push((shard, stream.clone()));
-            }
-        }
-        Ok(Matrix::Quantized(packed, parts))
+        Ok(Matrix::Quantized(packed, parallel.clone()))
     }
 
     /// `x @ Wᵀ`.
@@ -142,15 +123,53 @@ impl Matrix {
                 )?;
                 ops::matmul(x, w.t())?
             }
-            Matrix::Quantized(whole, shards) if shards.is_empty() => qmm(x, whole)?,
-            Matrix::Quantized(_, shards) => {
-                let outs = shards
-                    .iter()
-                    .map(|(p, stream)| mlx_rs::with_stream(stream, || qmm(x, p)))
-                    .collect::<Result<Vec<Array>>>()?;
-                ops::concatenate(&outs, -1)?
-            }
+            Matrix::Quantized(p, par) if par.kernel => match kernel_product(x, p, &par.threads)? {
+                Some(y) => y,
+                None => qmm(x, p)?,
+            },
+            Matrix::Quantized(p, _) => qmm(x, p)?,
         })
+    }
+}
+
+/// A quantized layer borrowed as slices for [`crate::kernel`], with its threads.
+#[derive(Debug, Clone, Copy)]
+pub struct KernelLinear<'a> {
+    pub matrix: QuantMatrix<'a>,
+    pub bias: Option<&'a [f32]>,
+    pub threads: &'a Threads,
+}
+
+impl KernelLinear<'_> {
+    /// `x · Wᵀ + b` for `x` holding whole rows of `cols` inputs.
+    pub fn forward(&self, x: &[f32]) -> Result<Vec<f32>> {
+        let mut y = product(&self.matrix, x, self.threads)?;
+        if let Some(b) = self.bias {
+            for row in y.chunks_exact_mut(b.len()) {
+                for (v, b) in row.iter_mut().zip(b) {
+                    *v += b;
+                }
+            }
+        }
+        Ok(y)
+    }
+
+    /// Output features.
+    pub fn out_dims(&self) -> usize {
+        self.matrix.layout.rows
+    }
+}
+
+impl Matrix {
+    fn kernel(&self) -> Option<KernelLinear<'_>> {
+        match self {
+            Matrix::Quantized(p, par) if par.kernel => Some(KernelLinear {
+                matrix: p.kernel()?,
+                bias: None,
+                threads: &par.threads,
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -162,12 +181,62 @@ impl Matrix {
 pub const DEQUANTIZE_MIN_ROWS: usize = 8;
 
 /// Rows of `x`: every dimension but the last.
-fn rows(x: &Array) -> usize {
+pub(crate) fn rows(x: &Array) -> usize {
     let shape = x.shape();
     shape[..shape.len().saturating_sub(1)]
         .iter()
         .map(|&d| d as usize)
         .product()
+}
+
+impl Packed {
+    /// The packed matrix as slices for [`crate::kernel`], or `None` when the kernel does not
+    /// apply (half-precision scales, a layout it does not handle).
+    fn kernel(&self) -> Option<QuantMatrix<'_>> {
+        let f32s = self.scales.dtype() == Dtype::Float32 && self.biases.dtype() == Dtype::Float32;
+        if !f32s || self.weight.dtype() != Dtype::Uint32 {
+            return None;
+        }
+        let shape = self.weight.shape();
+        let layout = Layout {
+            rows: shape[0] as usize,
+            cols: shape[1] as usize * 32 / self.params.bits as usize,
+            bits: self.params.bits as usize,
+            group_size: self.params.group_size as usize,
+        };
+        QuantMatrix::new(
+            layout,
+            self.weight.try_as_slice().ok()?,
+            self.scales.try_as_slice().ok()?,
+            self.biases.try_as_slice().ok()?,
+        )
+        .ok()
+    }
+}
+
+/// `x @ Wᵀ` through [`crate::kernel`], or `None` when it does not apply (half-precision
+/// scales or input, an input that is not row-contiguous).
+fn kernel_product(x: &Array, p: &Packed, threads: &Threads) -> Result<Option<Array>> {
+    if x.dtype() != Dtype::Float32 {
+        return Ok(None);
+    }
+    let (Some(m), Ok(xs)) = (p.kernel(), x.try_as_slice::<f32>()) else {
+        return Ok(None);
+    };
+    let out = product(&m, xs, threads)?;
+    let mut out_shape = x.shape().to_vec();
+    if let Some(last) = out_shape.last_mut() {
+        *last = m.layout.rows as i32;
+    }
+    Ok(Some(Array::from_slice(&out, &out_shape)))
+}
+
+/// `x · Wᵀ` on slices (`x`: rows of `cols` values).
+fn product(m: &QuantMatrix<'_>, x: &[f32], threads: &Threads) -> Result<Vec<f32>> {
+    let mut out = vec![0.0f32; x.len() / m.layout.cols * m.layout.rows];
+    m.matmul_t(x, &mut out, Isa::Native, threads)
+        .map_err(|e| RunnerError::Mlx(format!("quantized product: {e}")))?;
+    Ok(out)
 }
 
 fn qmm(x: &Array, p: &Packed) -> Result<Array> {
@@ -224,6 +293,18 @@ impl Linear {
         Ok(Linear { matrix, bias })
     }
 
+    /// This layer on the CPU kernel, for decode steps computed on slices; `None` when
+    /// it does not run there (dense, half precision, Metal, or the kernel turned off).
+    pub fn kernel(&self) -> Option<KernelLinear<'_>> {
+        let bias = match &self.bias {
+            Some(b) => Some(b.try_as_slice::<f32>().ok()?),
+            None => None,
+        };
+        let mut k = self.matrix.kernel()?;
+        k.bias = bias;
+        Some(k)
+    }
+
     pub fn forward(&self, x: &Array) -> Result<Array> {
         let y = self.matrix.matmul_t(x)?;
         Ok(match &self.bias {
@@ -266,6 +347,12 @@ impl Embedding {
                 p.params.bits,
             )?,
         })
+    }
+
+    /// The embedding on the CPU kernel (for tied output projections and row lookups
+    /// in decode steps computed on slices), when it runs there.
+    pub fn kernel(&self) -> Option<KernelLinear<'_>> {
+        self.matrix.kernel()
     }
 
     /// `x @ Eᵀ`: logits from hidden states with tied embeddings.

@@ -13,6 +13,7 @@ use crate::config::{read_json, ModelConfig};
 use crate::detokenizer::StreamingDetokenizer;
 use crate::error::{Result, RunnerError};
 use crate::generate::{self, GenerationStats, TokenGenerator};
+use crate::kernel::Threads;
 use crate::layers::DecoderModel;
 use crate::linear::Parallelism;
 use crate::memory::{self, MemoryVerdict};
@@ -37,10 +38,13 @@ pub struct LoadOptions {
     pub upcast: bool,
     /// Override of the model's context length.
     pub context_length: Option<usize>,
-    /// CPU streams to split large quantized products over (1: no splitting); see
-    /// [`Parallelism`]. Default: `MLXK_CPU_STREAMS`, else the number of cores (at most
-    /// 4) on the CPU backend, 1 on macOS.
-    pub cpu_streams: usize,
+    /// Threads for the CPU backend's quantized products (see [`crate::kernel`]).
+    /// Default: `MLXK_THREADS`, else every available core.
+    pub threads: usize,
+    /// Run quantized products with few input rows (decoding) on this crate's Rust
+    /// kernel on the CPU backend; `false` keeps MLX's `quantized_matmul`. Default:
+    /// true unless `MLXK_CPU_KERNEL=mlx`. Metal always uses MLX's kernels.
+    pub cpu_kernel: bool,
 }
 
 impl Default for LoadOptions {
@@ -50,24 +54,10 @@ impl Default for LoadOptions {
             gate_tokens: None,
             upcast: weights::DEFAULT_UPCAST,
             context_length: None,
-            cpu_streams: default_cpu_streams(),
+            threads: Threads::default_count(),
+            cpu_kernel: std::env::var("MLXK_CPU_KERNEL").map_or(true, |v| v != "mlx"),
         }
     }
-}
-
-fn default_cpu_streams() -> usize {
-    if let Some(n) = std::env::var("MLXK_CPU_STREAMS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        return n;
-    }
-    if cfg!(target_os = "macos") {
-        return 1;
-    }
-    std::thread::available_parallelism()
-        .map(|n| n.get().min(4))
-        .unwrap_or(1)
 }
 
 /// A loaded model, ready to render prompts and generate.
@@ -163,7 +153,7 @@ impl Runner {
         let model = arch::build(
             &config,
             &mut weights,
-            &Parallelism::cpu(options.cpu_streams),
+            &Parallelism::cpu(options.threads, options.cpu_kernel),
         )?;
         drop(weights);
 
@@ -243,6 +233,12 @@ impl Runner {
 
     pub fn chat_template(&self) -> Option<&ChatTemplate> {
         self.template.as_ref()
+    }
+
+    /// Whether generation decodes in Rust on the CPU ([`crate::cpu_decode`]) rather
+    /// than on MLX's graph.
+    pub fn decodes_on_cpu(&self) -> bool {
+        crate::cpu_decode::CpuDecoder::new(&self.model).is_some()
     }
 
     /// What the memory gate decided at load.

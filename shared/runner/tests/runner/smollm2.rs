@@ -1,5 +1,5 @@
 use mlxk_core::ndjson::{ChatMessage, FinishReason, Request};
-use mlxk_runner::{Event, SamplingParams};
+use mlxk_runner::{Event, LoadOptions, Runner, SamplingParams};
 
 use crate::common::{fixture, load, mlx_lock};
 
@@ -139,4 +139,41 @@ fn memory_gate_refuses_when_told_memory_is_short() {
         "{estimate:?}"
     );
     assert!(!mlxk_runner::memory::check(estimate, Some(estimate.total_bytes() / 2)).fits());
+}
+
+/// The Rust decode path (kernel + `cpu_decode`) and MLX's own kernels give the same
+/// greedy tokens on the same weights, over one and two threads.
+#[test]
+fn rust_decode_matches_mlx_kernels() {
+    let _lock = mlx_lock();
+    let Some(dir) = fixture(SMOLLM2, "smollm2") else {
+        return;
+    };
+    let with = |cpu_kernel: bool, threads: usize| {
+        let options = LoadOptions {
+            cpu_kernel,
+            threads,
+            ..LoadOptions::default()
+        };
+        Runner::load(&dir, &options).unwrap()
+    };
+    let mlx = with(false, 1);
+    assert!(!mlx.decodes_on_cpu());
+    let prompt = mlx.encode_raw("The three primary colors are").unwrap();
+    let params = SamplingParams::greedy(24);
+    let tokens = |r: &Runner| -> Vec<u32> {
+        r.generate_tokens(&prompt, &params, None)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    let want = tokens(&mlx);
+    assert_eq!(want.len(), 24);
+    drop(mlx);
+    for threads in [1, 2] {
+        let rust = with(true, threads);
+        assert!(rust.decodes_on_cpu());
+        let got = tokens(&rust);
+        assert_eq!(got, want, "{threads} threads");
+    }
 }

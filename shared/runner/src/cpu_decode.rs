@@ -1,0 +1,351 @@
+//! Decode steps computed entirely on the CPU, in Rust, for quantized models on MLX's
+//! CPU backend.
+//!
+//! Once the quantized products run on [`crate::kernel`], what is left of a decode step
+//! on the MLX graph (about fifteen small operations per layer: norms, rope, the cache
+//! update, attention, residual adds) costs more in graph building and scheduling than
+//! in arithmetic, and every product needs its input evaluated. A [`CpuDecoder`]
+//! therefore runs the whole step — embedding row, RMS norms, rotary embedding, a
+//! key/value cache of its own, grouped-query attention, SwiGLU, residuals, final norm
+//! and output projection — on slices borrowed from the loaded MLX arrays, and hands
+//! only the logits back to MLX for sampling. It computes what the MLX graph computes,
+//! in the same order per element, so results agree within float32 rounding.
+//!
+//! Prefill stays on MLX (batched, through OpenBLAS); its key/value cache is copied once
+//! into the decoder's own cache ([`CpuDecoder::import`]).
+
+use mlx_rs::ops::indexing::IndexOp;
+use mlx_rs::Array;
+
+use crate::error::{Result, RunnerError};
+use crate::kernel::{dot_product, QuantMatrix};
+use crate::kv_cache::{KvCache, StepKvCache};
+use crate::layers::{swiglu_mlp, DecoderModel, RmsNorm, Rope};
+use crate::linear::KernelLinear;
+
+/// An RMS norm's weight and epsilon.
+#[derive(Debug, Clone, Copy)]
+struct Norm<'m> {
+    weight: &'m [f32],
+    eps: f32,
+}
+
+impl<'m> Norm<'m> {
+    fn new(n: &'m RmsNorm) -> Option<Self> {
+        Some(Norm {
+            weight: n.weight.try_as_slice::<f32>().ok()?,
+            eps: n.eps,
+        })
+    }
+
+    /// `(x · rsqrt(mean(x²) + eps)) · w` for each `weight.len()`-long piece of `x`.
+    fn apply(&self, x: &mut [f32]) {
+        let d = self.weight.len();
+        for piece in x.chunks_exact_mut(d) {
+            let mean = dot_product(piece, piece) / d as f32;
+            let r = 1.0 / (mean + self.eps).sqrt();
+            for (v, w) in piece.iter_mut().zip(self.weight) {
+                *v = (*v * r) * w;
+            }
+        }
+    }
+}
+
+/// One decoder layer as slices.
+#[derive(Debug)]
+struct Layer<'m> {
+    input_norm: Norm<'m>,
+    q: KernelLinear<'m>,
+    k: KernelLinear<'m>,
+    v: KernelLinear<'m>,
+    o: KernelLinear<'m>,
+    q_norm: Option<Norm<'m>>,
+    k_norm: Option<Norm<'m>>,
+    post_norm: Norm<'m>,
+    gate: KernelLinear<'m>,
+    up: KernelLinear<'m>,
+    down: KernelLinear<'m>,
+}
+
+/// Rotary embedding: inverse frequencies as MLX's `fast.rope` computes them.
+#[derive(Debug)]
+struct RopeTable {
+    dims: usize,
+    traditional: bool,
+    scale: f32,
+    inv_freqs: Vec<f32>,
+}
+
+impl RopeTable {
+    fn new(r: &Rope) -> Option<Self> {
+        let dims = r.dims as usize;
+        let half = dims / 2;
+        let inv_freqs = match (&r.freqs, r.base) {
+            (Some(freqs), _) => freqs
+                .try_as_slice::<f32>()
+                .ok()?
+                .iter()
+                .map(|f| 1.0 / f)
+                .collect(),
+            (None, Some(base)) => {
+                let step = base.ln() / half as f32;
+                (0..half).map(|i| (-(i as f32) * step).exp()).collect()
+            }
+            (None, None) => return None,
+        };
+        Some(RopeTable {
+            dims,
+            traditional: r.traditional,
+            scale: r.scale,
+            inv_freqs,
+        })
+    }
+
+    /// Cosines and sines at position `pos`.
+    fn at(&self, pos: usize) -> (Vec<f32>, Vec<f32>) {
+        let p = pos as f32 * self.scale;
+        self.inv_freqs
+            .iter()
+            .map(|f| {
+                let (s, c) = (p * f).sin_cos();
+                (c, s)
+            })
+            .unzip()
+    }
+
+    /// Rotates every `head_dim`-long head of `x`.
+    fn apply(&self, x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
+        let half = self.dims / 2;
+        for head in x.chunks_exact_mut(head_dim) {
+            for i in 0..half {
+                let (a, b) = if self.traditional {
+                    (2 * i, 2 * i + 1)
+                } else {
+                    (i, i + half)
+                };
+                let (x1, x2) = (head[a], head[b]);
+                head[a] = x1 * cos[i] - x2 * sin[i];
+                head[b] = x1 * sin[i] + x2 * cos[i];
+            }
+        }
+    }
+}
+
+/// A layer's keys and values, position after position (`[pos][kv_heads · head_dim]`).
+#[derive(Debug, Default)]
+pub struct CpuKvCache {
+    keys: Vec<f32>,
+    values: Vec<f32>,
+    len: usize,
+}
+
+impl CpuKvCache {
+    /// Positions stored.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// A quantized model's decode step on slices; see the module docs.
+#[derive(Debug)]
+pub struct CpuDecoder<'m> {
+    embed: KernelLinear<'m>,
+    layers: Vec<Layer<'m>>,
+    norm: Norm<'m>,
+    head: KernelLinear<'m>,
+    rope: RopeTable,
+    num_heads: usize,
+    num_kv_heads: usize,
+    head_dim: usize,
+    scale: f32,
+}
+
+impl<'m> CpuDecoder<'m> {
+    /// The decoder for `model`, or `None` when some part of it does not run on the CPU
+    /// kernel (dense or half-precision weights, Metal, the kernel turned off).
+    pub fn new(model: &'m DecoderModel) -> Option<Self> {
+        let embed = model.embed_tokens.kernel()?;
+        let head = match &model.lm_head {
+            Some(h) => h.kernel()?,
+            None => embed,
+        };
+        let layers = model
+            .layers
+            .iter()
+            .map(|l| {
+                let a = &l.self_attn;
+                Some(Layer {
+                    input_norm: Norm::new(&l.input_layernorm)?,
+                    q: a.q_proj.kernel()?,
+                    k: a.k_proj.kernel()?,
+                    v: a.v_proj.kernel()?,
+                    o: a.o_proj.kernel()?,
+                    q_norm: a.q_norm.as_ref().and_then(Norm::new),
+                    k_norm: a.k_norm.as_ref().and_then(Norm::new),
+                    post_norm: Norm::new(&l.post_attention_layernorm)?,
+                    gate: l.mlp.gate_proj.kernel()?,
+                    up: l.mlp.up_proj.kernel()?,
+                    down: l.mlp.down_proj.kernel()?,
+                })
+            })
+            .collect::<Option<Vec<_>>>()?;
+        // A qk norm that exists but could not be borrowed must not be skipped.
+        let norms_ok = model.layers.iter().zip(&layers).all(|(l, k)| {
+            l.self_attn.q_norm.is_some() == k.q_norm.is_some()
+                && l.self_attn.k_norm.is_some() == k.k_norm.is_some()
+        });
+        let spec = model.spec();
+        let first = model.layers.first()?;
+        let ok = norms_ok
+            && embed.matrix.layout.cols == spec.hidden_size
+            && spec.head_dim % 2 == 0
+            && (model.rope.dims as usize) <= spec.head_dim;
+        ok.then_some(())?;
+        Some(CpuDecoder {
+            embed,
+            layers,
+            norm: Norm::new(&model.norm)?,
+            head,
+            rope: RopeTable::new(&model.rope)?,
+            num_heads: first.self_attn.num_heads as usize,
+            num_kv_heads: first.self_attn.num_kv_heads as usize,
+            head_dim: spec.head_dim,
+            scale: first.self_attn.scale,
+        })
+    }
+
+    /// Copies the MLX caches a prefill filled (`[1, kv_heads, len, head_dim]` each).
+    pub fn import(&self, caches: &[StepKvCache]) -> Result<Vec<CpuKvCache>> {
+        caches
+            .iter()
+            .map(|c| {
+                let Some((k, v)) = c.contents() else {
+                    return Ok(CpuKvCache::default());
+                };
+                let flat = |a: Array| -> Result<Vec<f32>> {
+                    let a = a
+                        .index((0, .., .., ..))
+                        .transpose_axes(&[1, 0, 2])?
+                        .reshape(&[-1])?
+                        .as_dtype(mlx_rs::Dtype::Float32)?;
+                    a.eval()?;
+                    Ok(a.try_as_slice::<f32>()
+                        .map_err(|e| RunnerError::Mlx(format!("key/value cache: {e}")))?
+                        .to_vec())
+                };
+                Ok(CpuKvCache {
+                    len: c.offset(),
+                    keys: flat(k)?,
+                    values: flat(v)?,
+                })
+            })
+            .collect()
+    }
+
+    /// Feeds `token` at position `caches[0].len()`; returns the logits (`[vocab]`).
+    pub fn step(&self, token: u32, caches: &mut [CpuKvCache]) -> Result<Vec<f32>> {
+        let d = self.embed.matrix.layout.cols;
+        let mut h = vec![0.0f32; d];
+        let row = token as usize;
+        if row >= self.embed.matrix.layout.rows {
+            return Err(RunnerError::Mlx(format!(
+                "token id {token} outside the vocabulary"
+            )));
+        }
+        self.embed.matrix.dequantize_row(row, &mut h);
+        let pos = caches.first().map_or(0, |c| c.len);
+        let (cos, sin) = self.rope.at(pos);
+        for (layer, cache) in self.layers.iter().zip(caches.iter_mut()) {
+            let mut x = h.clone();
+            layer.input_norm.apply(&mut x);
+            let mut q = layer.q.forward(&x)?;
+            let mut k = layer.k.forward(&x)?;
+            let v = layer.v.forward(&x)?;
+            if let Some(n) = &layer.q_norm {
+                n.apply(&mut q);
+            }
+            if let Some(n) = &layer.k_norm {
+                n.apply(&mut k);
+            }
+            self.rope.apply(&mut q, self.head_dim, &cos, &sin);
+            self.rope.apply(&mut k, self.head_dim, &cos, &sin);
+            cache.keys.extend_from_slice(&k);
+            cache.values.extend_from_slice(&v);
+            cache.len += 1;
+            let attn = self.attention(&q, cache);
+            let o = layer.o.forward(&attn)?;
+            for (a, b) in h.iter_mut().zip(&o) {
+                *a += b;
+            }
+            let mut x = h.clone();
+            layer.post_norm.apply(&mut x);
+            let m = swiglu_mlp(&layer.gate, &layer.up, &layer.down, &x)?;
+            for (a, b) in h.iter_mut().zip(&m) {
+                *a += b;
+            }
+        }
+        self.norm.apply(&mut h);
+        self.head.forward(&h)
+    }
+
+    /// Softmax attention of one query position over the cache, as MLX's
+    /// `scaled_dot_product_attention` computes it (`softmax((scale·q)·kᵀ)·v`).
+    fn attention(&self, q: &[f32], cache: &CpuKvCache) -> Vec<f32> {
+        let (hd, kvh) = (self.head_dim, self.num_kv_heads);
+        let group = self.num_heads / kvh;
+        let stride = kvh * hd;
+        let mut out = vec![0.0f32; self.num_heads * hd];
+        let mut scores = vec![0.0f32; cache.len];
+        for h in 0..self.num_heads {
+            let kv = h / group;
+            let qh: Vec<f32> = q[h * hd..(h + 1) * hd]
+                .iter()
+                .map(|v| self.scale * v)
+                .collect();
+            let mut max = f32::NEG_INFINITY;
+            for (t, s) in scores.iter_mut().enumerate() {
+                let kt = &cache.keys[t * stride + kv * hd..][..hd];
+                *s = dot_product(&qh, kt);
+                max = max.max(*s);
+            }
+            let mut sum = 0.0f32;
+            for s in scores.iter_mut() {
+                *s = (*s - max).exp();
+                sum += *s;
+            }
+            let oh = &mut out[h * hd..(h + 1) * hd];
+            for (t, s) in scores.iter().enumerate() {
+                let p = s / sum;
+                let vt = &cache.values[t * stride + kv * hd..][..hd];
+                for (o, v) in oh.iter_mut().zip(vt) {
+                    *o += p * v;
+                }
+            }
+        }
+        out
+    }
+}
+
+impl QuantMatrix<'_> {
+    /// Row `row` dequantized (`scale · q + bias`), as MLX's `dequantize` gives it.
+    pub fn dequantize_row(&self, row: usize, out: &mut [f32]) {
+        let l = self.layout;
+        let (wpr, gpr) = (l.words_per_row(), l.groups_per_row());
+        let words = &self.weight[row * wpr..(row + 1) * wpr];
+        let mask = (1u32 << l.bits) - 1;
+        for (i, o) in out.iter_mut().enumerate().take(l.cols) {
+            let bit = i * l.bits;
+            let (word, off) = (bit / 32, bit % 32);
+            let mut q = words[word] >> off;
+            if off + l.bits > 32 {
+                q |= words[word + 1] << (32 - off);
+            }
+            let g = row * gpr + i / l.group_size;
+            *o = self.scales[g] * (q & mask) as f32 + self.biases[g];
+        }
+    }
+}
