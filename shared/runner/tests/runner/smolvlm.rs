@@ -130,7 +130,9 @@ fn smolvlm_agrees_with_mlx_vlm() {
             .render_prompt(&case.prompt, system, images.len())
             .unwrap();
         assert_eq!(text, r.prompt_text, "{}: prompt text", r.id);
+        let t0 = std::time::Instant::now();
         let input = model.prepare(&images, &case.prompt, system).unwrap();
+        let t_prepare = t0.elapsed();
         assert_eq!(input.input_ids, r.input_ids, "{}: input ids", r.id);
 
         let (shape, want) = load_f32(&refdir.join(&r.pixel_file), "pixel_values");
@@ -140,7 +142,9 @@ fn smolvlm_agrees_with_mlx_vlm() {
         let pixel_diff = max_abs_diff(&got, &want);
         assert_eq!(pixel_diff, 0.0, "{}: pixel values differ", r.id);
 
+        let t0 = std::time::Instant::now();
         let logits = model.prompt_logits(&input).unwrap();
+        let t_logits = t0.elapsed();
         let diff = max_abs_diff(&logits, &r.last_logits);
         worst = worst.max(diff);
         assert!(
@@ -172,11 +176,15 @@ fn smolvlm_agrees_with_mlx_vlm() {
             );
         }
         eprintln!(
-            "{}: {} frames, {} prompt tokens, pixels identical, {} tokens agree, max |Δlogit| {diff:.3e}",
+            "{}: {} frames, {} prompt tokens, pixels identical, {} tokens agree, max |Δlogit| {diff:.3e} \
+             (processor {:.2} s, images + prompt {:.2} s, generation {:.1} tok/s)",
             r.id,
             input.frames,
             input.input_ids.len(),
-            r.tokens.len()
+            r.tokens.len(),
+            t_prepare.as_secs_f64(),
+            t_logits.as_secs_f64(),
+            stats.generation_tps
         );
     }
     eprintln!("SmolVLM: max |Δlogit| over all cases {worst:.3e}");
