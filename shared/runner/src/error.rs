@@ -14,6 +14,21 @@ pub enum RunnerError {
         supported: Vec<&'static str>,
     },
 
+    /// `config.json` describes a vision-language family this runner has no code for.
+    #[error("unsupported vision-language model `{model_type}` (supported families: {})", supported.join(", "))]
+    UnsupportedVisionModel {
+        model_type: String,
+        supported: Vec<&'static str>,
+    },
+
+    /// A vision request was given a text-only model.
+    #[error("`{model_type}` is a text-only model (its config.json has no vision_config); it cannot look at images")]
+    NotAVisionModel { model_type: String },
+
+    /// An image (or the images given with a prompt) cannot be processed.
+    #[error("image: {0}")]
+    InvalidImage(String),
+
     /// A file of the model could not be read.
     #[error("cannot read {}: {source}", path.display())]
     Io {

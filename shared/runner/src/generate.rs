@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::transforms::{async_eval, eval};
 use mlx_rs::Array;
 use mlxk_core::ndjson::FinishReason;
@@ -55,6 +56,9 @@ pub struct TokenGenerator<'m> {
     max_tokens: usize,
     context_length: usize,
     prompt: Option<Vec<u32>>,
+    /// Input embeddings of the prompt (`[1, L, hidden]`), when the model is fed
+    /// embeddings instead of ids (vision models: image features merged in).
+    embeds: Option<Array>,
     prompt_tokens: usize,
     pending: Option<Array>,
     generated: usize,
@@ -110,6 +114,7 @@ impl<'m> TokenGenerator<'m> {
             max_tokens: params.max_tokens,
             context_length,
             prompt: Some(prompt.to_vec()),
+            embeds: None,
             prompt_tokens: prompt.len(),
             pending: None,
             generated: 0,
@@ -120,9 +125,28 @@ impl<'m> TokenGenerator<'m> {
         })
     }
 
-    /// Feeds `ids` (`[1, L]`) and returns the sampled next token (lazy `[1]` array).
-    fn step(&mut self, ids: &Array) -> Result<Array> {
-        let hidden = self.model.forward_hidden(ids, &mut self.caches)?;
+    /// Like [`TokenGenerator::new`], but the prompt enters the model as the input
+    /// embeddings `embeds` (`[1, prompt.len(), hidden]`) instead of through the token
+    /// embedding; `prompt` still feeds the sampler's repetition penalty.
+    pub fn with_embeddings(
+        model: &'m DecoderModel,
+        prompt: &[u32],
+        embeds: Array,
+        params: &SamplingParams,
+        stop: &'m HashSet<u32>,
+        context_length: usize,
+        interrupt: Option<Arc<AtomicBool>>,
+    ) -> Result<Self> {
+        check_embeddings(prompt, &embeds)?;
+        let mut generator = Self::new(model, prompt, params, stop, context_length, interrupt)?;
+        generator.embeds = Some(embeds);
+        Ok(generator)
+    }
+
+    /// Feeds `input` (`[1, L]` ids or `[1, L, hidden]` embeddings) and returns the
+    /// sampled next token (lazy `[1]` array).
+    fn step(&mut self, input: Input<'_>) -> Result<Array> {
+        let hidden = input.forward(self.model, &mut self.caches)?;
         let logits = self.model.last_logits(&hidden)?;
         let token = self.sampler.sample(&logits)?;
         self.sampler.observe(&token);
@@ -132,21 +156,28 @@ impl<'m> TokenGenerator<'m> {
     /// Runs the prompt through the model; leaves the first token pending.
     fn prefill(&mut self, prompt: Vec<u32>) -> Result<()> {
         self.start = Instant::now();
-        let (body, last) = prompt.split_at(prompt.len() - 1);
-        for chunk in body.chunks(PREFILL_STEP) {
-            if self.interrupted() {
-                return Ok(());
-            }
-            let ids = Array::from_slice(chunk, &[1, chunk.len() as i32]);
-            self.model.forward_hidden(&ids, &mut self.caches)?;
-            let state: Vec<&Array> = self.caches.iter().flat_map(|c| c.state()).collect();
-            eval(state)?;
-            mlx_rs::memory::clear_cache()?;
-        }
+        let embeds = self.embeds.take();
+        let interrupt = self.interrupt.clone();
+        let interrupted = || {
+            interrupt
+                .as_ref()
+                .is_some_and(|f| f.load(Ordering::Relaxed))
+        };
+        let Some(last) = prefill_body(
+            self.model,
+            &prompt,
+            embeds.as_ref(),
+            &mut self.caches,
+            true,
+            &interrupted,
+        )?
+        else {
+            return Ok(());
+        };
         if self.interrupted() {
             return Ok(());
         }
-        let token = self.step(&Array::from_slice(last, &[1, 1]))?;
+        let token = self.step(last.as_input())?;
         async_eval([&token])?;
         self.pending = Some(token);
         Ok(())
@@ -220,7 +251,7 @@ impl<'m> TokenGenerator<'m> {
             // Schedule the next token before waiting for this one.
             if more {
                 let ids = current.reshape(&[1, 1])?;
-                let next = self.step(&ids)?;
+                let next = self.step(Input::Ids(&ids))?;
                 async_eval([&next])?;
                 self.pending = Some(next);
             }
@@ -290,23 +321,113 @@ impl Iterator for TokenGenerator<'_> {
     }
 }
 
+/// What a forward pass is fed.
+enum Input<'a> {
+    Ids(&'a Array),
+    Embeds(&'a Array),
+}
+
+impl Input<'_> {
+    fn forward(&self, model: &DecoderModel, caches: &mut [StepKvCache]) -> Result<Array> {
+        match self {
+            Input::Ids(ids) => model.forward_hidden(ids, caches),
+            Input::Embeds(h) => model.forward_embeddings(h, caches),
+        }
+    }
+}
+
+/// The last prompt position, still to be run (it yields the first logits).
+enum Last {
+    Ids(Array),
+    Embeds(Array),
+}
+
+impl Last {
+    fn as_input(&self) -> Input<'_> {
+        match self {
+            Last::Ids(a) => Input::Ids(a),
+            Last::Embeds(a) => Input::Embeds(a),
+        }
+    }
+}
+
+fn check_embeddings(prompt: &[u32], embeds: &Array) -> Result<()> {
+    if embeds.ndim() != 3 || embeds.dim(0) != 1 || embeds.dim(1) as usize != prompt.len() {
+        return Err(RunnerError::Mlx(format!(
+            "prompt embeddings {:?} do not match {} prompt tokens",
+            embeds.shape(),
+            prompt.len()
+        )));
+    }
+    Ok(())
+}
+
+/// Prefills all but the last prompt position in chunks of [`PREFILL_STEP`] (from ids,
+/// or from `embeds` when given), and returns the last position's input.
+fn prefill_body(
+    model: &DecoderModel,
+    prompt: &[u32],
+    embeds: Option<&Array>,
+    caches: &mut [StepKvCache],
+    clear_cache: bool,
+    interrupted: &dyn Fn() -> bool,
+) -> Result<Option<Last>> {
+    let n = prompt.len();
+    let mut start = 0;
+    while start + 1 < n {
+        if interrupted() {
+            return Ok(None);
+        }
+        let end = (start + PREFILL_STEP).min(n - 1);
+        match embeds {
+            Some(e) => {
+                let h = e.index((.., start as i32..end as i32, ..));
+                model.forward_embeddings(&h, caches)?;
+            }
+            None => {
+                let chunk = &prompt[start..end];
+                let ids = Array::from_slice(chunk, &[1, chunk.len() as i32]);
+                model.forward_hidden(&ids, caches)?;
+            }
+        }
+        let state: Vec<&Array> = caches.iter().flat_map(|c| c.state()).collect();
+        eval(state)?;
+        if clear_cache {
+            mlx_rs::memory::clear_cache()?;
+        }
+        start = end;
+    }
+    Ok(Some(match embeds {
+        Some(e) => Last::Embeds(e.index((.., (n - 1) as i32.., ..))),
+        None => Last::Ids(Array::from_slice(&prompt[n - 1..], &[1, 1])),
+    }))
+}
+
 /// Logits (float32, `[vocab]`) at the last position of `prompt`, computed exactly as
 /// generation computes them before sampling the first token.
 pub fn prompt_logits(model: &DecoderModel, prompt: &[u32]) -> Result<Vec<f32>> {
+    prompt_logits_with(model, prompt, None)
+}
+
+/// [`prompt_logits`] for a prompt fed as input embeddings (`[1, L, hidden]`) when
+/// `embeds` is given.
+pub fn prompt_logits_with(
+    model: &DecoderModel,
+    prompt: &[u32],
+    embeds: Option<&Array>,
+) -> Result<Vec<f32>> {
     if prompt.is_empty() {
         return Err(RunnerError::EmptyPrompt);
+    }
+    if let Some(e) = embeds {
+        check_embeddings(prompt, e)?;
     }
     let mut caches: Vec<StepKvCache> = (0..model.spec().num_layers)
         .map(|_| StepKvCache::new())
         .collect();
-    let (body, last) = prompt.split_at(prompt.len() - 1);
-    for chunk in body.chunks(PREFILL_STEP) {
-        let ids = Array::from_slice(chunk, &[1, chunk.len() as i32]);
-        model.forward_hidden(&ids, &mut caches)?;
-        let state: Vec<&Array> = caches.iter().flat_map(|c| c.state()).collect();
-        eval(state)?;
-    }
-    let hidden = model.forward_hidden(&Array::from_slice(last, &[1, 1]), &mut caches)?;
+    let last = prefill_body(model, prompt, embeds, &mut caches, false, &|| false)?
+        .expect("never interrupted");
+    let hidden = last.as_input().forward(model, &mut caches)?;
     let logits = model
         .last_logits(&hidden)?
         .as_dtype(mlx_rs::Dtype::Float32)?;

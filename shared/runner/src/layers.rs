@@ -460,13 +460,27 @@ impl DecoderModel {
     /// Runs `ids` (`[1, L]`, int32/uint32) through the layers, updating `caches`,
     /// and returns the final hidden states `[1, L, hidden]` before the last norm.
     pub fn forward_hidden<C: KvCache>(&self, ids: &Array, caches: &mut [C]) -> Result<Array> {
-        let mut h = self.embed_tokens.forward(ids)?;
+        let h = self.embed(ids)?;
+        self.forward_embeddings(&h, caches)
+    }
+
+    /// Token embeddings of `ids` (any shape → `ids.shape + [hidden]`), in a float type.
+    pub fn embed(&self, ids: &Array) -> Result<Array> {
+        let h = self.embed_tokens.forward(ids)?;
         if h.dtype() != Dtype::Float32
             && h.dtype() != Dtype::Float16
             && h.dtype() != Dtype::Bfloat16
         {
-            h = h.as_dtype(Dtype::Float32)?;
+            return Ok(h.as_dtype(Dtype::Float32)?);
         }
+        Ok(h)
+    }
+
+    /// Runs input embeddings `[1, L, hidden]` through the layers (the hook vision
+    /// models use to feed image features merged into the text embeddings), updating
+    /// `caches`; returns the final hidden states before the last norm.
+    pub fn forward_embeddings<C: KvCache>(&self, h: &Array, caches: &mut [C]) -> Result<Array> {
+        let mut h = h.clone();
         for (layer, cache) in self.layers.iter().zip(caches.iter_mut()) {
             h = layer.forward(&h, &self.rope, cache)?;
         }

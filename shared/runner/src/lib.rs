@@ -29,6 +29,8 @@
 //! # }
 //! ```
 //!
+//! Vision-language models (SmolVLM / Idefics3) are in [`vlm`]: [`vlm::VisionModel`].
+//!
 //! MLX is not thread safe across concurrent evaluation: use one runner from one thread
 //! at a time.
 
@@ -51,6 +53,7 @@ pub mod qwen2;
 pub mod qwen3;
 pub mod sampler;
 pub mod template;
+pub mod vlm;
 pub mod weights;
 
 mod runner;

@@ -88,6 +88,62 @@ impl MemoryEstimate {
     }
 }
 
+/// The shape of a vision tower and of the images a prompt carries, for
+/// [`estimate_vision`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VisionShape {
+    /// Vision tower hidden size, heads and MLP width.
+    pub hidden: usize,
+    pub heads: usize,
+    pub intermediate: usize,
+    /// Patches per frame, and pixels along a frame's side.
+    pub patches: usize,
+    pub frame_side: usize,
+    /// Frames in one prompt (all its images, tiles and global images together).
+    pub frames: usize,
+    /// Language-model tokens per frame.
+    pub tokens_per_frame: usize,
+}
+
+impl VisionShape {
+    pub fn image_tokens(&self) -> usize {
+        self.frames * self.tokens_per_frame
+    }
+
+    /// Activations of encoding one frame (frames are encoded one at a time), the
+    /// prompt's pixels, and its image features twice (features and merged embeddings).
+    pub fn activation_bytes(&self, text_hidden: usize) -> u64 {
+        let (p, d) = (self.patches as u64, self.hidden as u64);
+        let frame = 4 * p * (self.heads as u64 * p + 4 * d + self.intermediate as u64);
+        let pixels = 4 * self.frames as u64 * (self.frame_side * self.frame_side * 3) as u64;
+        let features = 2 * 4 * self.image_tokens() as u64 * text_hidden as u64;
+        frame + pixels + features
+    }
+}
+
+/// The estimate for a vision-language model: its language model's estimate (KV cache
+/// and prefill) for `text_tokens` plus the image tokens, with the vision activations
+/// added; `weight_bytes` covers the whole checkpoint (vision tower included).
+pub fn estimate_vision(
+    text: &ModelConfig,
+    weight_bytes: u64,
+    vision: &VisionShape,
+    text_tokens: usize,
+) -> MemoryEstimate {
+    let tokens = text_tokens + vision.image_tokens();
+    let mut e = MemoryEstimate::for_config(text, weight_bytes, tokens);
+    e.activation_bytes += vision.activation_bytes(text.hidden_size);
+    e
+}
+
+/// Bytes the weights of the model in `dir` occupy once loaded (headers only).
+pub fn weight_bytes(dir: &Path, upcast: bool) -> Result<u64> {
+    Ok(weights::scan(dir)?
+        .iter()
+        .map(|t| t.loaded_bytes(upcast))
+        .sum())
+}
+
 /// Estimates the memory the model in `dir` needs for `tokens` of context, reading only
 /// `config.json` and the safetensors headers.
 pub fn estimate(
@@ -274,6 +330,32 @@ mod tests {
         assert!(check(e, Some(e.total_bytes())).fits());
         assert!(!check(e, Some(e.total_bytes() - 1)).fits());
         assert!(check(e, None).fits());
+    }
+
+    #[test]
+    fn vision_formula() {
+        let c = ModelConfig::from_json(
+            r#"{"model_type":"llama","hidden_size":576,"num_hidden_layers":30,"intermediate_size":1536,
+                "num_attention_heads":9,"num_key_value_heads":3,"vocab_size":49280}"#,
+        )
+        .unwrap();
+        // SmolVLM-256M: 17 frames of 512², 64 tokens each.
+        let v = VisionShape {
+            hidden: 768,
+            heads: 12,
+            intermediate: 3072,
+            patches: 1024,
+            frame_side: 512,
+            frames: 17,
+            tokens_per_frame: 64,
+        };
+        let e = estimate_vision(&c, 1000, &v, 512);
+        assert_eq!(e.tokens, 512 + 17 * 64);
+        assert_eq!(e.kv_cache_bytes, 2 * 30 * 3 * 64 * 1792 * 4);
+        let text_only = MemoryEstimate::for_config(&c, 1000, 512 + 17 * 64);
+        let vision =
+            4 * 1024 * (12 * 1024 + 4 * 768 + 3072) + 4 * 17 * 512 * 512 * 3 + 8 * 17 * 64 * 576;
+        assert_eq!(e.activation_bytes, text_only.activation_bytes + vision);
     }
 
     #[test]

@@ -175,38 +175,15 @@ impl Runner {
         Ok(runner)
     }
 
-    /// Every id that ends generation: `config.json`'s and `generation_config.json`'s
-    /// `eos_token_id`, the tokenizer's EOS token, and the special tokens the chat
-    /// template writes at the end of an assistant turn.
+    /// Every id that ends generation: see [`collect_stop_tokens`].
     fn collect_stop_tokens(&self) -> Result<HashSet<u32>> {
-        let mut stop: HashSet<u32> = self.config.eos_token_id.0.iter().copied().collect();
-        if let Some(gen) = read_json(&self.dir.join("generation_config.json"))? {
-            if let Some(ids) = gen.get("eos_token_id") {
-                let ids: crate::config::TokenIds =
-                    serde_json::from_value(ids.clone()).unwrap_or_default();
-                stop.extend(ids.0);
-            }
-        }
-        if let Some(id) = self
-            .special
-            .eos_token
-            .as_deref()
-            .and_then(|t| self.tokenizer.token_to_id(t))
-        {
-            stop.insert(id);
-        }
-        if let Some(end) = self.template.as_ref().and_then(|t| t.turn_end_text()) {
-            let specials: HashSet<u32> = self
-                .tokenizer
-                .get_added_tokens_decoder()
-                .into_iter()
-                .filter(|(_, t)| t.special)
-                .map(|(id, _)| id)
-                .collect();
-            let ids = self.encode(&end, false)?;
-            stop.extend(ids.into_iter().filter(|id| specials.contains(id)));
-        }
-        Ok(stop)
+        collect_stop_tokens(
+            &self.dir,
+            &self.config.eos_token_id,
+            &self.tokenizer,
+            &self.special,
+            self.template.as_ref(),
+        )
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -398,6 +375,48 @@ impl Runner {
     }
 }
 
+/// Every id that ends generation: `config.json`'s `eos_token_id` (`eos`) and
+/// `generation_config.json`'s, the tokenizer's EOS token, and the special tokens the
+/// chat template writes at the end of an assistant turn.
+pub(crate) fn collect_stop_tokens(
+    dir: &Path,
+    eos: &crate::config::TokenIds,
+    tokenizer: &Tokenizer,
+    special: &SpecialTokens,
+    template: Option<&ChatTemplate>,
+) -> Result<HashSet<u32>> {
+    let mut stop: HashSet<u32> = eos.0.iter().copied().collect();
+    if let Some(gen) = read_json(&dir.join("generation_config.json"))? {
+        if let Some(ids) = gen.get("eos_token_id") {
+            let ids: crate::config::TokenIds =
+                serde_json::from_value(ids.clone()).unwrap_or_default();
+            stop.extend(ids.0);
+        }
+    }
+    if let Some(id) = special
+        .eos_token
+        .as_deref()
+        .and_then(|t| tokenizer.token_to_id(t))
+    {
+        stop.insert(id);
+    }
+    if let Some(end) = template.and_then(|t| t.turn_end_text()) {
+        let specials: HashSet<u32> = tokenizer
+            .get_added_tokens_decoder()
+            .into_iter()
+            .filter(|(_, t)| t.special)
+            .map(|(id, _)| id)
+            .collect();
+        let ids = tokenizer
+            .encode(end.as_str(), false)
+            .map_err(|e| RunnerError::Tokenizer(e.to_string()))?
+            .get_ids()
+            .to_vec();
+        stop.extend(ids.into_iter().filter(|id| specials.contains(id)));
+    }
+    Ok(stop)
+}
+
 /// A streamed generation: [`Event::Token`]s, then one [`Event::Done`].
 pub struct Generation<'r> {
     tokens: TokenGenerator<'r>,
@@ -405,7 +424,16 @@ pub struct Generation<'r> {
     done: bool,
 }
 
-impl Generation<'_> {
+impl<'r> Generation<'r> {
+    /// Streams the text of `tokens`.
+    pub(crate) fn new(tokens: TokenGenerator<'r>, tokenizer: &'r Tokenizer) -> Self {
+        Generation {
+            tokens,
+            detokenizer: StreamingDetokenizer::new(tokenizer),
+            done: false,
+        }
+    }
+
     /// Token ids generated so far (stop token excluded).
     pub fn token_ids(&self) -> &[u32] {
         self.detokenizer.tokens()

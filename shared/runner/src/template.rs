@@ -136,6 +136,22 @@ impl ChatTemplate {
                 ])
             })
             .collect();
+        self.render_values(messages, options)
+    }
+
+    /// Renders messages given as JSON, whose `content` may be a list of typed parts
+    /// (`{"type": "image"}`, `{"type": "text", "text": …}`) as vision models' templates
+    /// expect.
+    pub fn render_json(
+        &self,
+        messages: &[serde_json::Value],
+        options: &RenderOptions,
+    ) -> Result<String> {
+        let messages: Vec<Value> = messages.iter().map(Value::from_serialize).collect();
+        self.render_values(messages, options)
+    }
+
+    fn render_values(&self, messages: Vec<Value>, options: &RenderOptions) -> Result<String> {
         let mut ctx: BTreeMap<String, Value> = BTreeMap::new();
         for (key, value) in &options.extra {
             ctx.insert(key.clone(), Value::from_serialize(value));

@@ -205,6 +205,23 @@ impl Weights {
         self.tensors.retain(|k, _| !pred(k));
     }
 
+    /// Moves the tensors whose names start with `prefix` into a new set, renamed by
+    /// `rename` (which receives the name without the prefix).
+    pub fn split_off(&mut self, prefix: &str, rename: impl Fn(&str) -> String) -> Weights {
+        let names: Vec<String> = self
+            .tensors
+            .keys()
+            .filter(|k| k.starts_with(prefix))
+            .cloned()
+            .collect();
+        let mut tensors = HashMap::with_capacity(names.len());
+        for name in names {
+            let array = self.tensors.remove(&name).expect("listed above");
+            tensors.insert(rename(&name[prefix.len()..]), array);
+        }
+        Weights { tensors }
+    }
+
     /// Names of the tensors not yet taken, sorted.
     pub fn remaining(&self) -> Vec<String> {
         let mut v: Vec<String> = self.tensors.keys().cloned().collect();

@@ -5,4 +5,5 @@
 mod common;
 mod reference;
 mod smollm2;
+mod smolvlm;
 mod tiny_qwen;

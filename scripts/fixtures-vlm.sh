@@ -1,0 +1,205 @@
+#!/usr/bin/env bash
+# Fixtures for the vision-language runner (shared/runner/src/vlm), cached like scripts/fixtures.sh.
+#
+#   scripts/fixtures-vlm.sh model      tiny random SmolVLM (idefics3) checkpoint, mlx-community layout; prints its dir
+#   scripts/fixtures-vlm.sh photos     real photos as decoded RGB (Pillow, EXIF orientation applied), and
+#                                      Pillow's resizes of one of them; prints their dir
+#   scripts/fixtures-vlm.sh reference  Python mlx-vlm's outputs on the model and photos; prints the reference dir
+#   scripts/fixtures-vlm.sh all        all of the above (the reference dir last)
+#
+# Everything lives under ${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}: models/tiny-smolvlm-4bit,
+# vlm-photos/*.rgb.safetensors, reference/vlm-<hash>/ (reference.jsonl + pixel values). A part is
+# rebuilt only when its stamp (its inputs' hashes, written last) is stale; outputs are built in
+# temporary directories and renamed into place. Progress goes to stderr; stdout carries paths.
+# Needs: the vlm venv (scripts/venv.sh vlm: mlx-vlm 0.7, mlx 0.32.4), SmolLM2's tokenizer
+# (scripts/fixtures.sh smollm2), Debian golang-github-rwcarlsen-goexif-dev (sample photos),
+# PyPI access once (Pillow's sdist for Tests/images/flower.jpg).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+CACHE="${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}"
+MODEL_NAME="tiny-smolvlm-4bit"
+SEED=0
+GOEXIF=/usr/share/gocode/src/github.com/rwcarlsen/goexif/exif
+PILLOW_SDIST="pillow-13.0.0.tar.gz"
+
+log() { printf '[fixtures-vlm] %s\n' "$*" >&2; }
+die() { printf '[fixtures-vlm] error: %s\n' "$*" >&2; exit 1; }
+sha() { cat "$@" | sha256sum | cut -c1-16; }
+# Only Python tools run here; a caller's LD_LIBRARY_PATH (cargo test points it at the
+# runner's libmlx 0.32.2) must not reach the venv's mlx 0.32.4.
+unset LD_LIBRARY_PATH
+
+PHOTOS="$CACHE/vlm-photos"
+mkdir -p "$CACHE/models" "$PHOTOS" "$CACHE/reference" "$CACHE/downloads" "$CACHE/stamps"
+TMPS=()
+cleanup() { local d; for d in "${TMPS[@]}"; do [[ -n "$d" ]] && rm -rf "$d"; done; return 0; }
+trap cleanup EXIT
+exec 7>"$CACHE/.vlm.lock"
+flock 7
+
+stamp_ok() { [[ -f "$CACHE/stamps/$1" ]] && [[ "$(cat "$CACHE/stamps/$1")" == "$2" ]]; }
+stamp_write() { printf '%s' "$2" >"$CACHE/stamps/$1.tmp" && mv -f "$CACHE/stamps/$1.tmp" "$CACHE/stamps/$1"; }
+install_dir() {
+  local src="$1" dst="$2"
+  if [[ -e "$dst" ]]; then
+    local old
+    old="$(mktemp -d "$(dirname "$dst")/.old.XXXXXX")"
+    mv "$dst" "$old/"
+    rm -rf "$old"
+  fi
+  mv "$src" "$dst"
+}
+
+vlm_python() { bash "$ROOT/scripts/venv.sh" vlm; }
+
+model_want() {
+  printf 'seed=%s maker=%s venv=%s' "$SEED" "$(sha "$ROOT/scripts/make_tiny_vlm.py")" \
+    "$(sha "$ROOT/scripts/requirements/vlm.txt")"
+}
+
+# cmd_model and cmd_photos also leave their result in MODEL_DIR / PHOTOS_DIR, so that
+# cmd_reference calls them in this shell (temporary directories are cleaned on exit).
+cmd_model() {
+  local dst="$CACHE/models/$MODEL_NAME" want
+  MODEL_DIR="$dst"
+  want="$(model_want)"
+  if [[ -f "$dst/config.json" ]] && stamp_ok "$MODEL_NAME" "$want"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  local py smol tmp t0=$SECONDS
+  py="$(vlm_python)"
+  smol="$(bash "$ROOT/scripts/fixtures.sh" smollm2 | tail -n1)"
+  tmp="$(mktemp -d "$CACHE/models/.build-$MODEL_NAME.XXXXXX")"
+  TMPS+=("$tmp")
+  log "making $MODEL_NAME with mlx-vlm's own classes and converter"
+  "$py" "$ROOT/scripts/make_tiny_vlm.py" --tokenizer "$smol" --out "$tmp/model" --seed "$SEED" >&2
+  rm -f "$CACHE/stamps/$MODEL_NAME"
+  install_dir "$tmp/model" "$dst"
+  stamp_write "$MODEL_NAME" "$want"
+  log "$MODEL_NAME ready in $((SECONDS - t0)) s"
+  printf '%s\n' "$dst"
+}
+
+# The photos: name, source. Decoded once with Pillow as mlx-vlm loads images
+# (ImageOps.exif_transpose, then RGB) and stored as uint8 "rgb" [H, W, 3].
+photos_want() { printf 'v2 venv=%s' "$(sha "$ROOT/scripts/requirements/vlm.txt")"; }
+
+cmd_photos() {
+  local dst="$PHOTOS" want
+  PHOTOS_DIR="$dst"
+  want="$(photos_want)"
+  if stamp_ok vlm-photos "$want"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  [[ -f "$GOEXIF/sample1.jpg" ]] || die "missing $GOEXIF/sample1.jpg: apt-get install golang-github-rwcarlsen-goexif-dev"
+  local py tmp
+  py="$(vlm_python)"
+  local sdist="$CACHE/downloads/$PILLOW_SDIST"
+  if [[ ! -f "$sdist" ]]; then
+    log "downloading Pillow's sdist (47 MB) for Tests/images/flower.jpg"
+    tmp="$(mktemp -d "$CACHE/downloads/.dl.XXXXXX")"
+    TMPS+=("$tmp")
+    "$py" -m pip download --quiet --disable-pip-version-check --no-input --no-deps \
+      --no-binary :all: -d "$tmp" pillow==13.0.0 >&2
+    [[ -f "$tmp/$PILLOW_SDIST" ]] || die "pip download did not produce $PILLOW_SDIST"
+    mv -f "$tmp/$PILLOW_SDIST" "$sdist"
+  fi
+  tmp="$(mktemp -d "$PHOTOS/.build.XXXXXX")"
+  TMPS+=("$tmp")
+  "$py" - "$sdist" "$tmp" "$GOEXIF" <<'PY'
+import io, sys, tarfile
+import mlx.core as mx, numpy as np
+from PIL import Image, ImageOps
+sdist, out, goexif = sys.argv[1:4]
+with tarfile.open(sdist) as t:
+    flower = t.extractfile("pillow-13.0.0/Tests/images/flower.jpg").read()
+sources = {
+    "sample1": open(f"{goexif}/sample1.jpg", "rb").read(),
+    "flower": flower,
+    "portrait": open(f"{goexif}/samples/has-lens-info.jpg", "rb").read(),
+}
+for name, data in sources.items():
+    img = ImageOps.exif_transpose(Image.open(io.BytesIO(data))).convert("RGB")
+    open(f"{out}/{name}.jpg", "wb").write(data)
+    mx.save_safetensors(f"{out}/{name}.rgb.safetensors", {"rgb": mx.array(np.array(img))})
+    print(f"[fixtures-vlm] {name}: {img.size[0]}x{img.size[1]}", file=sys.stderr)
+# Pillow's own resizes of flower.jpg, every filter transformers may name (1-5), up and
+# down, both pass orders: the reference for the runner's port of Pillow's resampling.
+flower = ImageOps.exif_transpose(Image.open(io.BytesIO(flower))).convert("RGB")
+resized = {}
+for code in (1, 2, 3, 4, 5):
+    for w, h in ((512, 512), (123, 457), (900, 40), (480, 90), (1000, 750)):
+        resized[f"f{code}_{w}x{h}"] = mx.array(np.array(flower.resize((w, h), code)))
+mx.save_safetensors(f"{out}/flower-resized.safetensors", resized)
+PY
+  local f
+  for f in "$tmp"/*; do mv -f "$f" "$dst/"; done
+  stamp_write vlm-photos "$want"
+  printf '%s\n' "$dst"
+}
+
+# The cases mlx-vlm is run on (ids, photos, prompts); tests read them back from the output.
+cases_json() {
+  local p="$1"
+  cat <<JSON
+[
+  {"id": "sample1", "images": ["$p/sample1.rgb.safetensors"], "prompt": "Describe this image.", "max_tokens": 32},
+  {"id": "flower-system", "images": ["$p/flower.rgb.safetensors"], "system": "You are a careful photo archivist.",
+   "prompt": "Where and when was this photo taken?", "max_tokens": 32},
+  {"id": "portrait", "images": ["$p/portrait.rgb.safetensors"], "prompt": "What is in this picture?", "max_tokens": 32},
+  {"id": "two-images", "images": ["$p/sample1.rgb.safetensors", "$p/flower.rgb.safetensors"],
+   "prompt": "[Image 1 | Date: 2003-11-23] [Image 2 | Date: 2003-12-14] Describe each photo.", "max_tokens": 16}
+]
+JSON
+}
+
+cmd_reference() {
+  local model photos want
+  cmd_model >/dev/null
+  model="$MODEL_DIR"
+  cmd_photos >/dev/null
+  photos="$PHOTOS_DIR"
+  want="model=$(model_want) photos=$(photos_want) script=$(sha "$ROOT/scripts/reference_mlx_vlm.py" "$ROOT/scripts/fixtures-vlm.sh")"
+  local key
+  key="$(printf '%s' "$want" | sha256sum | cut -c1-16)"
+  local dst="$CACHE/reference/vlm-$key"
+  if [[ -f "$dst/reference.jsonl" ]] && stamp_ok "vlm-reference-$key" "$want"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  local py tmp t0=$SECONDS
+  py="$(vlm_python)"
+  tmp="$(mktemp -d "$CACHE/reference/.build-vlm.XXXXXX")"
+  TMPS+=("$tmp")
+  mkdir -p "$tmp/out"
+  cases_json "$photos" >"$tmp/out/cases.json"
+  log "running Python mlx-vlm on $MODEL_NAME (4 cases, about a minute)"
+  "$py" "$ROOT/scripts/reference_mlx_vlm.py" --model "$model" --cases "$tmp/out/cases.json" \
+    --pixels-dir "$tmp/out" >"$tmp/out/reference.jsonl.tmp"
+  mv -f "$tmp/out/reference.jsonl.tmp" "$tmp/out/reference.jsonl"
+  rm -f "$CACHE/stamps/vlm-reference-$key"
+  install_dir "$tmp/out" "$dst"
+  stamp_write "vlm-reference-$key" "$want"
+  log "reference ready in $((SECONDS - t0)) s"
+  printf '%s\n' "$dst"
+}
+
+usage() {
+  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  exit 2
+}
+
+case "${1:-}" in
+  model) cmd_model ;;
+  photos) cmd_photos ;;
+  reference) cmd_reference ;;
+  all)
+    cmd_model
+    cmd_photos
+    cmd_reference
+    ;;
+  *) usage ;;
+esac

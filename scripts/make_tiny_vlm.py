@@ -1,0 +1,185 @@
+#!/usr/bin/env python3
+"""Make a tiny, randomly initialised SmolVLM (Idefics3) checkpoint in mlx-community's layout.
+
+    python scripts/make_tiny_vlm.py --tokenizer SMOLLM2_DIR --out DIR [--seed 0]
+
+No trained vision-language weights can be had here, so the vision runner is proven on a
+checkpoint of the real architecture with random weights, made by mlx-vlm's OWN model
+classes (mlx_vlm.models.idefics3) from a config with SmolVLM-256M-Instruct's keys and
+processor settings (few layers, small widths), then published the way mlx-community
+publishes: the random model is written in Hugging Face's layout and converted with
+mlx-vlm's own converter (`mlx_vlm.convert(..., quantize=True)`: bfloat16, the language
+model and connector 4-bit group 64, the vision tower left unquantized, as mlx-vlm 0.7
+decides for this family).
+
+The tokenizer is SmolLM2's real one (SmolVLM's text half is SmolLM2) with SmolVLM's
+special tokens added at SmolVLM-256M's ids (<global-img> 49152, <row_R_col_C> 49153..49188,
+<fake_token_around_image> 49189, <image> 49190, reserved tokens, <end_of_utterance> 49279),
+and SmolVLM's chat template.
+"""
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+SMOLVLM_TEMPLATE = (
+    "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
+    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n"
+    "{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+
+# SmolVLM-256M-Instruct's processor files.
+PREPROCESSOR = {
+    "do_convert_rgb": True,
+    "do_image_splitting": True,
+    "do_normalize": True,
+    "do_pad": True,
+    "do_rescale": True,
+    "do_resize": True,
+    "image_mean": [0.5, 0.5, 0.5],
+    "image_processor_type": "Idefics3ImageProcessor",
+    "image_std": [0.5, 0.5, 0.5],
+    "max_image_size": {"longest_edge": 512},
+    "processor_class": "Idefics3Processor",
+    "resample": 1,
+    "rescale_factor": 0.00392156862745098,
+    "size": {"longest_edge": 2048},
+}
+PROCESSOR = {"image_seq_len": 64, "processor_class": "Idefics3Processor"}
+
+VOCAB = 49280
+
+
+def special_tokens():
+    toks = ["<global-img>"]
+    toks += [f"<row_{r}_col_{c}>" for r in range(1, 7) for c in range(1, 7)]
+    toks += ["<fake_token_around_image>", "<image>"]
+    n_reserved = VOCAB - 1 - (49152 + len(toks))
+    toks += [f"<|reserved_special_token_{i}|>" for i in range(n_reserved)]
+    toks += ["<end_of_utterance>"]
+    return toks
+
+
+def config(tiny: bool = True):
+    text = {
+        "model_type": "llama", "architectures": ["VLlama3ForCausalLM"], "hidden_size": 64,
+        "intermediate_size": 128, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+        "num_hidden_layers": 2, "rms_norm_eps": 1e-5, "rope_theta": 100000.0, "vocab_size": VOCAB,
+        "max_position_embeddings": 8192, "tie_word_embeddings": False, "attention_bias": False,
+        "mlp_bias": False, "bos_token_id": 1, "eos_token_id": 2, "pad_token_id": 2,
+        "hidden_act": "silu", "rope_scaling": None, "torch_dtype": "bfloat16",
+    }
+    vision = {
+        "model_type": "idefics3_vision", "hidden_size": 64, "intermediate_size": 128,
+        "num_attention_heads": 4, "num_hidden_layers": 2, "patch_size": 16, "image_size": 512,
+        "num_channels": 3, "layer_norm_eps": 1e-6, "hidden_act": "gelu_pytorch_tanh",
+        "max_image_size": {"longest_edge": 512}, "size": {"longest_edge": 2048},
+    }
+    return {
+        "architectures": ["Idefics3ForConditionalGeneration"], "model_type": "idefics3",
+        "image_token_id": 49190, "scale_factor": 4, "vocab_size": VOCAB,
+        "tie_word_embeddings": False, "torch_dtype": "bfloat16", "use_cache": True,
+        "text_config": text, "vision_config": vision,
+    }
+
+
+def write_tokenizer(src: Path, dst: Path):
+    from tokenizers import AddedToken, Tokenizer
+
+    tok = Tokenizer.from_file(str(src / "tokenizer.json"))
+    assert tok.get_vocab_size(with_added_tokens=True) == 49152, tok.get_vocab_size()
+    toks = special_tokens()
+    tok.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in toks])
+    for i, t in enumerate(toks):
+        assert tok.token_to_id(t) == 49152 + i, (t, tok.token_to_id(t))
+    assert tok.get_vocab_size(with_added_tokens=True) == VOCAB
+    tok.save(str(dst / "tokenizer.json"))
+
+    tc = json.loads((src / "tokenizer_config.json").read_text())
+    tc.pop("chat_template", None)
+    decoder = tc.setdefault("added_tokens_decoder", {})
+    for i, t in enumerate(toks):
+        decoder[str(49152 + i)] = {"content": t, "lstrip": False, "normalized": False,
+                                   "rstrip": False, "single_word": False, "special": True}
+    tc.update({
+        "bos_token": "<|im_start|>", "eos_token": "<end_of_utterance>", "pad_token": "<|im_end|>",
+        "unk_token": "<|endoftext|>", "model_max_length": 8192, "processor_class": "Idefics3Processor",
+        "additional_special_tokens": ["<fake_token_around_image>", "<image>", "<end_of_utterance>"],
+        "tokenizer_class": "GPT2Tokenizer",
+    })
+    (dst / "tokenizer_config.json").write_text(json.dumps(tc, indent=2, ensure_ascii=False))
+    (dst / "chat_template.json").write_text(json.dumps({"chat_template": SMOLVLM_TEMPLATE}, indent=2))
+
+
+def hf_name(k: str) -> str:
+    """mlx-vlm's parameter names -> Hugging Face's (what mlx-vlm's sanitize undoes)."""
+    if k.startswith("language_model.lm_head."):
+        return k[len("language_model."):]
+    if k.startswith("language_model."):
+        return "model.text_model." + k[len("language_model."):]
+    return "model." + k
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--tokenizer", required=True, help="directory with SmolLM2's tokenizer.json")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from mlx_vlm.convert import convert
+    from mlx_vlm.models import idefics3
+
+    out = Path(args.out)
+    cfg = config()
+    with tempfile.TemporaryDirectory() as tmp:
+        hf = Path(tmp) / "hf"
+        hf.mkdir()
+        write_tokenizer(Path(args.tokenizer), hf)
+        (hf / "config.json").write_text(json.dumps(cfg, indent=2))
+        (hf / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR, indent=2))
+        (hf / "processor_config.json").write_text(json.dumps(PROCESSOR, indent=2))
+        (hf / "generation_config.json").write_text(json.dumps(
+            {"bos_token_id": 1, "eos_token_id": [2, 49279], "pad_token_id": 2}, indent=2))
+
+        # The random model, built by mlx-vlm's own classes (as mlx_vlm.utils.load_model does).
+        mx.random.seed(args.seed)
+        model_config = idefics3.ModelConfig.from_dict(cfg)
+        model_config.vision_config = idefics3.VisionConfig.from_dict(cfg["vision_config"])
+        model_config.text_config = idefics3.TextConfig.from_dict(cfg["text_config"])
+        model = idefics3.Model(model_config)
+        params = dict(tree_flatten(model.parameters()))
+        # Norms start at exactly 1 and 0; perturb them so a mix-up of weight and bias or
+        # of one norm with another cannot go unseen.
+        for k, v in list(params.items()):
+            if "norm" in k:
+                noise = 0.1 * mx.random.normal(v.shape)
+                params[k] = (1.0 + noise) if k.endswith(".weight") else noise
+        hf_params = {}
+        for k, v in params.items():
+            if k.endswith("patch_embedding.weight"):
+                v = v.transpose(0, 3, 1, 2)  # MLX [out, kh, kw, in] -> torch [out, in, kh, kw]
+            hf_params[hf_name(k)] = v.astype(mx.float32)
+        mx.save_safetensors(str(hf / "model.safetensors"), hf_params, metadata={"format": "pt"})
+        print(f"random idefics3 model: {len(hf_params)} tensors, "
+              f"{sum(v.size for v in hf_params.values())} parameters", file=sys.stderr)
+
+        # Publish it the way mlx-community does.
+        if out.exists():
+            shutil.rmtree(out)
+        convert(str(hf), mlx_path=str(out), quantize=True, q_group_size=64, q_bits=4)
+
+    saved = json.loads((out / "config.json").read_text())
+    print("quantization:", saved.get("quantization"), file=sys.stderr)
+    print(out)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,485 @@
+//! Vision-language models: describe images with a model that reads them.
+//!
+//! Supported families ([`SUPPORTED_VISION_FAMILIES`]): SmolVLM / SmolVLM2 and Idefics3
+//! (`smolvlm`, `idefics3`), in mlx-community's layout (the language model MLX-quantized,
+//! the vision tower as published). Each family keeps mlx-vlm's shape: language model,
+//! vision encoder, connector, the top-level model, and the processor kept apart.
+//!
+//! ```no_run
+//! use mlxk_runner::vlm::{VisionLoadOptions, VisionModel};
+//! use mlxk_runner::{Event, SamplingParams};
+//!
+//! # fn main() -> Result<(), mlxk_runner::RunnerError> {
+//! let model = VisionModel::load("/path/to/SmolVLM-256M-Instruct-4bit", &VisionLoadOptions::default())?;
+//! // Decoded RGB, EXIF orientation already applied by the caller.
+//! let photo: image::RgbImage = image::RgbImage::new(640, 480);
+//! let input = model.prepare(&[photo], "Describe this photo.", None)?;
+//! for event in model.generate(&input, &SamplingParams::greedy(128), None)? {
+//!     match event? {
+//!         Event::Token { text, .. } => print!("{text}"),
+//!         Event::Done { text, stats } => println!("{text}\n{stats:?}"),
+//!     }
+//! }
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! As for text, MLX is not thread safe across concurrent evaluation: use one model from
+//! one thread at a time. Each [`VisionModel::generate`] is a fresh session (its own KV
+//! cache), so chunks of images are independent.
+
+pub mod resample;
+pub mod smolvlm;
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use image::RgbImage;
+use mlx_rs::Array;
+use serde_json::{json, Value};
+use tokenizers::Tokenizer;
+
+use crate::config::{read_json, TokenIds};
+use crate::error::{Result, RunnerError};
+use crate::generate::{self, TokenGenerator};
+use crate::linear::Parallelism;
+use crate::memory::{self, MemoryVerdict, VisionShape};
+use crate::runner::{collect_stop_tokens, Generation, LoadOptions};
+use crate::sampler::SamplingParams;
+use crate::template::{ChatTemplate, RenderOptions, SpecialTokens};
+use crate::weights::Weights;
+
+/// `model_type` values [`VisionModel`] can load.
+pub const SUPPORTED_VISION_FAMILIES: &[&str] = smolvlm::MODEL_TYPES;
+
+/// Text tokens (system prompt, question, answer) the memory gate adds to the image
+/// tokens when [`LoadOptions::gate_tokens`] does not say.
+pub const DEFAULT_TEXT_TOKENS: usize = 1024;
+
+/// How to load a vision-language model.
+#[derive(Debug, Clone)]
+pub struct VisionLoadOptions {
+    /// As for text models; `gate_tokens` is the text (not image) token budget.
+    pub load: LoadOptions,
+    /// Images one prompt carries (a chunk): the memory gate sizes the KV cache and
+    /// activations for this many images of the largest tiling.
+    pub images_per_prompt: usize,
+}
+
+impl Default for VisionLoadOptions {
+    fn default() -> Self {
+        VisionLoadOptions {
+            load: LoadOptions::default(),
+            images_per_prompt: 1,
+        }
+    }
+}
+
+/// What `config.json` says a model directory holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelKind {
+    /// A vision-language family this runner supports.
+    Vision { model_type: String },
+    /// A vision-language model of another family.
+    UnsupportedVision { model_type: String },
+    /// A text-only model.
+    Text { model_type: String },
+}
+
+/// Reads `config.json` in `dir` and tells a supported vision model from an unsupported
+/// one and from a text-only model (no `vision_config`).
+pub fn detect(dir: &Path) -> Result<ModelKind> {
+    let path = dir.join("config.json");
+    let config = read_json(&path)?.ok_or_else(|| RunnerError::Io {
+        path: path.clone(),
+        source: std::io::Error::new(std::io::ErrorKind::NotFound, "no config.json"),
+    })?;
+    let model_type = config
+        .get("model_type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    Ok(
+        if SUPPORTED_VISION_FAMILIES.contains(&model_type.as_str()) {
+            ModelKind::Vision { model_type }
+        } else if config.get("vision_config").is_some_and(|v| !v.is_null()) {
+            ModelKind::UnsupportedVision { model_type }
+        } else {
+            ModelKind::Text { model_type }
+        },
+    )
+}
+
+/// A prompt with its images, ready to run: what the processor made of them.
+#[derive(Debug)]
+pub struct VisionInput {
+    /// The chat-templated prompt with every `<image>` expanded.
+    pub prompt_text: String,
+    /// Its token ids.
+    pub input_ids: Vec<u32>,
+    /// Frames per image, and each image's tile grid (rows, columns; 0×0 unsplit).
+    pub grids: Vec<(usize, usize)>,
+    /// Frames in all, and the image tokens they become.
+    pub frames: usize,
+    pub image_tokens: usize,
+    /// `[frames, side, side, 3]`, float32, channels last, normalised.
+    pixels: Array,
+}
+
+impl VisionInput {
+    /// The pixel values (`[frames, side, side, 3]`, channels last) as the model sees them.
+    pub fn pixel_values(&self) -> Result<Vec<f32>> {
+        self.pixels.eval()?;
+        Ok(self.pixels.as_slice::<f32>().to_vec())
+    }
+
+    /// Shape of [`VisionInput::pixel_values`].
+    pub fn pixel_shape(&self) -> Vec<usize> {
+        self.pixels.shape().iter().map(|&d| d as usize).collect()
+    }
+}
+
+/// A loaded vision-language model with its processor, tokenizer and chat template.
+pub struct VisionModel {
+    model_type: String,
+    model: smolvlm::SmolVlm,
+    processor: smolvlm::Processor,
+    tokenizer: Tokenizer,
+    template: Option<ChatTemplate>,
+    stop_tokens: HashSet<u32>,
+    context_length: usize,
+    memory: MemoryVerdict,
+}
+
+impl std::fmt::Debug for VisionModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VisionModel")
+            .field("model_type", &self.model_type)
+            .field("context_length", &self.context_length)
+            .finish_non_exhaustive()
+    }
+}
+
+impl VisionModel {
+    /// Checks the family and memory, then loads the model in `dir`. A text-only model
+    /// is [`RunnerError::NotAVisionModel`]; another vision family is
+    /// [`RunnerError::UnsupportedVisionModel`] (naming the supported ones).
+    pub fn load(dir: impl AsRef<Path>, options: &VisionLoadOptions) -> Result<Self> {
+        let dir: PathBuf = dir.as_ref().to_path_buf();
+        let model_type = match detect(&dir)? {
+            ModelKind::Vision { model_type } => model_type,
+            ModelKind::UnsupportedVision { model_type } => {
+                return Err(RunnerError::UnsupportedVisionModel {
+                    model_type,
+                    supported: SUPPORTED_VISION_FAMILIES.to_vec(),
+                })
+            }
+            ModelKind::Text { model_type } => {
+                return Err(RunnerError::NotAVisionModel { model_type })
+            }
+        };
+        let config_path = dir.join("config.json");
+        let text = std::fs::read_to_string(&config_path).map_err(|source| RunnerError::Io {
+            path: config_path.clone(),
+            source,
+        })?;
+        let config = smolvlm::SmolVlmConfig::from_json(&text).map_err(|message| {
+            RunnerError::InvalidConfig {
+                path: config_path,
+                message,
+            }
+        })?;
+        let processor = smolvlm::Processor::load(&dir, config.tokens_per_frame())?;
+        let load = &options.load;
+        let context_length = load
+            .context_length
+            .or(config.text.max_position_embeddings)
+            .unwrap_or(crate::runner::FALLBACK_CONTEXT_LENGTH);
+
+        let shape = vision_shape(&config, &processor, options.images_per_prompt.max(1));
+        let text_tokens = load.gate_tokens.unwrap_or(DEFAULT_TEXT_TOKENS);
+        let weights_bytes = memory::weight_bytes(&dir, load.upcast)?;
+        let estimate = memory::estimate_vision(&config.text, weights_bytes, &shape, text_tokens);
+        let verdict = memory::check(estimate, memory::available_memory());
+        if let (
+            true,
+            MemoryVerdict::Insufficient {
+                estimate,
+                available,
+            },
+        ) = (load.check_memory, verdict)
+        {
+            return Err(RunnerError::InsufficientMemory {
+                estimate,
+                available,
+            });
+        }
+
+        let tokenizer_path = dir.join("tokenizer.json");
+        let tokenizer = Tokenizer::from_file(&tokenizer_path)
+            .map_err(|e| RunnerError::Tokenizer(format!("{}: {e}", tokenizer_path.display())))?;
+        let special = read_json(&dir.join("tokenizer_config.json"))?
+            .as_ref()
+            .map(SpecialTokens::from_tokenizer_config)
+            .unwrap_or_default();
+        let template = ChatTemplate::load(&dir)?;
+        let image_token = tokenizer.token_to_id(smolvlm::processor::IMAGE_TOKEN);
+        if image_token != Some(config.image_token_id) {
+            return Err(RunnerError::Tokenizer(format!(
+                "`<image>` is token {image_token:?} in tokenizer.json, but config.json's image_token_id is {}",
+                config.image_token_id
+            )));
+        }
+
+        let mut eos = config.eos_token_id.0.clone();
+        eos.extend(&config.text.eos_token_id.0);
+        let mut stop_tokens = collect_stop_tokens(
+            &dir,
+            &TokenIds(eos),
+            &tokenizer,
+            &special,
+            template.as_ref(),
+        )?;
+        // The processor's extra end-of-turn token (mlx-vlm's additional_eos_token_ids).
+        stop_tokens.extend(tokenizer.token_to_id(smolvlm::processor::END_OF_UTTERANCE));
+
+        let mut weights = Weights::load(&dir, load.upcast)?;
+        let model = smolvlm::SmolVlm::load(
+            config,
+            &mut weights,
+            &Parallelism::cpu(load.threads, load.cpu_kernel),
+        )?;
+        Ok(VisionModel {
+            model_type,
+            model,
+            processor,
+            tokenizer,
+            template,
+            stop_tokens,
+            context_length,
+            memory: verdict,
+        })
+    }
+
+    /// `config.json`'s `model_type`.
+    pub fn family(&self) -> &str {
+        &self.model_type
+    }
+
+    pub fn context_length(&self) -> usize {
+        self.context_length
+    }
+
+    pub fn stop_tokens(&self) -> &HashSet<u32> {
+        &self.stop_tokens
+    }
+
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    pub fn processor(&self) -> &smolvlm::Processor {
+        &self.processor
+    }
+
+    /// What the memory gate decided at load.
+    pub fn memory_verdict(&self) -> &MemoryVerdict {
+        &self.memory
+    }
+
+    /// Language-model tokens one image costs at most (its largest tiling).
+    pub fn max_tokens_per_image(&self) -> usize {
+        vision_shape(self.model.config(), &self.processor, 1).image_tokens()
+    }
+
+    /// The chat-templated prompt for `images` images and the user's `prompt` (after
+    /// `system` when given), with one `<image>` marker per image before the text, as
+    /// mlx-vlm builds it for this family.
+    pub fn render_prompt(
+        &self,
+        prompt: &str,
+        system: Option<&str>,
+        images: usize,
+    ) -> Result<String> {
+        let marker = smolvlm::processor::IMAGE_TOKEN;
+        let Some(template) = &self.template else {
+            let mut text = marker.repeat(images);
+            if let Some(system) = system {
+                text = format!("{system}\n{text}");
+            }
+            return Ok(text + prompt);
+        };
+        let text_part = |t: &str| json!({"type": "text", "text": t, "content": t});
+        let mut messages = Vec::new();
+        if let Some(system) = system {
+            messages.push(json!({"role": "system", "content": [text_part(system)]}));
+        }
+        let mut content: Vec<Value> = (0..images).map(|_| json!({"type": "image"})).collect();
+        content.push(text_part(prompt));
+        messages.push(json!({"role": "user", "content": content}));
+        let options = RenderOptions {
+            add_generation_prompt: true,
+            ..RenderOptions::default()
+        };
+        let text = template.render_json(&messages, &options)?;
+        let found = text.matches(marker).count();
+        if found != images {
+            return Err(RunnerError::Template(format!(
+                "the chat template wrote {found} `{marker}` markers for {images} images"
+            )));
+        }
+        Ok(text)
+    }
+
+    /// Runs the processor: images → frames → pixels, and the prompt with its image
+    /// tokens expanded → ids. `images` are decoded RGB with orientation applied.
+    pub fn prepare(
+        &self,
+        images: &[RgbImage],
+        prompt: &str,
+        system: Option<&str>,
+    ) -> Result<VisionInput> {
+        if images.is_empty() {
+            return Err(RunnerError::InvalidImage("no images given".into()));
+        }
+        let processed = images
+            .iter()
+            .map(|img| self.processor.frames(img))
+            .collect::<Result<Vec<_>>>()?;
+        let text = self.render_prompt(prompt, system, images.len())?;
+        let prompt_text = self.processor.expand_prompt(&text, &processed)?;
+        let input_ids = self
+            .tokenizer
+            .encode(prompt_text.as_str(), false)
+            .map_err(|e| RunnerError::Tokenizer(e.to_string()))?
+            .get_ids()
+            .to_vec();
+        if input_ids.len() >= self.context_length {
+            return Err(RunnerError::PromptTooLong {
+                prompt_tokens: input_ids.len(),
+                context_length: self.context_length,
+            });
+        }
+        let frames: Vec<RgbImage> = processed
+            .iter()
+            .flat_map(|p| p.frames.iter().cloned())
+            .collect();
+        let side = self.processor.image.max_image_size as i32;
+        let pixels = Array::from_slice(
+            &self.processor.pixels(&frames),
+            &[frames.len() as i32, side, side, 3],
+        );
+        Ok(VisionInput {
+            prompt_text,
+            grids: processed.iter().map(|p| (p.rows, p.cols)).collect(),
+            frames: frames.len(),
+            image_tokens: frames.len() * self.processor.image_seq_len,
+            input_ids,
+            pixels,
+        })
+    }
+
+    /// Input embeddings of `input`: text embeddings with the image features merged in.
+    fn embeddings(&self, input: &VisionInput) -> Result<Array> {
+        let features = self.model.image_features(&input.pixels)?;
+        let merged = self.model.merge(&input.input_ids, &features)?;
+        merged.eval()?;
+        Ok(merged)
+    }
+
+    /// Token ids only: the images are encoded now, generation runs as the iterator is
+    /// driven (see [`TokenGenerator`]).
+    pub fn generate_tokens(
+        &self,
+        input: &VisionInput,
+        params: &SamplingParams,
+        interrupt: Option<Arc<AtomicBool>>,
+    ) -> Result<TokenGenerator<'_>> {
+        let embeds = self.embeddings(input)?;
+        TokenGenerator::with_embeddings(
+            self.model.language(),
+            &input.input_ids,
+            embeds,
+            params,
+            &self.stop_tokens,
+            self.context_length,
+            interrupt,
+        )
+    }
+
+    /// Streams a generation as text events, the last being [`crate::Event::Done`].
+    pub fn generate(
+        &self,
+        input: &VisionInput,
+        params: &SamplingParams,
+        interrupt: Option<Arc<AtomicBool>>,
+    ) -> Result<Generation<'_>> {
+        Ok(Generation::new(
+            self.generate_tokens(input, params, interrupt)?,
+            &self.tokenizer,
+        ))
+    }
+
+    /// [`VisionModel::prepare`] then [`VisionModel::generate`]: describes `images` as
+    /// `prompt` (after `system`) asks.
+    pub fn describe(
+        &self,
+        images: &[RgbImage],
+        prompt: &str,
+        system: Option<&str>,
+        params: &SamplingParams,
+        interrupt: Option<Arc<AtomicBool>>,
+    ) -> Result<Generation<'_>> {
+        let input = self.prepare(images, prompt, system)?;
+        self.generate(&input, params, interrupt)
+    }
+
+    /// Logits at the last prompt position, as generation computes them.
+    pub fn prompt_logits(&self, input: &VisionInput) -> Result<Vec<f32>> {
+        let embeds = self.embeddings(input)?;
+        generate::prompt_logits_with(self.model.language(), &input.input_ids, Some(&embeds))
+    }
+
+    /// Ids → text (special tokens kept).
+    pub fn decode(&self, ids: &[u32]) -> Result<String> {
+        self.tokenizer
+            .decode(ids, false)
+            .map_err(|e| RunnerError::Tokenizer(e.to_string()))
+    }
+}
+
+/// The memory gate's view of `images` images at their largest tiling.
+fn vision_shape(
+    config: &smolvlm::SmolVlmConfig,
+    processor: &smolvlm::Processor,
+    images: usize,
+) -> VisionShape {
+    let im = &processor.image;
+    let per_image = if im.do_image_splitting {
+        let edge = if im.do_resize {
+            im.size_longest_edge
+        } else {
+            smolvlm::processor::MAX_IMAGE_SIZE
+        };
+        let side = edge.div_ceil(im.max_image_size) as usize;
+        if side > 1 {
+            side * side + 1
+        } else {
+            1
+        }
+    } else {
+        1
+    };
+    let v = &config.vision;
+    VisionShape {
+        hidden: v.hidden_size,
+        heads: v.heads(),
+        intermediate: v.intermediate(),
+        patches: v.patches(),
+        frame_side: im.max_image_size as usize,
+        frames: per_image * images,
+        tokens_per_frame: processor.image_seq_len,
+    }
+}

@@ -1,0 +1,115 @@
+//! The SmolVLM / Idefics3 model: vision tower → connector → image features, written
+//! into the text embeddings at the `<image>` token positions, then the llama decoder
+//! (mlx-vlm `models/idefics3/idefics3.py`).
+
+use mlx_rs::ops::indexing::IndexOp;
+use mlx_rs::{ops, Array};
+
+use super::config::SmolVlmConfig;
+use super::connector::Connector;
+use super::language;
+use super::vision::VisionModel;
+use crate::error::{Result, RunnerError};
+use crate::layers::DecoderModel;
+use crate::linear::Parallelism;
+use crate::weights::Weights;
+
+#[derive(Debug)]
+pub struct SmolVlm {
+    config: SmolVlmConfig,
+    vision: VisionModel,
+    connector: Connector,
+    language: DecoderModel,
+}
+
+impl SmolVlm {
+    /// Builds the model, taking every tensor out of `weights`; any left over is an error.
+    pub fn load(config: SmolVlmConfig, weights: &mut Weights, par: &Parallelism) -> Result<Self> {
+        let q = config.quantization.as_ref();
+        weights.discard(|name| name.contains("position_ids"));
+        let vision = VisionModel::load(weights, q, &config.vision, par)?;
+        let connector = Connector::load(
+            weights,
+            q,
+            config.vision.hidden_size,
+            config.text.hidden_size,
+            config.scale_factor,
+            par,
+        )?;
+        let language = language::load(&config.text, weights, q, par)?;
+        let left = weights.remaining();
+        if let Some(name) = left.first() {
+            return Err(RunnerError::BadTensor {
+                name: name.clone(),
+                message: format!("not used by SmolVLM ({} unused tensors)", left.len()),
+            });
+        }
+        Ok(SmolVlm {
+            config,
+            vision,
+            connector,
+            language,
+        })
+    }
+
+    pub fn config(&self) -> &SmolVlmConfig {
+        &self.config
+    }
+
+    pub fn language(&self) -> &DecoderModel {
+        &self.language
+    }
+
+    /// Image features of `frames` (`[F, M, M, 3]`, normalised) → `[F · tokens_per_frame,
+    /// text_hidden]`. Frames are encoded one at a time (each is independent), which keeps
+    /// the vision tower's activations to one frame's worth.
+    pub fn image_features(&self, frames: &Array) -> Result<Array> {
+        let mut out = Vec::with_capacity(frames.dim(0) as usize);
+        for f in 0..frames.dim(0) {
+            let frame = frames.index(f..f + 1);
+            let hidden = self.vision.forward(&frame)?;
+            let tokens = self.connector.forward(&hidden)?;
+            let tokens = tokens.reshape(&[-1, tokens.dim(-1)])?;
+            tokens.eval()?;
+            out.push(tokens);
+        }
+        if out.is_empty() {
+            return Err(RunnerError::InvalidImage("no frames".into()));
+        }
+        Ok(ops::concatenate(&out, 0)?)
+    }
+
+    /// Text embeddings of `ids` with the rows of `features` written, in order, at the
+    /// image-token positions → `[1, L, hidden]`. The count must match exactly.
+    pub fn merge(&self, ids: &[u32], features: &Array) -> Result<Array> {
+        let image_token = self.config.image_token_id;
+        let n_image = ids.iter().filter(|&&t| t == image_token).count();
+        let n_features = features.dim(0) as usize;
+        if n_image != n_features {
+            return Err(RunnerError::InvalidImage(format!(
+                "image features and image tokens do not match: tokens {n_image}, features {n_features}"
+            )));
+        }
+        let len = ids.len() as i32;
+        let text = self
+            .language
+            .embed(&Array::from_slice(ids, &[len]))?
+            .as_dtype(features.dtype())?;
+        // One gather over [text rows; feature rows]: position i takes row i, or the
+        // next feature row when it holds an image token.
+        let mut next = len;
+        let rows: Vec<i32> = (0..len)
+            .map(|i| {
+                if ids[i as usize] == image_token {
+                    next += 1;
+                    next - 1
+                } else {
+                    i
+                }
+            })
+            .collect();
+        let all = ops::concatenate(&[text, features.clone()], 0)?;
+        let merged = all.take_axis(Array::from_slice(&rows, &[len]), 0)?;
+        Ok(merged.expand_dims(0)?)
+    }
+}

@@ -1,0 +1,303 @@
+//! The vision runner against Python mlx-vlm 0.7 (`scripts/reference_mlx_vlm.py`) on a
+//! tiny random SmolVLM (idefics3) checkpoint made by mlx-vlm's own classes and converter
+//! and on real photos (`scripts/fixtures-vlm.sh`): the same prompt text, the same input
+//! ids, the same pixel values, the same greedy tokens, last-prompt logits within a
+//! tolerance. Both sides start from the same decoded RGB (Pillow, EXIF orientation
+//! applied) and compute in float32.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use image::RgbImage;
+use mlxk_core::ndjson::FinishReason;
+use mlxk_runner::vlm::resample::{self, Filter};
+use mlxk_runner::vlm::{detect, ModelKind, VisionLoadOptions, VisionModel};
+use mlxk_runner::{RunnerError, SamplingParams};
+use serde::Deserialize;
+
+use crate::common::{fixture, mlx_lock, skip};
+
+/// One line of the reference (its own schema, read independently).
+#[derive(Debug, Deserialize)]
+struct Reference {
+    id: String,
+    prompt_text: String,
+    input_ids: Vec<u32>,
+    pixel_shape: Vec<usize>,
+    pixel_file: PathBuf,
+    tokens: Vec<u32>,
+    finish_reason: String,
+    last_logits: Vec<f32>,
+    stop_ids: Vec<u32>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Case {
+    id: String,
+    images: Vec<PathBuf>,
+    prompt: String,
+    #[serde(default)]
+    system: Option<String>,
+    max_tokens: usize,
+}
+
+/// Largest |Δlogit| accepted. Both sides run MLX's float32 kernels on the same
+/// weights; they differ in BLAS (OpenBLAS here, the wheel's reference BLAS in Python),
+/// in our dequantize-then-matmul prefill, and in encoding frames one at a time.
+const LOGIT_TOLERANCE: f32 = 1e-3;
+
+/// Runs `scripts/fixtures-vlm.sh ARG` (cheap when cached) → the path it prints last.
+/// Under CI a failure fails the test; elsewhere it is reported and the test passes.
+fn fixtures_vlm(arg: &str) -> Option<PathBuf> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures-vlm.sh");
+    let out = Command::new("bash").arg(&script).arg(arg).output();
+    match out {
+        Ok(out) if out.status.success() => {
+            let text = String::from_utf8(out.stdout).unwrap();
+            Some(PathBuf::from(text.lines().last()?.trim()))
+        }
+        Ok(out) => {
+            skip(&format!(
+                "scripts/fixtures-vlm.sh {arg} failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
+            None
+        }
+        Err(e) => {
+            skip(&format!("cannot run bash {}: {e}", script.display()));
+            None
+        }
+    }
+}
+
+/// The decoded photo: uint8 `rgb` `[H, W, 3]` in a safetensors file.
+fn load_rgb(path: &Path) -> RgbImage {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let t = st.tensor("rgb").unwrap();
+    let shape = t.shape();
+    RgbImage::from_raw(shape[1] as u32, shape[0] as u32, t.data().to_vec()).unwrap()
+}
+
+fn load_f32(path: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let t = st.tensor(name).unwrap();
+    let data = t
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    (t.shape().to_vec(), data)
+}
+
+fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn smolvlm_agrees_with_mlx_vlm() {
+    let _lock = mlx_lock();
+    let Some(refdir) = fixtures_vlm("reference") else {
+        return;
+    };
+    let Some(dir) = fixtures_vlm("model") else {
+        return;
+    };
+    let cases: Vec<Case> =
+        serde_json::from_str(&std::fs::read_to_string(refdir.join("cases.json")).unwrap()).unwrap();
+    let refs: Vec<Reference> = std::fs::read_to_string(refdir.join("reference.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(cases.len(), refs.len());
+
+    let model = VisionModel::load(&dir, &VisionLoadOptions::default()).unwrap();
+    assert_eq!(model.family(), "idefics3");
+    let mut stops: Vec<u32> = model.stop_tokens().iter().copied().collect();
+    stops.sort();
+    let mut worst = 0.0f32;
+    for (case, r) in cases.iter().zip(&refs) {
+        assert_eq!(case.id, r.id);
+        let images: Vec<RgbImage> = case.images.iter().map(|p| load_rgb(p)).collect();
+        let system = case.system.as_deref();
+        let text = model
+            .render_prompt(&case.prompt, system, images.len())
+            .unwrap();
+        assert_eq!(text, r.prompt_text, "{}: prompt text", r.id);
+        let t0 = std::time::Instant::now();
+        let input = model.prepare(&images, &case.prompt, system).unwrap();
+        let t_prepare = t0.elapsed();
+        assert_eq!(input.input_ids, r.input_ids, "{}: input ids", r.id);
+
+        let (shape, want) = load_f32(&refdir.join(&r.pixel_file), "pixel_values");
+        assert_eq!(shape, r.pixel_shape);
+        assert_eq!(input.pixel_shape(), shape, "{}: pixel shape", r.id);
+        let got = input.pixel_values().unwrap();
+        let pixel_diff = max_abs_diff(&got, &want);
+        assert_eq!(pixel_diff, 0.0, "{}: pixel values differ", r.id);
+
+        let t0 = std::time::Instant::now();
+        let logits = model.prompt_logits(&input).unwrap();
+        let t_logits = t0.elapsed();
+        let diff = max_abs_diff(&logits, &r.last_logits);
+        worst = worst.max(diff);
+        assert!(
+            diff <= LOGIT_TOLERANCE,
+            "{}: max |Δlogit| {diff} > {LOGIT_TOLERANCE}",
+            r.id
+        );
+
+        let mut gen = model
+            .generate_tokens(&input, &SamplingParams::greedy(case.max_tokens), None)
+            .unwrap();
+        let mut tokens: Vec<u32> = gen.by_ref().map(Result::unwrap).collect();
+        let stats = gen.stats();
+        if stats.finish_reason == FinishReason::Stop {
+            tokens.push(*r.tokens.last().unwrap());
+        }
+        assert_eq!(tokens, r.tokens, "{}: greedy tokens", r.id);
+        let want_finish = if stats.finish_reason == FinishReason::Stop {
+            "stop"
+        } else {
+            "length"
+        };
+        assert_eq!(r.finish_reason, want_finish, "{}", r.id);
+        for id in &r.stop_ids {
+            assert!(
+                stops.contains(id),
+                "{}: mlx-vlm stops on {id}, we do not",
+                r.id
+            );
+        }
+        eprintln!(
+            "{}: {} frames, {} prompt tokens, pixels identical, {} tokens agree, max |Δlogit| {diff:.3e} \
+             (processor {:.2} s, images + prompt {:.2} s, generation {:.1} tok/s)",
+            r.id,
+            input.frames,
+            input.input_ids.len(),
+            r.tokens.len(),
+            t_prepare.as_secs_f64(),
+            t_logits.as_secs_f64(),
+            stats.generation_tps
+        );
+    }
+    eprintln!("SmolVLM: max |Δlogit| over all cases {worst:.3e}");
+}
+
+#[test]
+fn pillow_resize_is_reproduced_exactly() {
+    let Some(photos) = fixtures_vlm("photos") else {
+        return;
+    };
+    let flower = load_rgb(&photos.join("flower.rgb.safetensors"));
+    let bytes = std::fs::read(photos.join("flower-resized.safetensors")).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut checked = 0;
+    for (name, t) in st.tensors() {
+        let (code, size) = name[1..].split_once('_').unwrap();
+        let (w, h) = size.split_once('x').unwrap();
+        let (w, h): (u32, u32) = (w.parse().unwrap(), h.parse().unwrap());
+        let filter = Filter::from_pil(code.parse().unwrap()).unwrap();
+        let ours = resample::resize(&flower, w, h, filter);
+        assert_eq!(ours.dimensions(), (w, h), "{name}");
+        let differing = ours
+            .as_raw()
+            .iter()
+            .zip(t.data())
+            .filter(|(a, b)| a != b)
+            .count();
+        assert_eq!(
+            differing, 0,
+            "{name}: {differing} values differ from Pillow"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 25);
+}
+
+#[test]
+fn vision_streams_text_and_stats() {
+    let _lock = mlx_lock();
+    let Some(dir) = fixtures_vlm("model") else {
+        return;
+    };
+    let model = VisionModel::load(&dir, &VisionLoadOptions::default()).unwrap();
+    let photo = RgbImage::from_fn(64, 48, |x, y| image::Rgb([x as u8 * 4, y as u8 * 5, 90]));
+    let input = model.prepare(&[photo], "Describe.", None).unwrap();
+    assert_eq!(
+        input.frames,
+        1 + 12,
+        "64×48 is upscaled to 2048×1536: 3×4 tiles + global"
+    );
+    let params = SamplingParams::greedy(5);
+    let mut text = String::new();
+    let mut done = None;
+    let mut ids = Vec::new();
+    for event in model.generate(&input, &params, None).unwrap() {
+        match event.unwrap() {
+            mlxk_runner::Event::Token { id, text: t } => {
+                ids.push(id);
+                text.push_str(&t);
+            }
+            mlxk_runner::Event::Done { text: t, stats } => {
+                text.push_str(&t);
+                done = Some(stats);
+            }
+        }
+    }
+    let stats = done.expect("a Done event");
+    assert_eq!(stats.prompt_tokens, input.input_ids.len());
+    assert_eq!(text, model.decode(&ids).unwrap());
+    assert!(stats.generated_tokens >= 1 && stats.generated_tokens <= 5);
+    // The gate sized the cache for one image at its largest tiling plus the text budget.
+    let estimate = match model.memory_verdict() {
+        mlxk_runner::MemoryVerdict::Fits { estimate, .. }
+        | mlxk_runner::MemoryVerdict::Unknown { estimate } => *estimate,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(model.max_tokens_per_image(), 17 * 64);
+    assert_eq!(
+        estimate.tokens as usize,
+        mlxk_runner::vlm::DEFAULT_TEXT_TOKENS + 17 * 64
+    );
+}
+
+#[test]
+fn text_and_unknown_models_are_refused_clearly() {
+    let tmp = std::env::temp_dir().join(format!("mlxk-vlm-kinds-{}", std::process::id()));
+    std::fs::create_dir_all(&tmp).unwrap();
+    let qwen_vl = tmp.join("qwen-vl");
+    std::fs::create_dir_all(&qwen_vl).unwrap();
+    std::fs::write(
+        qwen_vl.join("config.json"),
+        r#"{"model_type": "qwen2_vl", "vision_config": {"depth": 32}}"#,
+    )
+    .unwrap();
+    let err = VisionModel::load(&qwen_vl, &VisionLoadOptions::default()).unwrap_err();
+    assert!(matches!(err, RunnerError::UnsupportedVisionModel { .. }));
+    let msg = err.to_string();
+    assert!(
+        msg.contains("qwen2_vl") && msg.contains("smolvlm") && msg.contains("idefics3"),
+        "{msg}"
+    );
+    std::fs::remove_dir_all(&tmp).unwrap();
+
+    let Some(text_model) = fixture("SmolLM2-135M-Instruct-4bit", "smollm2") else {
+        return;
+    };
+    assert_eq!(
+        detect(&text_model).unwrap(),
+        ModelKind::Text {
+            model_type: "llama".into()
+        }
+    );
+    let err = VisionModel::load(&text_model, &VisionLoadOptions::default()).unwrap_err();
+    assert!(matches!(err, RunnerError::NotAVisionModel { .. }), "{err}");
+    assert!(err.to_string().contains("text-only"), "{err}");
+}
