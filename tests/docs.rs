@@ -8,6 +8,7 @@ const BINARIES: &[(&str, &str, bool)] = &[
     ("mlxk-list", env!("CARGO_BIN_EXE_mlxk-list"), false),
     ("mlxk-pull", env!("CARGO_BIN_EXE_mlxk-pull"), false),
     ("mlxk-run", env!("CARGO_BIN_EXE_mlxk-run"), true),
+    ("mlxk-audio", env!("CARGO_BIN_EXE_mlxk-audio"), true),
 ];
 
 fn generate(bin: &str, what: &str) -> String {

@@ -84,6 +84,10 @@ pub enum RunnerError {
     #[error("invalid sampling parameter: {0}")]
     InvalidSampling(String),
 
+    /// The audio could not be read (decoder error, passed through).
+    #[error("audio: {0}")]
+    Audio(String),
+
     /// MLX reported an error while building or evaluating a graph.
     #[error("MLX: {0}")]
     Mlx(String),

@@ -50,6 +50,7 @@ pub mod qwen3;
 pub mod sampler;
 pub mod template;
 pub mod weights;
+pub mod whisper;
 
 mod runner;
 

@@ -6,3 +6,4 @@ mod common;
 mod reference;
 mod smollm2;
 mod tiny_qwen;
+mod whisper;
