@@ -9,6 +9,7 @@ const BINARIES: &[(&str, &str, bool)] = &[
     ("mlxk-pull", env!("CARGO_BIN_EXE_mlxk-pull"), false),
     ("mlxk-push", env!("CARGO_BIN_EXE_mlxk-push"), false),
     ("mlxk-run", env!("CARGO_BIN_EXE_mlxk-run"), true),
+    ("mlxk-audio", env!("CARGO_BIN_EXE_mlxk-audio"), true),
 ];
 
 fn generate(bin: &str, what: &str) -> String {

@@ -3,6 +3,7 @@
 mod harness;
 
 mod agreement;
+mod audio;
 mod docs;
 mod list;
 mod pull;

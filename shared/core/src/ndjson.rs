@@ -370,5 +370,76 @@ pub enum PushMessage {
     Progress(Progress),
     Result(PushResult),
     Error(ErrorMessage),
+/// `{"type":"audio"}`: an audio file to transcribe (mlxk-audio reads; a plain line
+/// holding a path means the same).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AudioInput {
+    pub path: String,
+}
+
+/// `{"type":"segment"}`: a stretch of a transcript with its times, written as soon as
+/// its 30-second window is decoded (mlxk-audio).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    /// The file as it was named on input (`-` for standard input).
+    pub file: String,
+    /// 0-based, in order, per file.
+    pub id: u64,
+    /// Seconds from the start of the audio.
+    pub start: f64,
+    pub end: f64,
+    pub text: String,
+    /// Whisper's token ids of the segment, timestamps included.
+    pub tokens: Vec<u32>,
+    /// Sampling temperature the window was decoded at (above 0: the fallback was used).
+    pub temperature: f64,
+    /// Average log-probability of the window's tokens.
+    pub avg_logprob: f64,
+    /// Probability the window holds no speech.
+    pub no_speech_prob: f64,
+}
+
+/// `{"type":"transcript"}`: the whole text of one file (mlxk-audio); mlxk-run takes
+/// its `text` as context.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transcript {
+    pub file: String,
+    pub model: String,
+    /// Language code (`en`, `de`, …): given, or detected.
+    pub language: String,
+    /// Probability of the detected language, when it was detected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language_probability: Option<f64>,
+    /// `transcribe` or `translate`.
+    pub task: String,
+    pub text: String,
+    /// Length of the audio, seconds.
+    pub seconds: f64,
+    /// Segments with text.
+    pub segments: u64,
+    /// 30-second windows the voice-activity gate skipped as silent.
+    pub skipped_windows: u64,
+    /// Processing time over audio length (below 1: faster than real time).
+    pub real_time_factor: f64,
+    /// Peak memory of the process, bytes.
+    pub peak_memory_bytes: u64,
+}
+
+/// An error that belongs to one input file (mlxk-audio): the error fields plus `file`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FileError {
+    #[serde(flatten)]
+    pub error: ErrorMessage,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+}
+
+/// Every message mlxk-audio writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum AudioMessage {
+    Segment(Segment),
+    Transcript(Transcript),
+    Error(FileError),
     Summary(Summary),
 }

@@ -102,6 +102,9 @@ pub enum RunnerError {
     /// `MLXK_MEMORY_LIMIT` is set to something that is not a size.
     #[error("MLXK_MEMORY_LIMIT={0:?} is not a size")]
     InvalidMemoryLimit(String),
+    /// The audio could not be read (decoder error, passed through).
+    #[error("audio: {0}")]
+    Audio(String),
 
     /// MLX reported an error while building or evaluating a graph.
     #[error("MLX: {0}")]

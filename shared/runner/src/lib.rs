@@ -55,6 +55,7 @@ pub mod sampler;
 pub mod template;
 pub mod vlm;
 pub mod weights;
+pub mod whisper;
 
 mod runner;
 

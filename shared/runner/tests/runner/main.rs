@@ -7,3 +7,4 @@ mod reference;
 mod smollm2;
 mod smolvlm;
 mod tiny_qwen;
+mod whisper;

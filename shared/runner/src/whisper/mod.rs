@@ -1,0 +1,179 @@
+//! Whisper speech recognition (mlx-whisper's model, in the runner), one concern per
+//! file as mlx-examples' whisper: [`mel`] (log-mel spectrogram), [`model`] (encoder,
+//! decoder, KV cache), [`decoding`] (one 30-second window), [`transcribe`] (long audio,
+//! fallback, thresholds), [`tokenizer`] (the embedded vocabularies), [`vad`] (the
+//! energy gate), [`config`].
+//!
+//! It loads mlx-community's Whisper layout as published: `config.json` with
+//! `n_mels`, `n_audio_state`, …, and `weights.safetensors` (float16 or float32, or MLX
+//! affine quantized); no tokenizer is needed.
+//!
+//! ```no_run
+//! use mlxk_runner::whisper::{LoadWhisper, TranscribeOptions, Whisper};
+//!
+//! # fn main() -> Result<(), mlxk_runner::RunnerError> {
+//! let whisper = Whisper::load("/path/to/whisper-tiny.en".as_ref(), &LoadWhisper::default())?;
+//! let samples: Vec<f32> = vec![0.0; 16000]; // 16 kHz mono
+//! let mut source = vec![samples].into_iter();
+//! let t = whisper.transcribe(&mut source, &TranscribeOptions::default(), |s| println!("{}", s.text), None)?;
+//! println!("{} ({})", t.text, t.language);
+//! # Ok(())
+//! # }
+//! ```
+
+pub mod config;
+pub mod decoding;
+pub mod languages;
+pub mod mel;
+pub mod model;
+pub mod tokenizer;
+pub mod transcribe;
+pub mod vad;
+
+use std::path::Path;
+
+pub use config::{is_whisper, WhisperConfig};
+pub use tokenizer::{language_code, Task, WhisperTokenizer};
+pub use transcribe::{SampleSource, Segment, TranscribeOptions, Transcript};
+pub use vad::VadGate;
+
+use crate::error::{Result, RunnerError};
+use crate::linear::Parallelism;
+use crate::memory::{self, MemoryEstimate, MemoryVerdict, OVERHEAD_BYTES};
+use crate::weights::{self, Weights};
+use mel::MelSpectrogram;
+use model::WhisperModel;
+
+/// How to load a Whisper model.
+#[derive(Debug, Clone)]
+pub struct LoadWhisper {
+    /// Refuse to load when the memory gate says it will not fit.
+    pub check_memory: bool,
+    /// Upcast float16/bfloat16 weights to float32 (everywhere but macOS by default).
+    pub upcast: bool,
+}
+
+impl Default for LoadWhisper {
+    fn default() -> Self {
+        LoadWhisper {
+            check_memory: true,
+            upcast: weights::DEFAULT_UPCAST,
+        }
+    }
+}
+
+/// A loaded Whisper model with its tokenizer and spectrogram.
+pub struct Whisper {
+    pub config: WhisperConfig,
+    pub(crate) model: WhisperModel,
+    pub tokenizer: WhisperTokenizer,
+    pub(crate) mel: MelSpectrogram,
+    memory: MemoryVerdict,
+}
+
+impl std::fmt::Debug for Whisper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Whisper")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The memory gate's estimate for a Whisper model (docs/runner.md):
+///
+/// ```text
+/// weights     = Σ tensor bytes (half precision counted twice when upcast)
+/// kv_cache    = 4 · text_layers · text_state · (2 · text_ctx + 2 · audio_ctx) bytes
+/// activations = 4 · (audio_heads · audio_ctx² + 8 · audio_ctx · audio_state
+///               + 3 · n_mels · 3000) + 8 · vocab bytes
+/// overhead    = 256 MiB
+/// ```
+pub fn estimate_memory(config: &WhisperConfig, weight_bytes: u64) -> MemoryEstimate {
+    let c = |v: usize| v as u64;
+    let kv_cache_bytes = 4
+        * c(config.n_text_layer)
+        * c(config.n_text_state)
+        * (2 * c(config.n_text_ctx) + 2 * c(config.n_audio_ctx));
+    let activation_bytes = 4
+        * (c(config.n_audio_head) * c(config.n_audio_ctx) * c(config.n_audio_ctx)
+            + 8 * c(config.n_audio_ctx) * c(config.n_audio_state)
+            + 3 * c(config.n_mels) * c(mel::N_FRAMES))
+        + 8 * c(config.n_vocab);
+    MemoryEstimate {
+        weight_bytes,
+        kv_cache_bytes,
+        activation_bytes,
+        overhead_bytes: OVERHEAD_BYTES,
+        tokens: c(config.n_text_ctx),
+    }
+}
+
+impl Whisper {
+    /// Checks memory, then loads the model in `dir`.
+    pub fn load(dir: &Path, options: &LoadWhisper) -> Result<Self> {
+        let config = WhisperConfig::load(dir)?;
+        if !dir.join("weights.safetensors").is_file() && dir.join("weights.npz").is_file() {
+            return Err(RunnerError::NoWeights { dir: dir.into() });
+        }
+        let weight_bytes = weights::scan(dir)?
+            .iter()
+            .map(|t| t.loaded_bytes(options.upcast))
+            .sum();
+        let estimate = estimate_memory(&config, weight_bytes);
+        let verdict = memory::check(estimate, memory::available_memory());
+        if let (
+            true,
+            MemoryVerdict::Insufficient {
+                estimate,
+                available,
+            },
+        ) = (options.check_memory, verdict)
+        {
+            return Err(RunnerError::InsufficientMemory {
+                estimate,
+                available,
+            });
+        }
+        let tokenizer = WhisperTokenizer::new(config.is_multilingual(), config.num_languages())?;
+        if tokenizer.vocab_size() != config.n_vocab {
+            return Err(RunnerError::InvalidConfig {
+                path: dir.join("config.json"),
+                message: format!(
+                    "n_vocab {} does not match Whisper's vocabulary ({})",
+                    config.n_vocab,
+                    tokenizer.vocab_size()
+                ),
+            });
+        }
+        let mut weights = Weights::load(dir, options.upcast)?;
+        let model = WhisperModel::build(&config, &mut weights, &Parallelism::none())?;
+        Ok(Whisper {
+            mel: MelSpectrogram::new(config.n_mels),
+            config,
+            model,
+            tokenizer,
+            memory: verdict,
+        })
+    }
+
+    /// What the memory gate decided.
+    pub fn memory_verdict(&self) -> &MemoryVerdict {
+        &self.memory
+    }
+
+    /// Log-mel frames of the first `frames` of `samples` (16 kHz mono), normalised as
+    /// mlx-whisper's `log_mel_spectrogram(audio, padding=N_SAMPLES)` does, frame-major.
+    pub fn log_mel(&self, samples: &[f32], frames: usize) -> Vec<f32> {
+        let audio = mel::Audio {
+            samples,
+            offset: 0,
+            total: Some(samples.len()),
+        };
+        let all = samples.len() / mel::HOP_LENGTH + mel::N_FRAMES;
+        let mut out = self.mel.log10_frames(&audio, 0, all);
+        let top = out.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        mel::normalize(&mut out, top);
+        out.truncate(frames.min(all) * self.mel.n_mels());
+        out
+    }
+}

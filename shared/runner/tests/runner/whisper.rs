@@ -1,0 +1,126 @@
+//! Whisper in the runner against Python mlx-whisper on the same converted weights:
+//! the log-mel frames of jfk.wav, the greedy tokens of its first window, language
+//! detection. References: `scripts/fixtures-audio.sh references` (cached JSON lines).
+
+use std::path::PathBuf;
+
+use mlxk_runner::whisper::{LoadWhisper, TranscribeOptions, Whisper};
+
+use crate::common::{fixtures_dir, mlx_lock, skip};
+
+fn reference_line(file: &str, pick: &str) -> Option<serde_json::Value> {
+    let path = fixtures_dir().join("audio/reference").join(file);
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        skip(&format!(
+            "{} is absent; run scripts/fixtures-audio.sh references",
+            path.display()
+        ));
+        return None;
+    };
+    text.lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["file"].as_str().unwrap().ends_with(pick))
+}
+
+fn model(name: &str) -> Option<PathBuf> {
+    let dir = fixtures_dir().join("models").join(name);
+    if dir.join("weights.safetensors").is_file() {
+        Some(dir)
+    } else {
+        skip(&format!(
+            "{} is absent; run scripts/fixtures-audio.sh",
+            dir.display()
+        ));
+        None
+    }
+}
+
+fn jfk() -> Vec<f32> {
+    mlxk_audio_io::decode_file(&fixtures_dir().join("audio/jfk.wav")).unwrap()
+}
+
+#[test]
+fn log_mel_matches_mlx_whisper() {
+    let Some(reference) = reference_line("tiny-en.jsonl", "/jfk.wav") else {
+        return;
+    };
+    let Some(dir) = model("whisper-tiny.en") else {
+        return;
+    };
+    let _lock = mlx_lock();
+    let whisper = Whisper::load(&dir, &LoadWhisper::default()).unwrap();
+    let theirs: Vec<Vec<f64>> = serde_json::from_value(reference["mel"].clone()).unwrap();
+    let ours = whisper.log_mel(&jfk(), theirs.len());
+    let mut worst = 0f64;
+    for (f, row) in theirs.iter().enumerate() {
+        for (m, v) in row.iter().enumerate() {
+            worst = worst.max((ours[f * 80 + m] as f64 - v).abs());
+        }
+    }
+    eprintln!("log-mel max abs difference vs mlx-whisper: {worst:e}");
+    assert!(worst < 1e-4, "max abs difference {worst}");
+}
+
+#[test]
+fn greedy_tokens_match_mlx_whisper_on_jfk() {
+    let Some(reference) = reference_line("tiny-en.jsonl", "/jfk.wav") else {
+        return;
+    };
+    let Some(dir) = model("whisper-tiny.en") else {
+        return;
+    };
+    let _lock = mlx_lock();
+    let whisper = Whisper::load(&dir, &LoadWhisper::default()).unwrap();
+    let mut source = vec![jfk()].into_iter();
+    let t = whisper
+        .transcribe(&mut source, &TranscribeOptions::default(), |_| {}, None)
+        .unwrap();
+    let theirs: Vec<Vec<u32>> = reference["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| serde_json::from_value(s["tokens"].clone()).unwrap())
+        .collect();
+    let ours: Vec<Vec<u32>> = t.segments.iter().map(|s| s.tokens.clone()).collect();
+    assert_eq!(ours, theirs);
+    assert_eq!(t.text, reference["text"].as_str().unwrap());
+}
+
+#[test]
+fn detects_german_like_mlx_whisper() {
+    let Some(reference) = reference_line("base-detect.jsonl", "/de16.wav") else {
+        return;
+    };
+    let Some(dir) = model("whisper-base") else {
+        return;
+    };
+    let _lock = mlx_lock();
+    let whisper = Whisper::load(&dir, &LoadWhisper::default()).unwrap();
+    let samples = mlxk_audio_io::decode_file(&fixtures_dir().join("audio/de16.wav")).unwrap();
+    let mut source = vec![samples].into_iter();
+    let t = whisper
+        .transcribe(&mut source, &TranscribeOptions::default(), |_| {}, None)
+        .unwrap();
+    assert_eq!(t.language, "de");
+    let p_theirs = reference["language_probs"]["de"].as_f64().unwrap();
+    let p_ours = t.language_probability.unwrap();
+    assert!(
+        (p_ours - p_theirs).abs() < 1e-3,
+        "P(de) {p_ours} vs {p_theirs}"
+    );
+    assert_eq!(t.text, reference["text"].as_str().unwrap());
+}
+
+#[test]
+fn memory_gate_refuses_when_capped() {
+    let Some(dir) = model("whisper-tiny.en") else {
+        return;
+    };
+    // MLXK_MEMORY_LIMIT is read per call; a cap far below the model's size refuses it.
+    let estimate = mlxk_runner::whisper::estimate_memory(
+        &mlxk_runner::whisper::WhisperConfig::load(&dir).unwrap(),
+        150 << 20,
+    );
+    assert!(estimate.total_bytes() > 400 << 20);
+    assert!(!mlxk_runner::memory::check(estimate, Some(100 << 20)).fits());
+}
