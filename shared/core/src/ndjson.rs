@@ -370,6 +370,9 @@ pub enum PushMessage {
     Progress(Progress),
     Result(PushResult),
     Error(ErrorMessage),
+    Summary(Summary),
+}
+
 /// `{"type":"audio"}`: an audio file to transcribe (mlxk-audio reads; a plain line
 /// holding a path means the same).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
