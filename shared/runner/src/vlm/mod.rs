@@ -202,7 +202,7 @@ impl VisionModel {
         let text_tokens = load.gate_tokens.unwrap_or(DEFAULT_TEXT_TOKENS);
         let weights_bytes = memory::weight_bytes(&dir, load.upcast)?;
         let estimate = memory::estimate_vision(&config.text, weights_bytes, &shape, text_tokens);
-        let verdict = memory::check(estimate, memory::available_memory());
+        let verdict = memory::check(estimate, memory::available_memory()?);
         if let (
             true,
             MemoryVerdict::Insufficient {

@@ -101,6 +101,7 @@ pub fn estimate_memory(config: &WhisperConfig, weight_bytes: u64) -> MemoryEstim
         + 8 * c(config.n_vocab);
     MemoryEstimate {
         weight_bytes,
+        mapped_bytes: 0,
         kv_cache_bytes,
         activation_bytes,
         overhead_bytes: OVERHEAD_BYTES,
@@ -119,8 +120,11 @@ impl Whisper {
             .iter()
             .map(|t| t.loaded_bytes(options.upcast))
             .sum();
-        let estimate = estimate_memory(&config, weight_bytes);
-        let verdict = memory::check(estimate, memory::available_memory());
+        let mut estimate = estimate_memory(&config, weight_bytes);
+        // The mapped file is resident while its tensors are copied.
+        estimate.mapped_bytes =
+            std::fs::metadata(dir.join("weights.safetensors")).map_or(0, |m| m.len());
+        let verdict = memory::check(estimate, memory::available_memory()?);
         if let (
             true,
             MemoryVerdict::Insufficient {
