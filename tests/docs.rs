@@ -85,3 +85,36 @@ fn ndjson_doc_names_every_message_type_and_error_code() {
         );
     }
 }
+
+/// Every real file a fixture script checks by hash is listed in
+/// fixtures/manifest.tsv with the same sha256 (its source, path and licence).
+#[test]
+fn fixture_hashes_are_in_the_manifest() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let manifest = std::fs::read_to_string(format!("{root}/fixtures/manifest.tsv")).unwrap();
+    let listed: Vec<&str> = manifest
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').nth(4))
+        .collect();
+    assert!(listed.len() >= 20, "{listed:?}");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(format!("{root}/scripts")).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if !name.starts_with("fixtures-") {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let Some((var, value)) = line.split_once('=') else {
+                continue;
+            };
+            if var.ends_with("_SHA256") && !var.contains(' ') {
+                let sum = value.trim_matches('"');
+                assert!(listed.contains(&sum), "{name}: {var} is not in fixtures/manifest.tsv");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 4, "only {checked} hashes found in scripts/fixtures-*.sh");
+}
