@@ -8,6 +8,10 @@ const BINARIES: &[(&str, &str, bool)] = &[
     ("mlxk-list", env!("CARGO_BIN_EXE_mlxk-list"), false),
     ("mlxk-pull", env!("CARGO_BIN_EXE_mlxk-pull"), false),
     ("mlxk-run", env!("CARGO_BIN_EXE_mlxk-run"), true),
+    // An MLX binary (feature `mlx`), but until a vision family is wired into
+    // bins/mlxk-vision/describe.rs nothing in it calls MLX, so the linker
+    // (--as-needed) leaves libmlx out: flip to true with the model code.
+    ("mlxk-vision", env!("CARGO_BIN_EXE_mlxk-vision"), false),
 ];
 
 fn generate(bin: &str, what: &str) -> String {

@@ -7,3 +7,4 @@ mod docs;
 mod list;
 mod pull;
 mod run;
+mod vision;

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
-use mlxk_core::cli::Generate;
+use mlxk_core::cli::{Generate, Sampling};
 
 /// Generate text with a local MLX model.
 ///
@@ -38,33 +38,8 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
-    /// Most tokens to generate per request.
-    #[arg(short = 'n', long, default_value_t = 512)]
-    pub max_tokens: u32,
-
-    /// Sampling temperature; 0 is greedy (mlx-lm's default).
-    #[arg(short = 't', long, default_value_t = 0.0)]
-    pub temperature: f32,
-
-    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches P.
-    #[arg(long, default_value_t = 1.0, value_name = "P")]
-    pub top_p: f32,
-
-    /// Keep only the K most likely tokens (0: all).
-    #[arg(long, default_value_t = 0, value_name = "K")]
-    pub top_k: u32,
-
-    /// Drop tokens less likely than P times the most likely one.
-    #[arg(long, default_value_t = 0.0, value_name = "P")]
-    pub min_p: f32,
-
-    /// Penalize tokens seen recently (1.0: off).
-    #[arg(long, value_name = "X")]
-    pub repetition_penalty: Option<f32>,
-
-    /// Random seed, for reproducible sampling.
-    #[arg(long)]
-    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub sampling: Sampling,
 
     /// Send the prompt as is, without the model's chat template.
     #[arg(long)]

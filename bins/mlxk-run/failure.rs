@@ -63,6 +63,7 @@ impl Failure {
             hint,
             line,
             id,
+            path: None,
             candidates: Vec::new(),
         }
     }
