@@ -10,6 +10,10 @@ const BINARIES: &[(&str, &str, bool)] = &[
     ("mlxk-push", env!("CARGO_BIN_EXE_mlxk-push"), false),
     ("mlxk-run", env!("CARGO_BIN_EXE_mlxk-run"), true),
     ("mlxk-audio", env!("CARGO_BIN_EXE_mlxk-audio"), true),
+    // An MLX binary (feature `mlx`), but until a vision family is wired into
+    // bins/mlxk-vision/describe.rs nothing in it calls MLX, so the linker
+    // (--as-needed) leaves libmlx out: flip to true with the model code.
+    ("mlxk-vision", env!("CARGO_BIN_EXE_mlxk-vision"), false),
 ];
 
 fn generate(bin: &str, what: &str) -> String {

@@ -206,7 +206,7 @@ fn upstream_chunks_become_context_for_the_prompt() {
         )
         .expect_code(0);
     let alone = stream(&alone.stdout()).results[0].prompt_tokens;
-    let chunk = json!({"type": "chunk", "index": 1, "images": [{"n": 1, "file": "beach.jpg", "gps": "32.79N 16.92W", "date": "2023-12-06"}], "text": "A sandy beach with palm trees."});
+    let chunk = json!({"type": "chunk", "index": 1, "images": [{"n": 1, "path": "photos/beach.jpg", "file": "beach.jpg", "gps": {"lat": 32.79, "lon": -16.92}, "date": "2023-12-06T14:03:00Z", "camera": "Apple iPhone SE"}], "model": "org/vlm", "text": "A sandy beach with palm trees."});
     let input = format!(
         "{chunk}\n{}\n",
         json!({"type": "summary", "tool": "mlxk-vision", "total": 1, "ok": 1, "failed": 0, "exit_code": 0, "elapsed_ms": 1})

@@ -12,3 +12,4 @@ mod readme;
 mod run;
 mod run_contract;
 mod run_signals;
+mod vision;

@@ -86,6 +86,7 @@ impl Failure {
             hint,
             line,
             id: None,
+            path: None,
             candidates: match self {
                 Failure::ManyModels(names) => names.clone(),
                 _ => Vec::new(),

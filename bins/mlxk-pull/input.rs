@@ -83,6 +83,7 @@ fn error(code: &str, message: String, line: Option<u64>) -> ErrorMessage {
         hint: None,
         line,
         id: None,
+        path: None,
         candidates: Vec::new(),
     }
 }

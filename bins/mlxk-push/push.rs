@@ -33,6 +33,7 @@ pub fn main(args: Args) -> Exit {
                 hint: hint.map(str::to_string),
                 line: None,
                 id: None,
+                path: None,
                 candidates: Vec::new(),
             });
             let _ = out.borrow_mut().json(&e);

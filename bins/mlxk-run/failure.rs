@@ -66,6 +66,7 @@ impl Failure {
             hint,
             line,
             id,
+            path: None,
             candidates: Vec::new(),
         }
     }

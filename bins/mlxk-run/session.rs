@@ -9,8 +9,9 @@ use mlxk_core::cache::Cache;
 use mlxk_core::exit::Exit;
 use mlxk_core::input::{self, Line};
 use mlxk_core::model::{self, Detail};
-use mlxk_core::ndjson::{ErrorMessage, Health, Request, RunMessage, Summary};
+use mlxk_core::ndjson::{ErrorMessage, Health, ImageInfo, Request, RunMessage, Summary};
 use mlxk_core::output::{report, Closed, Out};
+use mlxk_core::photo::metadata::prompt_line;
 use mlxk_runner::{LoadOptions, MemoryVerdict, Runner, SamplingParams};
 use serde_json::Value;
 
@@ -377,7 +378,8 @@ fn model_line_spec(value: &Value) -> Option<String> {
     })
 }
 
-/// Context from an upstream message: its text, with the image lines of a chunk.
+/// Context from an upstream message: its text, after the image lines of a
+/// chunk as the vision model saw them (`[Image 1 | GPS: … | Date: …]`).
 fn context_text(value: &Value, text: &str) -> String {
     let images: Vec<String> = value
         .get("images")
@@ -387,17 +389,8 @@ fn context_text(value: &Value, text: &str) -> String {
                 .iter()
                 .enumerate()
                 .map(|(i, img)| {
-                    let mut parts = vec![format!("Image {}", i + 1)];
-                    for key in ["gps", "date", "camera"] {
-                        if let Some(v) = img.get(key).filter(|v| !v.is_null()) {
-                            let shown = v
-                                .as_str()
-                                .map(str::to_string)
-                                .unwrap_or_else(|| v.to_string());
-                            parts.push(format!("{}: {shown}", key.to_uppercase()));
-                        }
-                    }
-                    format!("[{}]", parts.join(" | "))
+                    let info: ImageInfo = serde_json::from_value(img.clone()).unwrap_or_default();
+                    prompt_line(i + 1, &info)
                 })
                 .collect()
         })

@@ -77,3 +77,27 @@ pub fn sha256_of(path: &Path) -> String {
 pub fn tiny_qwen(name: &str) -> PathBuf {
     require(&format!("models/{name}"), "tiny-qwen")
 }
+
+/// The real photos (Pillow's and goexif's test photos, exiftool-made copies,
+/// orientation references, 50-megapixel images): builds them once with
+/// `scripts/fixtures-photos.sh`, which fails when a tool is missing.
+pub fn photos() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/fixtures-photos.sh");
+        let out = std::process::Command::new("bash")
+            .arg(script)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .expect("run scripts/fixtures-photos.sh");
+        assert!(out.status.success(), "scripts/fixtures-photos.sh failed");
+        let text = String::from_utf8(out.stdout).unwrap();
+        PathBuf::from(text.lines().last().expect("the photo directory").trim())
+    })
+    .clone()
+}
+
+/// The tiny random Qwen2 checkpoint (a real text-only model layout).
+pub fn tiny_qwen2() -> PathBuf {
+    require("models/tiny-qwen2-4bit", "tiny-qwen")
+}

@@ -11,6 +11,7 @@
 pub mod fixtures;
 pub mod wire;
 pub mod wire_run;
+pub mod wire_vision;
 
 use std::fs;
 use std::io::Write;

@@ -48,6 +48,8 @@ pub struct Error {
     pub id: Option<serde_json::Value>,
     pub message: String,
     pub hint: Option<String>,
+    /// The input file it belongs to (mlxk-vision).
+    pub path: Option<String>,
     #[serde(default)]
     pub candidates: Vec<String>,
 }

@@ -54,3 +54,36 @@ pub fn print(cmd: clap::Command, what: Generate) -> crate::exit::Exit {
         Err(_) => crate::exit::Exit::Fatal,
     }
 }
+
+/// The sampling options of every tool that generates text (mlxk-run,
+/// mlxk-vision), flattened into each one's command line.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Sampling {
+    /// Most tokens to generate per request.
+    #[arg(short = 'n', long, default_value_t = 512)]
+    pub max_tokens: u32,
+
+    /// Sampling temperature; 0 is greedy (mlx-lm's default).
+    #[arg(short = 't', long, default_value_t = 0.0)]
+    pub temperature: f32,
+
+    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches P.
+    #[arg(long, default_value_t = 1.0, value_name = "P")]
+    pub top_p: f32,
+
+    /// Keep only the K most likely tokens (0: all).
+    #[arg(long, default_value_t = 0, value_name = "K")]
+    pub top_k: u32,
+
+    /// Drop tokens less likely than P times the most likely one.
+    #[arg(long, default_value_t = 0.0, value_name = "P")]
+    pub min_p: f32,
+
+    /// Penalize tokens seen recently (1.0: off).
+    #[arg(long, value_name = "X")]
+    pub repetition_penalty: Option<f32>,
+
+    /// Random seed, for reproducible sampling.
+    #[arg(long)]
+    pub seed: Option<u64>,
+}

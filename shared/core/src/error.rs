@@ -91,6 +91,7 @@ impl Error {
             hint: self.hint(),
             line: None,
             id: None,
+            path: None,
             candidates: self.candidates(),
         }
     }

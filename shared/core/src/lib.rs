@@ -7,6 +7,7 @@
 //! - [`model`]: the `model` object mlxk-list prints;
 //! - [`ndjson`]: the wire types every tool speaks; [`input`] and [`output`]
 //!   read and write them; [`exit`]: exit codes;
+//! - [`photo`]: image metadata (EXIF) and decoding for mlxk-vision;
 //! - [`sentinel`]: isolated caches that may be deleted; [`cli`]: man pages
 //!   and completions.
 //!
@@ -33,6 +34,7 @@ pub mod input;
 pub mod model;
 pub mod ndjson;
 pub mod output;
+pub mod photo;
 pub mod resolve;
 pub mod safetensors;
 pub mod sentinel;

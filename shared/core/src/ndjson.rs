@@ -106,6 +106,9 @@ pub struct ErrorMessage {
     /// The request `id` the error belongs to.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<serde_json::Value>,
+    /// The input file the error belongs to (an image, an audio file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
     /// For `ambiguous_match`: the names that matched.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub candidates: Vec<String>,
@@ -444,5 +447,85 @@ pub enum AudioMessage {
     Segment(Segment),
     Transcript(Transcript),
     Error(FileError),
+    Summary(Summary),
+}
+/// A GPS position: signed decimal degrees (north and east positive),
+/// altitude in metres above sea level (negative below).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Gps {
+    pub lat: f64,
+    pub lon: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alt: Option<f64>,
+}
+
+/// `{"type":"image"}`: an image and what its header and EXIF say.
+/// mlxk-vision reads it (only `path` is needed) and writes it with
+/// `--metadata-only`; a chunk lists its images in this shape.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    /// Number of the image within its chunk (1-based), in a chunk.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub n: Option<u64>,
+    pub path: String,
+    /// The file name (last part of the path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// `jpeg`, `png`, `webp`, `gif`, `tiff` (from the content, not the name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// Stored size in pixels (before orientation is applied).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub height: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gps: Option<Gps>,
+    /// When the photo was taken, ISO 8601: GPS time in UTC (`…Z`), else the
+    /// camera's time with its offset (`…+01:00`) or without (zone unknown).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub date: Option<String>,
+    /// Make and model, e.g. `Apple iPhone SE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub camera: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lens: Option<String>,
+    /// EXIF orientation 1..=8 (1 upright); applied to the pixels a model gets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub orientation: Option<u16>,
+    /// Size of the pixels the model gets (orientation applied, reduced to
+    /// the pixel budget); with `--check` and in chunks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded_width: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded_height: Option<u32>,
+    /// What could not be read (malformed EXIF); the image still goes on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+/// `{"type":"chunk"}`: a model's description of a group of images.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Chunk {
+    /// 1-based number of the chunk in the run.
+    pub index: u64,
+    pub images: Vec<ImageInfo>,
+    pub model: String,
+    pub text: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<FinishReason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt_tokens: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generated_tokens: Option<u64>,
+}
+
+/// Every message mlxk-vision writes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "lowercase")]
+pub enum VisionMessage {
+    Image(ImageInfo),
+    Chunk(Chunk),
+    Error(ErrorMessage),
     Summary(Summary),
 }

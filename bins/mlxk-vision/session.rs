@@ -1,0 +1,257 @@
+//! One run of mlxk-vision: check the model (unless none is needed), then
+//! take the images as they come: read each one's metadata, decode it, group
+//! them into chunks, describe each chunk; report, and pick the exit status.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use image::RgbImage;
+use mlxk_core::cache::Cache;
+use mlxk_core::exit::Exit;
+use mlxk_core::model::{self, Detail};
+use mlxk_core::ndjson::{Chunk, ErrorMessage, Health, ImageInfo, Summary};
+use mlxk_core::output::Closed;
+use mlxk_core::photo::metadata::{self, prompt_line, Privacy};
+use mlxk_core::photo::{decode, PhotoError};
+use mlxk_runner::SamplingParams;
+
+use crate::cli::Args;
+use crate::describe::Describer;
+use crate::failure::Failure;
+use crate::input::{inputs, Input};
+use crate::show::Show;
+
+/// Share of available memory a vision model may take (mlx-knife's gate).
+const MEMORY_SHARE: f64 = 0.70;
+
+pub struct Session<'a> {
+    args: &'a Args,
+    show: Show,
+    interrupt: Arc<AtomicBool>,
+    started: Instant,
+    privacy: Privacy,
+    model: Option<(String, Describer)>,
+    pending: Vec<(ImageInfo, RgbImage)>,
+    chunks: u64,
+    total: u64,
+    failed: u64,
+}
+
+impl<'a> Session<'a> {
+    pub fn new(args: &'a Args) -> Self {
+        Session {
+            args,
+            show: Show::new(args.json),
+            interrupt: crate::interrupt::install(),
+            started: Instant::now(),
+            privacy: Privacy {
+                no_location: args.no_location,
+                no_metadata: args.no_metadata,
+            },
+            model: None,
+            pending: Vec::new(),
+            chunks: 0,
+            total: 0,
+            failed: 0,
+        }
+    }
+
+    /// Runs to completion; a closed stdout ends the run quietly.
+    pub fn run(mut self) -> Exit {
+        self.drive().unwrap_or(Exit::Ok)
+    }
+
+    fn drive(&mut self) -> Result<Exit, Closed> {
+        if !self.args.without_model() {
+            if let Err(failure) = self.load() {
+                self.total += 1;
+                self.failed += 1;
+                self.show.error(failure.message())?;
+                return self.summary(Exit::Fatal);
+            }
+        }
+        let mut n = 0;
+        for input in inputs(self.args.image_args()) {
+            if self.interrupted() {
+                break;
+            }
+            self.total += 1;
+            match input {
+                Input::Bad(message) => self.item_error(message)?,
+                Input::Image { path, line } => {
+                    n += 1;
+                    self.image(n, &path, line)?;
+                }
+            }
+        }
+        if !self.interrupted() {
+            self.describe_pending()?;
+        }
+        let exit = if self.interrupted() {
+            Exit::Interrupted
+        } else {
+            Exit::from_failures(self.failed)
+        };
+        self.summary(exit)
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt.load(Ordering::SeqCst)
+    }
+
+    /// Resolves the model and refuses, before loading, one that cannot
+    /// describe images: unhealthy, text-only, too large for memory.
+    fn load(&mut self) -> Result<(), Failure> {
+        let spec = self.args.model.clone().ok_or(Failure::NoModel)?;
+        let cache = self
+            .args
+            .cache_dir
+            .clone()
+            .map(Cache::at)
+            .unwrap_or_else(Cache::from_env);
+        let found = model::inspect(&cache, &spec, Detail::default()).map_err(Failure::Resolve)?;
+        if found.health == Health::Unhealthy {
+            return Err(Failure::Unhealthy {
+                name: found.name,
+                reason: found.reason.unwrap_or_default(),
+            });
+        }
+        if !found.capabilities.iter().any(|c| c == "vision") {
+            return Err(Failure::TextOnly { name: found.name });
+        }
+        if let Some(available) = mlxk_runner::memory::available_memory() {
+            if !self.args.force && found.size_bytes as f64 > MEMORY_SHARE * available as f64 {
+                return Err(Failure::Memory {
+                    name: found.name,
+                    size: found.size_bytes,
+                    available,
+                });
+            }
+        }
+        let describer = Describer::load(&found)?;
+        self.model = Some((found.name, describer));
+        Ok(())
+    }
+
+    /// One image: its metadata, then (unless --metadata-only) its pixels.
+    fn image(&mut self, n: u64, path: &Path, line: Option<u64>) -> Result<(), Closed> {
+        let mut info = match metadata::inspect(path) {
+            Ok(info) => info,
+            Err(e) => return self.photo_error(&e, line),
+        };
+        self.privacy.apply(&mut info);
+        if self.args.metadata_only {
+            return self.show.image(n, info);
+        }
+        let pixels = match decode::decode(path, info.orientation, self.args.max_pixels) {
+            Ok(p) => p,
+            Err(e) => return self.photo_error(&e, line),
+        };
+        info.decoded_width = Some(pixels.width());
+        info.decoded_height = Some(pixels.height());
+        if self.args.check {
+            return self.show.image(n, info);
+        }
+        if let Some(warning) = info.warning.as_ref().filter(|_| !self.args.json) {
+            eprintln!("warning: {}: {warning}", info.path);
+        }
+        self.pending.push((info, pixels));
+        if self.pending.len() >= self.args.chunk as usize {
+            self.describe_pending()?;
+        }
+        Ok(())
+    }
+
+    /// Describes the images waiting, as one chunk in a fresh model session.
+    fn describe_pending(&mut self) -> Result<(), Closed> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        let (mut infos, pixels): (Vec<ImageInfo>, Vec<RgbImage>) = pending.into_iter().unzip();
+        for (i, info) in infos.iter_mut().enumerate() {
+            info.n = Some(i as u64 + 1);
+        }
+        self.chunks += 1;
+        let lines: Vec<String> = infos
+            .iter()
+            .enumerate()
+            .map(|(i, info)| prompt_line(i + 1, info))
+            .collect();
+        let prompt = format!("{}\n\n{}", lines.join("\n"), self.args.prompt);
+        let params = self.params();
+        self.show.chunk_table(&infos)?;
+        let Some((name, describer)) = &self.model else {
+            return Ok(());
+        };
+        let name = name.clone();
+        let show = &mut self.show;
+        let described = describer.describe(
+            &pixels,
+            self.args.system.as_deref(),
+            &prompt,
+            &params,
+            &mut |piece| show.text(piece),
+        )?;
+        match described {
+            Ok(d) => self.show.chunk(Chunk {
+                index: self.chunks,
+                images: infos,
+                model: name,
+                text: d.text,
+                finish_reason: Some(d.finish_reason),
+                prompt_tokens: Some(d.prompt_tokens),
+                generated_tokens: Some(d.generated_tokens),
+            }),
+            Err(failure) => {
+                // The chunk's images were counted one by one; all failed.
+                self.failed += infos.len() as u64 - 1;
+                self.item_error(failure.message())
+            }
+        }
+    }
+
+    fn params(&self) -> SamplingParams {
+        let a = &self.args.sampling;
+        SamplingParams {
+            max_tokens: a.max_tokens as usize,
+            temperature: a.temperature,
+            top_p: a.top_p,
+            top_k: a.top_k as usize,
+            min_p: a.min_p,
+            repetition_penalty: a.repetition_penalty,
+            seed: a.seed,
+            ..SamplingParams::greedy(a.max_tokens as usize)
+        }
+    }
+
+    fn photo_error(&mut self, error: &PhotoError, line: Option<u64>) -> Result<(), Closed> {
+        let mut message = error.to_message();
+        message.line = line;
+        self.item_error(message)
+    }
+
+    fn item_error(&mut self, message: ErrorMessage) -> Result<(), Closed> {
+        self.failed += 1;
+        self.show.error(message)
+    }
+
+    fn summary(&mut self, exit: Exit) -> Result<Exit, Closed> {
+        if self.args.verbose {
+            if let Some(peak) = mlxk_runner::memory::process_peak_memory() {
+                eprintln!("peak memory: {:.1} MB", peak as f64 / 1e6);
+            }
+        }
+        self.show.summary(Summary {
+            tool: "mlxk-vision".into(),
+            total: self.total,
+            ok: self.total.saturating_sub(self.failed),
+            failed: self.failed,
+            exit_code: exit.code(),
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+        })?;
+        Ok(exit)
+    }
+}
