@@ -115,10 +115,16 @@ fn fixture_hashes_are_in_the_manifest() {
             };
             if var.ends_with("_SHA256") && !var.contains(' ') {
                 let sum = value.trim_matches('"');
-                assert!(listed.contains(&sum), "{name}: {var} is not in fixtures/manifest.tsv");
+                assert!(
+                    listed.contains(&sum),
+                    "{name}: {var} is not in fixtures/manifest.tsv"
+                );
                 checked += 1;
             }
         }
     }
-    assert!(checked >= 4, "only {checked} hashes found in scripts/fixtures-*.sh");
+    assert!(
+        checked >= 4,
+        "only {checked} hashes found in scripts/fixtures-*.sh"
+    );
 }
