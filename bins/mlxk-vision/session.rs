@@ -44,7 +44,7 @@ impl<'a> Session<'a> {
         Session {
             args,
             show: Show::new(args.json),
-            interrupt: crate::interrupt::install(),
+            interrupt: crate::interrupt::Interrupt::install().flag().clone(),
             started: Instant::now(),
             privacy: Privacy {
                 no_location: args.no_location,
@@ -121,7 +121,7 @@ impl<'a> Session<'a> {
         if !found.capabilities.iter().any(|c| c == "vision") {
             return Err(Failure::TextOnly { name: found.name });
         }
-        if let Some(available) = mlxk_runner::memory::available_memory() {
+        if let Ok(Some(available)) = mlxk_runner::memory::available_memory() {
             if !self.args.force && found.size_bytes as f64 > MEMORY_SHARE * available as f64 {
                 return Err(Failure::Memory {
                     name: found.name,
