@@ -18,7 +18,7 @@ n=0
 while IFS= read -r line; do
   case "$line" in "" | "#"* | *needs*) continue ;; esac
   echo "\$ $line"
-  (cd "$work" && env -i HOME="$home" TERM=dumb bash -lc "set -o pipefail; $line")
+  (cd "$work" && env -i HOME="$home" TERM=dumb bash -lc "set -o pipefail; $line" </dev/null)
   n=$((n + 1))
 done < <(awk '/^## Use/ { u = 1 } u && /^```sh/ { b = 1; next } b && /^```/ { exit } b' README.md)
 echo "ci-quickstart: the quickstart and $n README examples ran in a new shell"

@@ -121,6 +121,7 @@ fn memory_gate_refuses_when_capped() {
         &mlxk_runner::whisper::WhisperConfig::load(&dir).unwrap(),
         150 << 20,
     );
-    assert!(estimate.total_bytes() > 400 << 20);
+    // At least the weights: the honest estimate (docs/runner.md) adds little on top.
+    assert!(estimate.total_bytes() > 150 << 20);
     assert!(!mlxk_runner::memory::check(estimate, Some(100 << 20)).fits());
 }
