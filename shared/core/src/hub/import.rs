@@ -21,6 +21,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::client::{Lfs, TreeEntry};
+use super::hash_cache::{hash_file, hex, pointer_sha1};
 use super::{layout, lock, HubError};
 use crate::cache::{is_safe_relative, repo_dir_name, Cache};
 use crate::ndjson::DownloadStatus;
@@ -155,18 +156,21 @@ fn is_lfs(rel: &str, size: u64) -> bool {
 /// The tree entry the Hub would list for `path`.
 fn describe(path: &Path, rel: &str) -> Result<TreeEntry, HubError> {
     let size = fs::metadata(path).map_err(|e| HubError::io(path, e))?.len();
-    let (sha256, git_sha1) = hashes(path, size)?;
+    let hashes = hash_file(path, true)?;
     let (oid, git_size, lfs) = if is_lfs(rel, size) {
-        let pointer = format!(
-            "version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n"
-        );
-        let mut h = Sha1::new();
-        h.update(format!("blob {}\0", pointer.len()).as_bytes());
-        h.update(pointer.as_bytes());
-        let lfs = Lfs { oid: sha256, size };
-        (hex(&h.finalize()), pointer.len() as u64, Some(lfs))
+        let pointer_len = format!(
+            "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {size}\n",
+            hashes.sha256
+        )
+        .len() as u64;
+        let oid = pointer_sha1(&hashes.sha256, size);
+        let lfs = Lfs {
+            oid: hashes.sha256,
+            size,
+        };
+        (oid, pointer_len, Some(lfs))
     } else {
-        (git_sha1, size, None)
+        (hashes.git_sha1.expect("asked for"), size, None)
     };
     Ok(TreeEntry {
         kind: "file".into(),
@@ -176,24 +180,6 @@ fn describe(path: &Path, rel: &str) -> Result<TreeEntry, HubError> {
         lfs,
         xet_hash: None,
     })
-}
-
-/// (sha256, git blob sha1) of the file's content.
-fn hashes(path: &Path, size: u64) -> Result<(String, String), HubError> {
-    let mut f = File::open(path).map_err(|e| HubError::io(path, e))?;
-    let mut sha256 = Sha256::new();
-    let mut sha1 = Sha1::new();
-    sha1.update(format!("blob {size}\0").as_bytes());
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf).map_err(|e| HubError::io(path, e))?;
-        if n == 0 {
-            break;
-        }
-        sha256.update(&buf[..n]);
-        sha1.update(&buf[..n]);
-    }
-    Ok((hex(&sha256.finalize()), hex(&sha1.finalize())))
 }
 
 /// Copies `src` to `blobs/<etag>.incomplete`, checks that what was copied is
@@ -249,10 +235,6 @@ fn commit_id(entries: &[TreeEntry]) -> String {
         h.update(b"\n");
     }
     hex(&h.finalize())
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
