@@ -1,4 +1,4 @@
-//! Gives the binaries that run models (mlxk-run, mlxk-audio) an rpath to libmlx on platforms where MLX is a shared
+//! Gives the binaries that run models (mlxk-run, mlxk-audio, mlxk-vision) an rpath to libmlx on platforms where MLX is a shared
 //! library from the mlx-cpu wheel (see scripts/setup-mlx-lib.sh), so the
 //! binary runs without LD_LIBRARY_PATH: first `<prefix>/lib/mlxk/mlx/lib`
 //! beside an installed binary (scripts/install.sh copies `.deps/mlx-lib`
@@ -22,11 +22,11 @@ fn main() {
         });
     if !libdir.join("libmlx.so").exists() {
         println!(
-            "cargo:warning=no libmlx.so in {}: run scripts/setup-mlx-lib.sh, or mlxk-run and mlxk-audio will need LD_LIBRARY_PATH",
+            "cargo:warning=no libmlx.so in {}: run scripts/setup-mlx-lib.sh, or the binaries that run models will need LD_LIBRARY_PATH",
             libdir.display()
         );
     }
-    for bin in ["mlxk-run", "mlxk-audio"] {
+    for bin in ["mlxk-run", "mlxk-audio", "mlxk-vision"] {
         println!(
             "cargo:rustc-link-arg-bin={bin}=-Wl,-rpath,$ORIGIN/../lib/mlxk/mlx/lib:{}",
             libdir.display()

@@ -10,10 +10,7 @@ const BINARIES: &[(&str, &str, bool)] = &[
     ("mlxk-push", env!("CARGO_BIN_EXE_mlxk-push"), false),
     ("mlxk-run", env!("CARGO_BIN_EXE_mlxk-run"), true),
     ("mlxk-audio", env!("CARGO_BIN_EXE_mlxk-audio"), true),
-    // An MLX binary (feature `mlx`), but until a vision family is wired into
-    // bins/mlxk-vision/describe.rs nothing in it calls MLX, so the linker
-    // (--as-needed) leaves libmlx out: flip to true with the model code.
-    ("mlxk-vision", env!("CARGO_BIN_EXE_mlxk-vision"), false),
+    ("mlxk-vision", env!("CARGO_BIN_EXE_mlxk-vision"), true),
 ];
 
 fn generate(bin: &str, what: &str) -> String {
@@ -47,9 +44,15 @@ fn committed_man_pages_and_completions_match_the_binaries() {
 #[test]
 fn tools_without_models_do_not_link_mlx() {
     for (name, bin, may_link) in BINARIES {
-        let out = Command::new("ldd").arg(bin).output().expect("ldd");
+        let out = Command::new("ldd")
+            .arg(bin)
+            .env_remove("LD_LIBRARY_PATH")
+            .output()
+            .expect("ldd");
         let libs = String::from_utf8_lossy(&out.stdout);
         assert_eq!(libs.contains("libmlx"), *may_link, "{name} links:\n{libs}");
+        // Those that do find it by their rpath, without LD_LIBRARY_PATH.
+        assert!(!libs.contains("not found"), "{name} links:\n{libs}");
     }
 }
 

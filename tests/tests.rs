@@ -13,3 +13,4 @@ mod run;
 mod run_contract;
 mod run_signals;
 mod vision;
+mod vision_model;

@@ -1,8 +1,7 @@
 //! mlxk-vision on real photos: metadata against exiftool field by field,
 //! orientation against Pillow's exif_transpose, bad input, privacy flags,
-//! memory-bounded decoding of 50-megapixel images, and the refusals of the
-//! model path. (Describing images needs a vision family in the runner; the
-//! runner's own tests check its agreement with mlx-vlm.)
+//! memory-bounded decoding of 50-megapixel images. (tests/vision_model.rs
+//! runs it with a model.)
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +9,7 @@ use std::process::Command;
 
 use serde_json::{json, Value};
 
-use crate::harness::fixtures::{photos, tiny_qwen2};
+use crate::harness::fixtures::photos;
 use crate::harness::wire_vision::{stream, Image};
 use crate::harness::TestCache;
 
@@ -635,68 +634,4 @@ fn fifty_megapixels_decode_in_bounded_memory() {
     // colour conversion; at 1/4 scale the pixels take 3 MB, and what remains
     // is jpeg-decoder's queue of DCT coefficients (at most ~150 MB here).
     assert!(peak < 200.0, "peak memory {peak} MB");
-}
-
-/// A cache with the tiny Qwen2 checkpoint as a text model, and the same
-/// files under a vision model's config (idefics3, as SmolVLM).
-fn cache_with_models() -> TestCache {
-    let cache = TestCache::new();
-    let dir = tiny_qwen2();
-    let mut text = cache.repo("org/tiny-text");
-    let mut vision = cache.repo("org/tiny-vision");
-    for entry in std::fs::read_dir(&dir).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let bytes = std::fs::read(&path).unwrap();
-        text = text.file(&name, &bytes);
-        vision = vision.file(&name, &bytes);
-    }
-    text.build();
-    let mut config: Value =
-        serde_json::from_slice(&std::fs::read(dir.join("config.json")).unwrap()).unwrap();
-    config["model_type"] = json!("idefics3");
-    config["vision_config"] = json!({"model_type": "idefics3_vision", "hidden_size": 32});
-    vision
-        .json("config.json", config)
-        .json(
-            "preprocessor_config.json",
-            json!({"image_processor_type": "Idefics3ImageProcessor"}),
-        )
-        .build();
-    cache
-}
-
-#[test]
-fn the_model_path_refuses_what_it_cannot_run_before_loading() {
-    let cache = cache_with_models();
-    let flower = photos().join("pillow/flower.jpg");
-    let flower = flower.to_str().unwrap();
-    let expect = |args: &[&str], env: Option<(&str, &str)>, code: &str| {
-        let mut cmd = cache.command(VISION);
-        cmd.arg("--json").args(args);
-        if let Some((k, v)) = env {
-            cmd.env(k, v);
-        }
-        let run = crate::harness::Run(cmd.output().unwrap()).expect_code(2);
-        let s = stream(&run.stdout());
-        assert_eq!(s.errors[0].code, code, "{:?}", s.errors);
-        assert!(run.stderr().starts_with("error: "), "{}", run.stderr());
-        s.errors[0].clone()
-    };
-    expect(&["no-such-model", flower], None, "model_not_found");
-    let e = expect(&["org/tiny-text", flower], None, "validation_error");
-    assert!(e.message.contains("text-only"), "{}", e.message);
-    let e = expect(
-        &["org/tiny-vision", flower],
-        None,
-        "unsupported_architecture",
-    );
-    assert!(e.message.contains("idefics3"), "{}", e.message);
-    assert!(e.hint.unwrap().contains("idefics3 (SmolVLM)"));
-    expect(
-        &["org/tiny-vision", flower],
-        Some(("MLXK_MEMORY_LIMIT", "1K")),
-        "insufficient_memory",
-    );
-    expect(&[], None, "validation_error");
 }

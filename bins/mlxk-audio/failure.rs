@@ -115,26 +115,5 @@ fn audio_error(e: &AudioError) -> (&'static str, String, Option<String>) {
 }
 
 fn runner_error(e: &RunnerError) -> (&'static str, String, Option<String>) {
-    let (code, hint) = match e {
-        RunnerError::InsufficientMemory { .. } => (
-            "insufficient_memory",
-            Some(
-                "close other programs, use a smaller or quantized model, or --force to load anyway"
-                    .into(),
-            ),
-        ),
-        RunnerError::Io { .. }
-        | RunnerError::InvalidConfig { .. }
-        | RunnerError::NoWeights { .. }
-        | RunnerError::CorruptWeights { .. }
-        | RunnerError::MissingTensor { .. }
-        | RunnerError::BadTensor { .. }
-        | RunnerError::Tokenizer(_) => (
-            "load_failed",
-            Some("mlxk-list --health shows what is wrong with the files".into()),
-        ),
-        RunnerError::Audio(_) => ("invalid_audio", None),
-        _ => ("execution_error", None),
-    };
-    (code, e.to_string(), hint)
+    (e.code(), e.to_string(), e.hint().map(String::from))
 }

@@ -4,7 +4,6 @@
 mod cli;
 mod failure;
 mod input;
-mod interrupt;
 mod session;
 mod writers;
 
@@ -17,6 +16,6 @@ fn main() -> ExitCode {
     if let Some(what) = args.generate {
         return mlxk_core::cli::print(cli::command(), what).into();
     }
-    let interrupt = interrupt::install();
+    let interrupt = mlxk_runner::interrupt::Interrupt::install().flag().clone();
     session::Session::new(&args, interrupt).run().into()
 }

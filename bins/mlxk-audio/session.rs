@@ -409,12 +409,8 @@ impl<'a> Session<'a> {
 
 /// The cache's one healthy Whisper model.
 fn only_whisper(cache: &Cache) -> Result<ndjson::Model, Failure> {
-    let repos = cache.repos().map_err(Failure::Resolve)?;
-    let mut found: Vec<ndjson::Model> = repos
-        .iter()
-        .map(|r| model::inspect_repo(cache, &r.name, None))
-        .filter(|m| m.model_type == ModelType::Audio && m.health == Health::Healthy)
-        .collect();
+    let mut found = model::healthy_where(cache, |m| m.model_type == ModelType::Audio)
+        .map_err(Failure::Resolve)?;
     match found.len() {
         0 => Err(Failure::NoModel),
         1 => Ok(found.remove(0)),

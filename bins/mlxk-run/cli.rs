@@ -3,8 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser};
-use mlxk_core::cli::Generate;
-use mlxk_runner::{RunnerError, SamplingParams};
+use mlxk_core::cli::{Generate, Sampling};
 
 /// Generate text with a local MLX model.
 ///
@@ -40,43 +39,8 @@ pub struct Args {
     #[arg(long)]
     pub json: bool,
 
-    /// Most tokens to generate per request (0: none, only the prompt is read).
-    #[arg(
-        short = 'n',
-        long,
-        default_value_t = 512,
-        allow_negative_numbers = true
-    )]
-    pub max_tokens: u32,
-
-    /// Sampling temperature, ≥ 0; 0 is greedy (mlx-lm's default).
-    #[arg(short = 't', long, default_value_t = 0.0, allow_negative_numbers = true, value_parser = temperature)]
-    pub temperature: f32,
-
-    /// Nucleus sampling: keep the smallest set of tokens whose probability reaches P (0 to 1).
-    #[arg(long, default_value_t = 1.0, value_name = "P", allow_negative_numbers = true, value_parser = top_p)]
-    pub top_p: f32,
-
-    /// Keep only the K most likely tokens (0: all).
-    #[arg(
-        long,
-        default_value_t = 0,
-        value_name = "K",
-        allow_negative_numbers = true
-    )]
-    pub top_k: u32,
-
-    /// Drop tokens less likely than P times the most likely one (0 to 1).
-    #[arg(long, default_value_t = 0.0, value_name = "P", allow_negative_numbers = true, value_parser = min_p)]
-    pub min_p: f32,
-
-    /// Penalize tokens seen recently (≥ 0; 1.0: off).
-    #[arg(long, value_name = "X", allow_negative_numbers = true, value_parser = repetition_penalty)]
-    pub repetition_penalty: Option<f32>,
-
-    /// Random seed, for reproducible sampling.
-    #[arg(long, allow_negative_numbers = true)]
-    pub seed: Option<u64>,
+    #[command(flatten)]
+    pub sampling: Sampling,
 
     /// Send the prompt as is, without the model's chat template.
     #[arg(long)]
@@ -127,34 +91,6 @@ impl Args {
 
 fn is_prompt_like(word: &str) -> bool {
     word.chars().any(char::is_whitespace)
-}
-
-/// Checks one sampling option as the runner would, when the command line is parsed.
-fn sampling(check: impl Fn(&mut SamplingParams, f32), text: &str) -> Result<f32, String> {
-    let value: f32 = text.trim().parse().map_err(|e| format!("{e}"))?;
-    let mut params = SamplingParams::default();
-    check(&mut params, value);
-    match params.validate() {
-        Ok(()) => Ok(value),
-        Err(RunnerError::InvalidSampling(why)) => Err(why),
-        Err(e) => Err(e.to_string()),
-    }
-}
-
-fn temperature(text: &str) -> Result<f32, String> {
-    sampling(|p, v| p.temperature = v, text)
-}
-
-fn top_p(text: &str) -> Result<f32, String> {
-    sampling(|p, v| p.top_p = v, text)
-}
-
-fn min_p(text: &str) -> Result<f32, String> {
-    sampling(|p, v| p.min_p = v, text)
-}
-
-fn repetition_penalty(text: &str) -> Result<f32, String> {
-    sampling(|p, v| p.repetition_penalty = Some(v), text)
 }
 
 pub fn command() -> clap::Command {

@@ -73,33 +73,5 @@ impl Failure {
 }
 
 fn runner_error(e: &RunnerError) -> (&'static str, String, Option<String>) {
-    let (code, hint) = match e {
-        RunnerError::UnsupportedArchitecture { .. } => ("unsupported_architecture", None),
-        RunnerError::InsufficientMemory { .. } => (
-            "insufficient_memory",
-            Some("close other programs, use a smaller or more quantized model, or --force to load anyway".into()),
-        ),
-        RunnerError::PromptTooLong { .. } => (
-            "context_overflow",
-            Some("shorten the prompt or the conversation".into()),
-        ),
-        RunnerError::EmptyPrompt | RunnerError::NoPrompt => ("empty_prompt", None),
-        RunnerError::Io { .. }
-        | RunnerError::InvalidConfig { .. }
-        | RunnerError::NoWeights { .. }
-        | RunnerError::CorruptWeights { .. }
-        | RunnerError::MissingTensor { .. }
-        | RunnerError::BadTensor { .. }
-        | RunnerError::Tokenizer(_) => (
-            "load_failed",
-            Some("mlxk-list --health shows what is wrong with the files".into()),
-        ),
-        RunnerError::InvalidSampling(_) => ("validation_error", None),
-        RunnerError::InvalidMemoryLimit(_) => (
-            "validation_error",
-            Some("set it to a size such as 2G or 512M, or unset it".into()),
-        ),
-        _ => ("execution_error", None),
-    };
-    (code, e.to_string(), hint)
+    (e.code(), e.to_string(), e.hint().map(String::from))
 }

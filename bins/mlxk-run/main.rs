@@ -4,7 +4,6 @@
 mod answer;
 mod cli;
 mod failure;
-mod interrupt;
 mod session;
 
 use std::process::ExitCode;
@@ -16,6 +15,6 @@ fn main() -> ExitCode {
     if let Some(what) = args.generate {
         return mlxk_core::cli::print(cli::command(), what).into();
     }
-    let interrupt = interrupt::Interrupt::install();
+    let interrupt = mlxk_runner::interrupt::Interrupt::install();
     session::Session::new(&args, interrupt).run().into()
 }

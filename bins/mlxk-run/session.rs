@@ -12,13 +12,13 @@ use mlxk_core::model::{self, Detail};
 use mlxk_core::ndjson::{ErrorMessage, Health, ImageInfo, Request, RunMessage, Summary};
 use mlxk_core::output::{report, Closed, Out};
 use mlxk_core::photo::metadata::prompt_line;
-use mlxk_runner::{LoadOptions, MemoryVerdict, Runner, SamplingParams};
+use mlxk_runner::{LoadOptions, Runner, SamplingParams};
 use serde_json::Value;
 
 use crate::answer::{answer, Answered};
 use crate::cli::Args;
 use crate::failure::Failure;
-use crate::interrupt::Interrupt;
+use mlxk_runner::interrupt::Interrupt;
 
 /// What the input thread and the signal handler tell the run.
 enum Input {
@@ -36,6 +36,9 @@ pub struct Session<'a> {
     started: Instant,
     model_spec: Option<String>,
     runner: Option<(String, Runner)>,
+    /// Images the context holds so far: chunks' images are numbered on
+    /// through the run, so that the model tells them apart.
+    context_images: usize,
     total: u64,
     failed: u64,
 }
@@ -49,6 +52,7 @@ impl<'a> Session<'a> {
             started: Instant::now(),
             model_spec: args.model_spec(),
             runner: None,
+            context_images: 0,
             total: 0,
             failed: 0,
         }
@@ -161,8 +165,14 @@ impl<'a> Session<'a> {
                 },
                 Some("chunk" | "transcript" | "result") => {
                     if let Some(text) = value.get("text").and_then(Value::as_str) {
-                        context.push(context_text(&value, text));
+                        context.push(context_text(&value, text, &mut self.context_images));
                     }
+                }
+                // mlxk-vision --metadata-only: the image's line alone.
+                Some("image") => {
+                    let info: ImageInfo = serde_json::from_value(value).unwrap_or_default();
+                    self.context_images += 1;
+                    context.push(prompt_line(self.context_images, &info));
                 }
                 Some("error") => {
                     self.total += 1;
@@ -237,17 +247,7 @@ impl<'a> Session<'a> {
     }
 
     fn base_params(&self) -> SamplingParams {
-        let a = self.args;
-        SamplingParams {
-            max_tokens: a.max_tokens as usize,
-            temperature: a.temperature,
-            top_p: a.top_p,
-            top_k: a.top_k as usize,
-            min_p: a.min_p,
-            repetition_penalty: a.repetition_penalty,
-            seed: a.seed,
-            ..SamplingParams::greedy(a.max_tokens as usize)
-        }
+        SamplingParams::from(&self.args.sampling)
     }
 
     /// Resolves the model, refuses an unhealthy or unsupported one, and loads
@@ -280,7 +280,7 @@ impl<'a> Session<'a> {
         };
         let runner = Runner::load(&found.path, &options).map_err(Failure::Runner)?;
         if self.args.verbose {
-            verbose_estimate(runner.memory_verdict());
+            eprintln!("{}", runner.memory_verdict());
         }
         self.runner = Some((found.name, runner));
         Ok(())
@@ -342,33 +342,6 @@ fn gate_tokens(request: &Request, params: &SamplingParams) -> usize {
     text + TEMPLATE_TOKENS + params.max_tokens
 }
 
-/// `--verbose`: what the memory gate estimated (the measured peak follows each answer).
-fn verbose_estimate(verdict: &MemoryVerdict) {
-    let (estimate, available) = match verdict {
-        MemoryVerdict::Fits {
-            estimate,
-            available,
-        }
-        | MemoryVerdict::Insufficient {
-            estimate,
-            available,
-        } => (estimate, Some(*available)),
-        MemoryVerdict::Unknown { estimate } => (estimate, None),
-    };
-    let gb = |b: u64| b as f64 / 1e9;
-    let available = available.map_or("unknown".into(), |a| format!("{:.3} GB", gb(a)));
-    eprintln!(
-        "memory estimate: {:.3} GB for {} tokens (weights {:.3}, mapped while loading {:.3}, KV cache {:.3}, activations {:.3}, runtime {:.3}); available: {available}",
-        gb(estimate.total_bytes()),
-        estimate.tokens,
-        gb(estimate.weight_bytes),
-        gb(estimate.mapped_bytes),
-        gb(estimate.kv_cache_bytes),
-        gb(estimate.activation_bytes),
-        gb(estimate.overhead_bytes),
-    );
-}
-
 /// `name@hash` from an mlxk-list model line, so the very snapshot listed is run.
 fn model_line_spec(value: &Value) -> Option<String> {
     let name = value.get("name")?.as_str()?;
@@ -379,18 +352,19 @@ fn model_line_spec(value: &Value) -> Option<String> {
 }
 
 /// Context from an upstream message: its text, after the image lines of a
-/// chunk as the vision model saw them (`[Image 1 | GPS: … | Date: …]`).
-fn context_text(value: &Value, text: &str) -> String {
+/// chunk as the vision model saw them (`[Image 1 | GPS: … | Date: …]`), the
+/// images numbered on from those of earlier chunks (`numbered` so far).
+fn context_text(value: &Value, text: &str, numbered: &mut usize) -> String {
     let images: Vec<String> = value
         .get("images")
         .and_then(Value::as_array)
         .map(|images| {
             images
                 .iter()
-                .enumerate()
-                .map(|(i, img)| {
+                .map(|img| {
                     let info: ImageInfo = serde_json::from_value(img.clone()).unwrap_or_default();
-                    prompt_line(i + 1, &info)
+                    *numbered += 1;
+                    prompt_line(*numbered, &info)
                 })
                 .collect()
         })

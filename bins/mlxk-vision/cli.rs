@@ -1,6 +1,6 @@
 //! Command line of mlxk-vision.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{CommandFactory, Parser};
 use mlxk_core::cli::{Generate, Sampling};
@@ -62,7 +62,8 @@ pub struct Args {
     #[arg(long)]
     pub no_location: bool,
 
-    /// Keep GPS, date, camera and lens out of the prompt and the output.
+    /// Keep GPS, date, camera and lens out of the output, and the image lines
+    /// out of the prompt: the model sees the prompt and the images alone.
     #[arg(long)]
     pub no_metadata: bool,
 
@@ -103,13 +104,23 @@ impl Args {
         self.metadata_only || self.check
     }
 
+    /// The model named on the command line: the first argument, unless no
+    /// model is needed or it is a file (an image: the cache's one vision
+    /// model is used).
+    pub fn model_spec(&self) -> Option<String> {
+        self.model
+            .clone()
+            .filter(|m| !self.without_model() && !Path::new(m).is_file())
+    }
+
     /// The images named on the command line (the model slot is an image
-    /// when no model is needed).
+    /// when it names no model).
     pub fn image_args(&self) -> Vec<PathBuf> {
         let first = self
-            .without_model()
-            .then(|| self.model.clone().map(PathBuf::from))
-            .flatten();
+            .model
+            .clone()
+            .filter(|_| self.model_spec().is_none())
+            .map(PathBuf::from);
         first
             .into_iter()
             .chain(self.images.iter().cloned())

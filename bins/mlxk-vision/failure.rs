@@ -2,11 +2,15 @@
 //! objects with a hint. (A single image's trouble is a `PhotoError`.)
 
 use mlxk_core::ndjson::ErrorMessage;
+use mlxk_runner::RunnerError;
 
 use crate::describe::families;
 
 pub enum Failure {
+    /// No model named and no vision model in the cache.
     NoModel,
+    /// No model named and several vision models cached.
+    ManyModels(Vec<String>),
     Resolve(mlxk_core::Error),
     Unhealthy {
         name: String,
@@ -15,25 +19,39 @@ pub enum Failure {
     TextOnly {
         name: String,
     },
-    Memory {
-        name: String,
-        size: u64,
-        available: u64,
-    },
     Unsupported {
         name: String,
         reason: String,
     },
+    /// Loading or running the model.
+    Runner(RunnerError),
 }
 
 impl Failure {
     pub fn message(&self) -> ErrorMessage {
         let (code, message, hint): (&str, String, Option<String>) = match self {
             Failure::NoModel => (
-                "validation_error",
-                "no model given".into(),
-                Some("name one (mlxk-vision MODEL IMAGE…), or use --metadata-only".into()),
+                "model_not_found",
+                "no model given, and no vision model in the cache".into(),
+                Some("mlxk-pull mlx-community/SmolVLM-256M-Instruct-4bit, or --metadata-only to read the EXIF alone".into()),
             ),
+            Failure::ManyModels(names) => {
+                return ErrorMessage {
+                    code: "ambiguous_match".into(),
+                    message: format!(
+                        "no model given, and the cache has {} vision models",
+                        names.len()
+                    ),
+                    hint: Some(format!(
+                        "name one first: mlxk-vision MODEL IMAGE… ({})",
+                        names.join(", ")
+                    )),
+                    line: None,
+                    id: None,
+                    path: None,
+                    candidates: names.clone(),
+                }
+            }
             Failure::Resolve(e) => return e.to_message(),
             Failure::Unhealthy { name, reason } => (
                 "unhealthy_model",
@@ -49,19 +67,6 @@ impl Failure {
                     "mlxk-run {name} runs it; mlxk-list --json shows which models have the vision capability"
                 )),
             ),
-            Failure::Memory {
-                name,
-                size,
-                available,
-            } => (
-                "insufficient_memory",
-                format!(
-                    "{name} ({:.1} GB) needs more than 70% of the {:.1} GB available",
-                    *size as f64 / 1e9,
-                    *available as f64 / 1e9
-                ),
-                Some("close other programs, use a smaller or more quantized model, or --force to load anyway".into()),
-            ),
             Failure::Unsupported { name, reason } => (
                 "unsupported_architecture",
                 format!("{name} cannot run: {reason}"),
@@ -70,6 +75,7 @@ impl Failure {
                     families()
                 )),
             ),
+            Failure::Runner(e) => (e.code(), e.to_string(), e.hint().map(String::from)),
         };
         ErrorMessage {
             code: code.into(),

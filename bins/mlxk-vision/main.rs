@@ -5,10 +5,6 @@ mod cli;
 mod describe;
 mod failure;
 mod input;
-// mlxk-run's handler; mlxk-vision uses only its flag.
-#[allow(dead_code)]
-#[path = "../mlxk-run/interrupt.rs"]
-mod interrupt;
 mod session;
 mod show;
 

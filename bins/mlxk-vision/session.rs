@@ -23,9 +23,6 @@ use crate::failure::Failure;
 use crate::input::{inputs, Input};
 use crate::show::Show;
 
-/// Share of available memory a vision model may take (mlx-knife's gate).
-const MEMORY_SHARE: f64 = 0.70;
-
 pub struct Session<'a> {
     args: &'a Args,
     show: Show,
@@ -44,7 +41,7 @@ impl<'a> Session<'a> {
         Session {
             args,
             show: Show::new(args.json),
-            interrupt: crate::interrupt::Interrupt::install().flag().clone(),
+            interrupt: mlxk_runner::interrupt::Interrupt::install().flag().clone(),
             started: Instant::now(),
             privacy: Privacy {
                 no_location: args.no_location,
@@ -101,36 +98,42 @@ impl<'a> Session<'a> {
         self.interrupt.load(Ordering::SeqCst)
     }
 
-    /// Resolves the model and refuses, before loading, one that cannot
-    /// describe images: unhealthy, text-only, too large for memory.
+    /// Resolves the model (the one vision model of the cache when none is
+    /// named) and refuses, before loading, one that cannot describe images:
+    /// unhealthy, text-only, of an unsupported family, too large for memory.
     fn load(&mut self) -> Result<(), Failure> {
-        let spec = self.args.model.clone().ok_or(Failure::NoModel)?;
+        mlxk_runner::memory::memory_limit().map_err(Failure::Runner)?;
         let cache = self
             .args
             .cache_dir
             .clone()
             .map(Cache::at)
             .unwrap_or_else(Cache::from_env);
-        let found = model::inspect(&cache, &spec, Detail::default()).map_err(Failure::Resolve)?;
+        let found = match self.args.model_spec() {
+            Some(spec) => {
+                model::inspect(&cache, &spec, Detail::default()).map_err(Failure::Resolve)?
+            }
+            None => only_vision_model(&cache)?,
+        };
         if found.health == Health::Unhealthy {
             return Err(Failure::Unhealthy {
                 name: found.name,
                 reason: found.reason.unwrap_or_default(),
             });
         }
-        if !found.capabilities.iter().any(|c| c == "vision") {
+        if !is_vision(&found) {
             return Err(Failure::TextOnly { name: found.name });
         }
-        if let Ok(Some(available)) = mlxk_runner::memory::available_memory() {
-            if !self.args.force && found.size_bytes as f64 > MEMORY_SHARE * available as f64 {
-                return Err(Failure::Memory {
-                    name: found.name,
-                    size: found.size_bytes,
-                    available,
-                });
-            }
+        let describer = Describer::load(
+            &found.name,
+            Path::new(&found.path),
+            self.args.chunk as usize,
+            self.args.force,
+            self.interrupt.clone(),
+        )?;
+        if self.args.verbose {
+            eprintln!("{}", describer.memory_verdict());
         }
-        let describer = Describer::load(&found)?;
         self.model = Some((found.name, describer));
         Ok(())
     }
@@ -175,55 +178,56 @@ impl<'a> Session<'a> {
             info.n = Some(i as u64 + 1);
         }
         self.chunks += 1;
-        let lines: Vec<String> = infos
-            .iter()
-            .enumerate()
-            .map(|(i, info)| prompt_line(i + 1, info))
-            .collect();
-        let prompt = format!("{}\n\n{}", lines.join("\n"), self.args.prompt);
-        let params = self.params();
+        // --no-metadata: the model sees the user's prompt and the images
+        // alone, as mlx-vlm would give them.
+        let prompt = if self.privacy.no_metadata {
+            self.args.prompt.clone()
+        } else {
+            let lines: Vec<String> = infos
+                .iter()
+                .enumerate()
+                .map(|(i, info)| prompt_line(i + 1, info))
+                .collect();
+            format!("{}\n\n{}", lines.join("\n"), self.args.prompt)
+        };
+        let params = SamplingParams::from(&self.args.sampling);
         self.show.chunk_table(&infos)?;
         let Some((name, describer)) = &self.model else {
             return Ok(());
         };
         let name = name.clone();
         let show = &mut self.show;
+        let index = self.chunks;
         let described = describer.describe(
             &pixels,
             self.args.system.as_deref(),
             &prompt,
             &params,
-            &mut |piece| show.text(piece),
+            &mut |piece| show.text(index, piece),
         )?;
         match described {
-            Ok(d) => self.show.chunk(Chunk {
-                index: self.chunks,
-                images: infos,
-                model: name,
-                text: d.text,
-                finish_reason: Some(d.finish_reason),
-                prompt_tokens: Some(d.prompt_tokens),
-                generated_tokens: Some(d.generated_tokens),
-            }),
+            Ok(d) => {
+                if self.args.verbose {
+                    eprintln!(
+                        "chunk {index}: prompt {} tokens at {:.1} tokens/s, generation {} tokens at {:.1} tokens/s",
+                        d.prompt_tokens, d.prompt_tps, d.generated_tokens, d.generation_tps
+                    );
+                }
+                self.show.chunk(Chunk {
+                    index: self.chunks,
+                    images: infos,
+                    model: name,
+                    text: d.text,
+                    finish_reason: Some(d.finish_reason),
+                    prompt_tokens: Some(d.prompt_tokens),
+                    generated_tokens: Some(d.generated_tokens),
+                })
+            }
             Err(failure) => {
                 // The chunk's images were counted one by one; all failed.
                 self.failed += infos.len() as u64 - 1;
                 self.item_error(failure.message())
             }
-        }
-    }
-
-    fn params(&self) -> SamplingParams {
-        let a = &self.args.sampling;
-        SamplingParams {
-            max_tokens: a.max_tokens as usize,
-            temperature: a.temperature,
-            top_p: a.top_p,
-            top_k: a.top_k as usize,
-            min_p: a.min_p,
-            repetition_penalty: a.repetition_penalty,
-            seed: a.seed,
-            ..SamplingParams::greedy(a.max_tokens as usize)
         }
     }
 
@@ -253,5 +257,21 @@ impl<'a> Session<'a> {
             elapsed_ms: self.started.elapsed().as_millis() as u64,
         })?;
         Ok(exit)
+    }
+}
+
+fn is_vision(model: &mlxk_core::ndjson::Model) -> bool {
+    model.capabilities.iter().any(|c| c == "vision")
+}
+
+/// The cache's one healthy vision model, used when none is named.
+fn only_vision_model(cache: &Cache) -> Result<mlxk_core::ndjson::Model, Failure> {
+    let mut found = model::healthy_where(cache, is_vision).map_err(Failure::Resolve)?;
+    match found.len() {
+        0 => Err(Failure::NoModel),
+        1 => Ok(found.remove(0)),
+        _ => Err(Failure::ManyModels(
+            found.into_iter().map(|m| m.name).collect(),
+        )),
     }
 }

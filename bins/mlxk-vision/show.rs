@@ -2,7 +2,7 @@
 //! lines with --json; a table of the images (mlx-knife's columns) and the
 //! model's text otherwise, errors on stderr.
 
-use mlxk_core::ndjson::{Chunk, ErrorMessage, ImageInfo, Summary, VisionMessage};
+use mlxk_core::ndjson::{Chunk, Delta, ErrorMessage, ImageInfo, Summary, VisionMessage};
 use mlxk_core::output::{report, Closed, Out};
 use mlxk_core::photo::metadata::{table_row, TABLE_HEADER};
 
@@ -54,10 +54,14 @@ impl Show {
         self.out.line("")
     }
 
-    /// Generated text as it comes (human mode only; NDJSON gets it whole).
-    pub fn text(&mut self, piece: &str) -> Result<(), Closed> {
+    /// Generated text of chunk `index` as it comes: a `delta` line (its `id`
+    /// the chunk's index) with --json.
+    pub fn text(&mut self, index: u64, piece: &str) -> Result<(), Closed> {
         if self.json {
-            Ok(())
+            self.out.json(&VisionMessage::Delta(Delta {
+                id: Some(index.into()),
+                text: piece.into(),
+            }))
         } else {
             self.out.text(piece)
         }

@@ -101,3 +101,36 @@ pub fn photos() -> PathBuf {
 pub fn tiny_qwen2() -> PathBuf {
     require("models/tiny-qwen2-4bit", "tiny-qwen")
 }
+
+/// Runs one of the fixture scripts (cheap when its output is cached) and
+/// returns the path it prints last; a failure fails the test.
+fn script_output(script: &str, arg: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scripts")
+        .join(script);
+    let out = std::process::Command::new("bash")
+        .arg(&path)
+        .arg(arg)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
+    assert!(out.status.success(), "scripts/{script} {arg} failed");
+    let text = String::from_utf8(out.stdout).unwrap();
+    PathBuf::from(text.lines().last().expect("a path").trim())
+}
+
+/// The tiny random SmolVLM (idefics3) checkpoint in mlx-community's layout,
+/// made by mlx-vlm's own classes (`scripts/fixtures-vlm.sh model`).
+pub fn tiny_smolvlm() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| script_output("fixtures-vlm.sh", "model"))
+        .clone()
+}
+
+/// Python mlx-vlm's outputs on that checkpoint and the decoded photos
+/// (`scripts/fixtures-vlm.sh reference`): `reference.jsonl`, `cases.json`.
+pub fn vlm_reference() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| script_output("fixtures-vlm.sh", "reference"))
+        .clone()
+}

@@ -6,6 +6,7 @@ use serde::Deserialize;
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum VisionLine {
     Image(Image),
+    Delta { id: u64, text: String },
     Chunk(Chunk),
     Error(super::wire::Error),
     Summary(super::wire::Summary),
@@ -42,22 +43,30 @@ pub struct Chunk {
     pub images: Vec<Image>,
     pub model: String,
     pub text: String,
+    pub finish_reason: Option<String>,
+    pub prompt_tokens: Option<u64>,
+    pub generated_tokens: Option<u64>,
 }
 
 /// mlxk-vision's output, the summary last and once.
 pub struct Stream {
     pub images: Vec<Image>,
+    pub chunks: Vec<Chunk>,
+    /// Each delta's chunk index and text, in order.
+    pub deltas: Vec<(u64, String)>,
     pub errors: Vec<super::wire::Error>,
     pub summary: super::wire::Summary,
 }
 
 pub fn stream(stdout: &str) -> Stream {
-    let (mut images, mut errors, mut summary) = (Vec::new(), Vec::new(), None);
+    let (mut images, mut chunks, mut deltas, mut errors, mut summary) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new(), None);
     for line in super::wire::decode::<VisionLine>(stdout) {
         assert!(summary.is_none(), "a line after the summary:\n{stdout}");
         match line {
             VisionLine::Image(i) => images.push(i),
-            VisionLine::Chunk(c) => panic!("no model ran, yet a chunk: {c:?}"),
+            VisionLine::Chunk(c) => chunks.push(c),
+            VisionLine::Delta { id, text } => deltas.push((id, text)),
             VisionLine::Error(e) => errors.push(e),
             VisionLine::Summary(s) => summary = Some(s),
         }
@@ -65,6 +74,8 @@ pub fn stream(stdout: &str) -> Stream {
     let summary = summary.unwrap_or_else(|| panic!("no summary:\n{stdout}"));
     Stream {
         images,
+        chunks,
+        deltas,
         errors,
         summary,
     }

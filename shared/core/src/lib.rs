@@ -37,6 +37,7 @@ pub mod output;
 pub mod photo;
 pub mod resolve;
 pub mod safetensors;
+pub mod sampling;
 pub mod sentinel;
 
 pub use error::{Error, Result};

@@ -81,6 +81,18 @@ pub fn inspect_repo(cache: &Cache, name: &str, revision: Option<&str>) -> Model 
     describe_repo(&cache.repo(name), revision, Detail::default())
 }
 
+/// Every healthy model of the cache that `wanted` accepts (how a tool picks
+/// its default: mlxk-audio the one Whisper model, mlxk-vision the one vision
+/// model).
+pub fn healthy_where(cache: &Cache, wanted: impl Fn(&Model) -> bool) -> Result<Vec<Model>> {
+    Ok(cache
+        .repos()?
+        .iter()
+        .map(|r| inspect_repo(cache, &r.name, None))
+        .filter(|m| m.health == Health::Healthy && wanted(m))
+        .collect())
+}
+
 fn describe(
     name: &str,
     dir: &Path,

@@ -525,6 +525,7 @@ pub struct Chunk {
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum VisionMessage {
     Image(ImageInfo),
+    Delta(Delta),
     Chunk(Chunk),
     Error(ErrorMessage),
     Summary(Summary),

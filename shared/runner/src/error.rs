@@ -111,6 +111,53 @@ pub enum RunnerError {
     Mlx(String),
 }
 
+impl RunnerError {
+    /// The NDJSON error `code` a tool reports this error with (docs/ndjson.md).
+    pub fn code(&self) -> &'static str {
+        match self {
+            RunnerError::UnsupportedArchitecture { .. }
+            | RunnerError::UnsupportedVisionModel { .. } => "unsupported_architecture",
+            RunnerError::NotAVisionModel { .. }
+            | RunnerError::InvalidSampling(_)
+            | RunnerError::InvalidMemoryLimit(_) => "validation_error",
+            RunnerError::InsufficientMemory { .. } => "insufficient_memory",
+            RunnerError::PromptTooLong { .. } => "context_overflow",
+            RunnerError::EmptyPrompt | RunnerError::NoPrompt => "empty_prompt",
+            RunnerError::Io { .. }
+            | RunnerError::InvalidConfig { .. }
+            | RunnerError::NoWeights { .. }
+            | RunnerError::CorruptWeights { .. }
+            | RunnerError::MissingTensor { .. }
+            | RunnerError::BadTensor { .. }
+            | RunnerError::Tokenizer(_) => "load_failed",
+            RunnerError::InvalidImage(_) => "invalid_image",
+            RunnerError::Audio(_) => "invalid_audio",
+            _ => "execution_error",
+        }
+    }
+
+    /// What a person can do about it, where there is something to say.
+    pub fn hint(&self) -> Option<&'static str> {
+        Some(match self {
+            RunnerError::InsufficientMemory { .. } => {
+                "close other programs, use a smaller or more quantized model, or --force to load anyway"
+            }
+            RunnerError::PromptTooLong { .. } => "shorten the prompt or the conversation",
+            RunnerError::Io { .. }
+            | RunnerError::InvalidConfig { .. }
+            | RunnerError::NoWeights { .. }
+            | RunnerError::CorruptWeights { .. }
+            | RunnerError::MissingTensor { .. }
+            | RunnerError::BadTensor { .. }
+            | RunnerError::Tokenizer(_) => "mlxk-list --health shows what is wrong with the files",
+            RunnerError::InvalidMemoryLimit(_) => {
+                "set it to a size such as 2G or 512M, or unset it"
+            }
+            _ => return None,
+        })
+    }
+}
+
 fn gib(bytes: u64) -> f64 {
     bytes as f64 / (1u64 << 30) as f64
 }

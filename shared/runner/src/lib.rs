@@ -42,6 +42,7 @@ pub mod cpu_decode;
 pub mod detokenizer;
 pub mod error;
 pub mod generate;
+pub mod interrupt;
 pub mod kernel;
 pub mod kv_cache;
 pub mod layers;

@@ -190,6 +190,36 @@ impl MemoryVerdict {
     }
 }
 
+impl std::fmt::Display for MemoryVerdict {
+    /// The estimate part by part, and what is available (`--verbose`).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (estimate, available) = match self {
+            MemoryVerdict::Fits {
+                estimate,
+                available,
+            }
+            | MemoryVerdict::Insufficient {
+                estimate,
+                available,
+            } => (estimate, Some(*available)),
+            MemoryVerdict::Unknown { estimate } => (estimate, None),
+        };
+        let gb = |b: u64| b as f64 / 1e9;
+        let available = available.map_or("unknown".into(), |a| format!("{:.3} GB", gb(a)));
+        write!(
+            f,
+            "memory estimate: {:.3} GB for {} tokens (weights {:.3}, mapped while loading {:.3}, KV cache {:.3}, activations {:.3}, runtime {:.3}); available: {available}",
+            gb(estimate.total_bytes()),
+            estimate.tokens,
+            gb(estimate.weight_bytes),
+            gb(estimate.mapped_bytes),
+            gb(estimate.kv_cache_bytes),
+            gb(estimate.activation_bytes),
+            gb(estimate.overhead_bytes),
+        )
+    }
+}
+
 /// Compares an estimate with what is available.
 pub fn check(estimate: MemoryEstimate, available: Option<u64>) -> MemoryVerdict {
     match available {

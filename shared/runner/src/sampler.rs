@@ -81,24 +81,34 @@ impl SamplingParams {
         p
     }
 
-    /// Rejects values mlx-lm would reject.
+    /// Rejects values mlx-lm would reject ([`mlxk_core::sampling`]'s ranges).
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(RunnerError::InvalidSampling(m));
-        if !(self.temperature.is_finite() && self.temperature >= 0.0) {
-            return bad(format!("temperature must be ≥ 0, got {}", self.temperature));
+        use mlxk_core::sampling as rule;
+        rule::temperature(self.temperature)
+            .and_then(|_| rule::top_p(self.top_p))
+            .and_then(|_| rule::min_p(self.min_p))
+            .and_then(|_| {
+                self.repetition_penalty
+                    .map_or(Ok(1.0), rule::repetition_penalty)
+            })
+            .map(drop)
+            .map_err(RunnerError::InvalidSampling)
+    }
+}
+
+impl From<&mlxk_core::cli::Sampling> for SamplingParams {
+    /// The parameters a tool's sampling options ask for.
+    fn from(a: &mlxk_core::cli::Sampling) -> Self {
+        SamplingParams {
+            max_tokens: a.max_tokens as usize,
+            temperature: a.temperature,
+            top_p: a.top_p,
+            top_k: a.top_k as usize,
+            min_p: a.min_p,
+            repetition_penalty: a.repetition_penalty,
+            seed: a.seed,
+            ..SamplingParams::default()
         }
-        if !(0.0..=1.0).contains(&self.top_p) {
-            return bad(format!("top_p must be in [0, 1], got {}", self.top_p));
-        }
-        if !(0.0..=1.0).contains(&self.min_p) {
-            return bad(format!("min_p must be in [0, 1], got {}", self.min_p));
-        }
-        if let Some(p) = self.repetition_penalty {
-            if !(p.is_finite() && p >= 0.0) {
-                return bad(format!("repetition_penalty must be ≥ 0, got {p}"));
-            }
-        }
-        Ok(())
     }
 }
 

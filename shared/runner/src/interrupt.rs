@@ -1,7 +1,8 @@
-//! SIGINT, SIGTERM and SIGHUP: the first stops what is in progress — reading
-//! input, loading, prefill or decoding — and the run ends with its output
-//! whole (streamed text ends with a newline, NDJSON with its `summary`) and
-//! status 130; a second one exits at once.
+//! SIGINT, SIGTERM and SIGHUP for the binaries that run models: the first
+//! raises a flag that stops what is in progress — reading input, loading,
+//! prefill, decoding, the audio window — so the run ends with its output whole
+//! (streamed text ends with a newline, NDJSON with its `summary`) and status
+//! 130; a second one exits at once.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
