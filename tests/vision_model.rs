@@ -240,7 +240,12 @@ fn image_line(n: usize, image: &Image) -> String {
 /// mlxk-run SmolLM2 given `prompt` exactly, as one `request` line.
 fn ask(cache: &TestCache, prompt: &str) -> crate::run::Stream {
     let request = json!({"type": "request", "prompt": prompt}).to_string();
-    let run = pipe(cache, RUN, &["SmolLM2", "-n", "24", "--json"], request.as_bytes());
+    let run = pipe(
+        cache,
+        RUN,
+        &["SmolLM2", "-n", "24", "--json"],
+        request.as_bytes(),
+    );
     crate::run::stream(&run.expect_code(0).stdout())
 }
 
@@ -425,4 +430,40 @@ fn the_model_path_refuses_what_it_cannot_run_before_loading() {
     // Two vision models now: naming none is ambiguous.
     let e = expect(&cache, &[flower], None, "ambiguous_match");
     assert_eq!(e.candidates.len(), 2, "{:?}", e.candidates);
+}
+
+/// SIGINT while a chunk is being described (the test has read its first
+/// delta, never a sleep): the chunk ends `interrupted` with the text so far,
+/// later images are not described, and the summary comes last with 130.
+#[test]
+fn sigint_mid_chunk_ends_with_the_chunk_and_the_summary() {
+    use std::io::{BufRead, BufReader};
+    let cache = cache_with_vlm(false);
+    let photos = geo_photos();
+    let mut args = vec![TINY, "-n", "100000", "--json"];
+    args.extend(strs(&photos));
+    let mut child = cache
+        .command(VISION)
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains(r#""type":"delta""#), "{first}");
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    assert_eq!(child.wait().unwrap().code(), Some(130));
+    let s = stream(&format!("{first}\n{}\n", rest.join("\n")));
+    let chunk = only_chunk(&s);
+    assert_eq!(chunk.finish_reason.as_deref(), Some("interrupted"));
+    let streamed: String = s.deltas.iter().map(|(_, t)| t.as_str()).collect();
+    assert_eq!(streamed, chunk.text);
+    assert_eq!(s.summary.exit_code, 130);
 }
