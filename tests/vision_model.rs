@@ -237,8 +237,9 @@ fn image_line(n: usize, image: &Image) -> String {
     format!("[{}]", parts.join(" | "))
 }
 
-/// mlxk-run SmolLM2 given `prompt` exactly, as one `request` line.
-fn ask(cache: &TestCache, prompt: &str) -> crate::run::Stream {
+/// mlxk-run SmolLM2 given `prompt` exactly, as one `request` line, answers
+/// as it did in `chained`: greedy decoding of the same prompt.
+fn same_answer(cache: &TestCache, prompt: &str, chained: &crate::run::Stream) {
     let request = json!({"type": "request", "prompt": prompt}).to_string();
     let run = pipe(
         cache,
@@ -246,7 +247,11 @@ fn ask(cache: &TestCache, prompt: &str) -> crate::run::Stream {
         &["SmolLM2", "-n", "24", "--json"],
         request.as_bytes(),
     );
-    crate::run::stream(&run.expect_code(0).stdout())
+    let direct = crate::run::stream(&run.expect_code(0).stdout());
+    let (direct, chained) = (&direct.results[0], &chained.results[0]);
+    assert_eq!(direct.prompt_tokens, chained.prompt_tokens);
+    assert_eq!(direct.text, chained.text);
+    assert!(!chained.text.is_empty());
 }
 
 fn pipe(cache: &TestCache, bin: &str, args: &[&str], stdin: &[u8]) -> Run {
@@ -313,13 +318,7 @@ fn the_flagship_chain_hands_every_image_to_the_text_model() {
         prompt.contains("[Image 3 | GPS: 33.8568°S, 151.2153°E"),
         "{prompt}"
     );
-    let direct = ask(&cache, &prompt);
-    assert_eq!(
-        direct.results[0].prompt_tokens,
-        chained.results[0].prompt_tokens
-    );
-    assert_eq!(direct.results[0].text, chained.results[0].text);
-    assert!(!chained.results[0].text.is_empty());
+    same_answer(&cache, &prompt, &chained);
 }
 
 #[test]
@@ -349,12 +348,7 @@ fn metadata_alone_reaches_the_text_model() {
         prompt.contains("[Image 1 | GPS: 39.9156°N, 116.3908°E"),
         "{prompt}"
     );
-    let direct = ask(&cache, &prompt);
-    assert_eq!(
-        direct.results[0].prompt_tokens,
-        chained.results[0].prompt_tokens
-    );
-    assert_eq!(direct.results[0].text, chained.results[0].text);
+    same_answer(&cache, &prompt, &chained);
 }
 
 /// A cache with the tiny Qwen2 checkpoint as a text model, and the same

@@ -112,6 +112,20 @@ pub enum RunnerError {
 }
 
 impl RunnerError {
+    /// The model's files could not be read or are not what they should be.
+    pub fn is_load_failure(&self) -> bool {
+        matches!(
+            self,
+            RunnerError::Io { .. }
+                | RunnerError::InvalidConfig { .. }
+                | RunnerError::NoWeights { .. }
+                | RunnerError::CorruptWeights { .. }
+                | RunnerError::MissingTensor { .. }
+                | RunnerError::BadTensor { .. }
+                | RunnerError::Tokenizer(_)
+        )
+    }
+
     /// The NDJSON error `code` a tool reports this error with (docs/ndjson.md).
     pub fn code(&self) -> &'static str {
         match self {
@@ -123,13 +137,7 @@ impl RunnerError {
             RunnerError::InsufficientMemory { .. } => "insufficient_memory",
             RunnerError::PromptTooLong { .. } => "context_overflow",
             RunnerError::EmptyPrompt | RunnerError::NoPrompt => "empty_prompt",
-            RunnerError::Io { .. }
-            | RunnerError::InvalidConfig { .. }
-            | RunnerError::NoWeights { .. }
-            | RunnerError::CorruptWeights { .. }
-            | RunnerError::MissingTensor { .. }
-            | RunnerError::BadTensor { .. }
-            | RunnerError::Tokenizer(_) => "load_failed",
+            e if e.is_load_failure() => "load_failed",
             RunnerError::InvalidImage(_) => "invalid_image",
             RunnerError::Audio(_) => "invalid_audio",
             _ => "execution_error",
@@ -143,13 +151,7 @@ impl RunnerError {
                 "close other programs, use a smaller or more quantized model, or --force to load anyway"
             }
             RunnerError::PromptTooLong { .. } => "shorten the prompt or the conversation",
-            RunnerError::Io { .. }
-            | RunnerError::InvalidConfig { .. }
-            | RunnerError::NoWeights { .. }
-            | RunnerError::CorruptWeights { .. }
-            | RunnerError::MissingTensor { .. }
-            | RunnerError::BadTensor { .. }
-            | RunnerError::Tokenizer(_) => "mlxk-list --health shows what is wrong with the files",
+            e if e.is_load_failure() => "mlxk-list --health shows what is wrong with the files",
             RunnerError::InvalidMemoryLimit(_) => {
                 "set it to a size such as 2G or 512M, or unset it"
             }
