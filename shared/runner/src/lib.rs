@@ -53,6 +53,7 @@ pub mod quant;
 pub mod qwen2;
 pub mod qwen3;
 pub mod sampler;
+pub mod softmax;
 pub mod template;
 pub mod vlm;
 pub mod weights;

@@ -102,7 +102,7 @@ impl MultiHeadAttention {
         if let Some(mask) = mask {
             qk = qk.add(mask)?;
         }
-        let w = ops::softmax_axis(&qk, -1, true)?;
+        let w = crate::softmax::softmax_last_axis(&qk)?;
         let out = ops::matmul(&w, &kv.v)?
             .transpose_axes(&[0, 2, 1, 3])?
             .reshape(&[b, n, state])?;

@@ -1,0 +1,100 @@
+//! Attention weights on the CPU in Rust.
+//!
+//! The libmlx we link on Linux (the mlx-cpu wheel's portable build) evaluates `exp` one
+//! element at a time, each step of its polynomial a call to libm's `fmaf`. For attention
+//! over long sequences — Whisper's encoder over 1500 frames, a vision tower over 1024
+//! patches per tile — that softmax was the largest cost after the matrix products (half
+//! of mlxk-vision's time on the tiny SmolVLM, a quarter of mlxk-audio's). Here the scores
+//! are evaluated by MLX (the products stay on OpenBLAS) and the softmax over the last
+//! axis runs on slices, rows split over threads, in float32 as MLX's precise softmax
+//! computes it: `exp(x − max)`, summed in order, times `1 / sum`. `exp` is the C
+//! library's, which differs from MLX's by an ulp at most. On Metal, and for scores MLX
+//! cannot hand over as one contiguous float32 buffer, MLX's own softmax runs.
+
+use mlx_rs::{ops, Array, Device, DeviceType, Dtype};
+use rayon::prelude::*;
+
+use crate::error::Result;
+
+/// Rows of at least this many elements in all are worth the hand-over to Rust.
+const MIN_ELEMENTS: usize = 1 << 14;
+
+/// Softmax over the last axis of `x` (float32, as MLX's `softmax(x, -1, precise)`).
+pub fn softmax_last_axis(x: &Array) -> Result<Array> {
+    if x.dtype() != Dtype::Float32 || (x.size() as usize) < MIN_ELEMENTS || !on_cpu() {
+        return Ok(ops::softmax_axis(x, -1, true)?);
+    }
+    let Ok(values) = x.try_as_slice::<f32>() else {
+        return Ok(ops::softmax_axis(x, -1, true)?);
+    };
+    let row = *x.shape().last().unwrap_or(&1) as usize;
+    let mut out = values.to_vec();
+    out.par_chunks_mut(row.max(1)).for_each(softmax_row);
+    Ok(Array::from_slice(&out, x.shape()))
+}
+
+/// `softmax((scale · q) · kᵀ) · v`, as MLX's `scaled_dot_product_attention` computes it
+/// without a mask, with the softmax of [`softmax_last_axis`].
+pub fn attention(q: &Array, k: &Array, v: &Array, scale: f32) -> Result<Array> {
+    let q = q.multiply(Array::from_f32(scale))?;
+    let scores = ops::matmul(&q, &k.swap_axes(-1, -2)?)?;
+    Ok(ops::matmul(&softmax_last_axis(&scores)?, v)?)
+}
+
+fn softmax_row(row: &mut [f32]) {
+    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut sum = 0.0f32;
+    for v in row.iter_mut() {
+        *v = (*v - max).exp();
+        sum += *v;
+    }
+    let inv = 1.0 / sum;
+    for v in row.iter_mut() {
+        *v *= inv;
+    }
+}
+
+fn on_cpu() -> bool {
+    Device::try_default()
+        .and_then(|d| d.get_type())
+        .is_ok_and(|t| matches!(t, DeviceType::Cpu))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn max_diff(a: &Array, b: &Array) -> f32 {
+        let (a, b) = (a.as_slice::<f32>(), b.as_slice::<f32>());
+        a.iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max)
+    }
+
+    #[test]
+    fn agrees_with_mlx_softmax_and_attention() {
+        mlx_rs::random::seed(7).unwrap();
+        let x = mlx_rs::random::normal::<f32>(&[2, 3, 64, 300][..], None, Some(4.0), None).unwrap();
+        let ours = softmax_last_axis(&x).unwrap();
+        let mlx = ops::softmax_axis(&x, -1, true).unwrap();
+        assert_eq!(ours.shape(), mlx.shape());
+        assert!(max_diff(&ours, &mlx) < 1e-6, "{}", max_diff(&ours, &mlx));
+
+        let shape = [1, 4, 128, 32];
+        let q = mlx_rs::random::normal::<f32>(&shape[..], None, None, None).unwrap();
+        let k = mlx_rs::random::normal::<f32>(&shape[..], None, None, None).unwrap();
+        let v = mlx_rs::random::normal::<f32>(&shape[..], None, None, None).unwrap();
+        let ours = attention(&q, &k, &v, 0.17).unwrap();
+        let mlx = mlx_rs::fast::scaled_dot_product_attention(&q, &k, &v, 0.17, None, None).unwrap();
+        assert!(max_diff(&ours, &mlx) < 1e-5, "{}", max_diff(&ours, &mlx));
+    }
+
+    #[test]
+    fn rows_with_masked_entries() {
+        let mut row = [0.5, f32::NEG_INFINITY, 1.5, -2.0];
+        softmax_row(&mut row);
+        assert_eq!(row[1], 0.0);
+        assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
+    }
+}
