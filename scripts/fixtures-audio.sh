@@ -271,14 +271,18 @@ cmd_clips() {
 
 # audio/reference/*.jsonl: what Python mlx-whisper (float32, CPU, temperature fallback as
 # its defaults) makes of the clips, one JSON line per file (scripts/reference_mlx_whisper.py).
-# Slow (mlx-whisper on the wheel's reference BLAS: ~40 s a clip), hence cached.
+# The German translation is greedy (--temperature 0): base's log-probability there is under
+# -1, so the fallback would end at a temperature-1.0 sample, and mlx-whisper seeds MLX's
+# random generator from the clock (two runs give two unrelated texts).
+# Slow (mlx-whisper on the wheel's reference BLAS: ~40 s a clip), hence cached; the stamp
+# covers this function's commands, so changing them refreshes the files.
 cmd_references() {
   local audio models="$CACHE/models" out="$CACHE/audio/reference"
   audio="$(cmd_clips)"
   cmd_tiny_en >/dev/null
   cmd_base >/dev/null
-  local want="script=$(sha256 "$ROOT/scripts/reference_mlx_whisper.py") clips=$(cat "$CACHE/stamps/audio-clips") tiny=$(cat "$CACHE/stamps/whisper-tiny.en") base=$(cat "$CACHE/stamps/whisper-base")"
-  if [[ -f "$out/base-de-translate.jsonl" ]] && stamp_ok audio-references "$want"; then
+  local want="script=$(sha256 "$ROOT/scripts/reference_mlx_whisper.py") commands=$(declare -f cmd_references | sha256sum | cut -d' ' -f1) clips=$(cat "$CACHE/stamps/audio-clips") tiny=$(cat "$CACHE/stamps/whisper-tiny.en") base=$(cat "$CACHE/stamps/whisper-base")"
+  if [[ -f "$out/tiny-en-4bit.jsonl" ]] && stamp_ok audio-references "$want"; then
     printf '%s\n' "$out"
     return 0
   fi
@@ -289,7 +293,8 @@ cmd_references() {
   log "running Python mlx-whisper on the clips (several minutes, once)"
   "$PYW" "$ref" "$models/whisper-tiny.en" "$audio/jfk.wav" "$audio"/librivox/*.wav "$audio/en16.wav" --mel-frames 3 > "$tmp/tiny-en.jsonl"
   "$PYW" "$ref" "$models/whisper-base" "$audio/de16.wav" "$audio/en16.wav" "$audio/jfk.wav" --mel-frames 1 > "$tmp/base-detect.jsonl"
-  "$PYW" "$ref" "$models/whisper-base" "$audio/de16.wav" --task translate > "$tmp/base-de-translate.jsonl"
+  "$PYW" "$ref" "$models/whisper-tiny.en-4bit" "$audio/jfk.wav" "$audio/librivox/sense_and_sensibility_01_austen_64kb-0880.wav" > "$tmp/tiny-en-4bit.jsonl"
+  "$PYW" "$ref" "$models/whisper-base" "$audio/de16.wav" --task translate --temperature 0 > "$tmp/base-de-translate.jsonl"
   rm -f "$CACHE/stamps/audio-references"
   install_dir "$tmp" "$out"
   stamp_write audio-references "$want"
