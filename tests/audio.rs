@@ -18,7 +18,7 @@ const AUDIO: &str = env!("CARGO_BIN_EXE_mlxk-audio");
 const RUN: &str = env!("CARGO_BIN_EXE_mlxk-run");
 
 /// The fixture root after `scripts/fixtures-audio.sh all` (cheap when cached).
-fn fixtures() -> &'static Path {
+pub(crate) fn fixtures() -> &'static Path {
     static ROOT: OnceLock<PathBuf> = OnceLock::new();
     ROOT.get_or_init(|| {
         let out = Command::new("bash")
@@ -36,11 +36,11 @@ fn fixtures() -> &'static Path {
     })
 }
 
-fn model(name: &str) -> String {
+pub(crate) fn model(name: &str) -> String {
     fixtures().join("models").join(name).display().to_string()
 }
 
-fn clip(rel: &str) -> String {
+pub(crate) fn clip(rel: &str) -> String {
     fixtures().join("audio").join(rel).display().to_string()
 }
 
@@ -54,32 +54,32 @@ enum AudioLine {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-struct Segment {
-    file: String,
-    id: u64,
-    start: f64,
-    end: f64,
-    text: String,
-    tokens: Vec<u32>,
-    temperature: f64,
+pub(crate) struct Segment {
+    pub(crate) file: String,
+    pub(crate) id: u64,
+    pub(crate) start: f64,
+    pub(crate) end: f64,
+    pub(crate) text: String,
+    pub(crate) tokens: Vec<u32>,
+    pub(crate) temperature: f64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-struct Transcript {
-    file: String,
-    model: String,
-    language: String,
-    task: String,
-    text: String,
-    seconds: f64,
-    segments: u64,
-    skipped_windows: u64,
-    real_time_factor: f64,
-    peak_memory_bytes: u64,
+pub(crate) struct Transcript {
+    pub(crate) file: String,
+    pub(crate) model: String,
+    pub(crate) language: String,
+    pub(crate) task: String,
+    pub(crate) text: String,
+    pub(crate) seconds: f64,
+    pub(crate) segments: u64,
+    pub(crate) skipped_windows: u64,
+    pub(crate) real_time_factor: f64,
+    pub(crate) peak_memory_bytes: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
-struct FileError {
+pub(crate) struct FileError {
     code: String,
     message: String,
     hint: Option<String>,
@@ -87,16 +87,16 @@ struct FileError {
 }
 
 #[derive(Debug, Default)]
-struct Stream {
-    segments: Vec<Segment>,
-    transcripts: Vec<Transcript>,
-    errors: Vec<FileError>,
+pub(crate) struct Stream {
+    pub(crate) segments: Vec<Segment>,
+    pub(crate) transcripts: Vec<Transcript>,
+    pub(crate) errors: Vec<FileError>,
     summary: Option<Summary>,
 }
 
 /// Decodes mlxk-audio's NDJSON; the summary must come last, once; every segment
 /// comes before its file's transcript.
-fn stream(stdout: &str) -> Stream {
+pub(crate) fn stream(stdout: &str) -> Stream {
     let mut s = Stream::default();
     for line in wire::decode::<AudioLine>(stdout) {
         assert!(s.summary.is_none(), "a line after the summary:\n{stdout}");

@@ -4,6 +4,7 @@ mod harness;
 
 mod agreement;
 mod audio;
+mod audio_npz;
 mod docs;
 mod list;
 mod pull;

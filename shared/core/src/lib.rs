@@ -33,6 +33,7 @@ pub mod hub;
 pub mod input;
 pub mod model;
 pub mod ndjson;
+pub mod npz;
 pub mod output;
 pub mod photo;
 pub mod resolve;

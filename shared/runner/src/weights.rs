@@ -133,6 +133,94 @@ pub fn scan(dir: &Path) -> Result<Vec<TensorInfo>> {
     Ok(out)
 }
 
+/// The tensors of a NumPy archive (`weights.npz`, as older mlx-community Whisper
+/// conversions publish it), with what [`scan`] would say of them. float16 arrays are
+/// upcast to float32 when `upcast` asks, as for safetensors.
+pub fn load_npz(path: &Path, upcast: bool) -> Result<(Vec<TensorInfo>, Weights)> {
+    use mlxk_core::npz::NpyDtype;
+    let arrays = mlxk_core::npz::read_file(path)
+        .map_err(|source| RunnerError::Io {
+            path: path.into(),
+            source,
+        })?
+        .map_err(|e| corrupt(path, e))?;
+    let mut infos = Vec::with_capacity(arrays.len());
+    let mut tensors = HashMap::with_capacity(arrays.len());
+    for a in arrays {
+        let shape: Vec<i32> = a.shape.iter().map(|&d| d as i32).collect();
+        let words = |n: usize| a.data.chunks_exact(n);
+        let array = match a.dtype {
+            NpyDtype::F32 => {
+                let v: Vec<f32> = words(4)
+                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+                    .collect();
+                Array::from_slice(&v, &shape)
+            }
+            NpyDtype::F16 => {
+                let v: Vec<f32> = words(2)
+                    .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
+                    .collect();
+                let array = Array::from_slice(&v, &shape);
+                if upcast {
+                    array
+                } else {
+                    array.as_dtype(Dtype::Float16)?
+                }
+            }
+            NpyDtype::U32 => {
+                let v: Vec<u32> = words(4)
+                    .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
+                    .collect();
+                Array::from_slice(&v, &shape)
+            }
+            NpyDtype::I32 => {
+                let v: Vec<i32> = words(4)
+                    .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
+                    .collect();
+                Array::from_slice(&v, &shape)
+            }
+            NpyDtype::U8 | NpyDtype::I8 | NpyDtype::Bool => {
+                return Err(RunnerError::BadTensor {
+                    name: a.name,
+                    message: format!("{:?} arrays are not model weights", a.dtype),
+                })
+            }
+        };
+        infos.push(TensorInfo {
+            name: a.name.clone(),
+            dtype: match a.dtype {
+                NpyDtype::F16 => "F16",
+                NpyDtype::F32 => "F32",
+                NpyDtype::U32 => "U32",
+                _ => "I32",
+            }
+            .into(),
+            shape: a.shape.clone(),
+            bytes: a.data.len() as u64,
+        });
+        tensors.insert(a.name, array);
+    }
+    Ok((infos, Weights::from_map(tensors)))
+}
+
+/// IEEE half to single precision, exactly.
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match (exp, frac) {
+        (0, 0) => sign,
+        (0, _) => {
+            // Subnormal: normalise.
+            let shift = frac.leading_zeros() - 21;
+            sign | ((113 - shift) << 23) | (((frac << shift) & 0x3ff) << 13)
+        }
+        (0x1f, _) => sign | 0x7f80_0000 | (frac << 13),
+        _ => sign | ((exp + 112) << 23) | (frac << 13),
+    };
+    f32::from_bits(bits)
+}
+
 fn corrupt(path: &Path, e: impl std::fmt::Display) -> RunnerError {
     RunnerError::CorruptWeights {
         path: path.into(),
@@ -227,5 +315,22 @@ impl Weights {
         let mut v: Vec<String> = self.tensors.keys().cloned().collect();
         v.sort();
         v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::f16_to_f32;
+
+    #[test]
+    fn half_to_single_is_exact() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert_eq!(f16_to_f32(0x03ff), 1023.0 * 2f32.powi(-24));
+        assert_eq!(f16_to_f32(0x7c00), f32::INFINITY);
+        assert!(f16_to_f32(0x7e00).is_nan());
+        assert_eq!(f16_to_f32(0x8000).to_bits(), 0x8000_0000);
     }
 }

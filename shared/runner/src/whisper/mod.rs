@@ -6,7 +6,7 @@
 //!
 //! It loads mlx-community's Whisper layout as published: `config.json` with
 //! `n_mels`, `n_audio_state`, …, and `weights.safetensors` (float16 or float32, or MLX
-//! affine quantized); no tokenizer is needed.
+//! affine quantized) or, in older conversions, `weights.npz`; no tokenizer is needed.
 //!
 //! ```no_run
 //! use mlxk_runner::whisper::{LoadWhisper, TranscribeOptions, Whisper};
@@ -113,17 +113,24 @@ impl Whisper {
     /// Checks memory, then loads the model in `dir`.
     pub fn load(dir: &Path, options: &LoadWhisper) -> Result<Self> {
         let config = WhisperConfig::load(dir)?;
-        if !dir.join("weights.safetensors").is_file() && dir.join("weights.npz").is_file() {
-            return Err(RunnerError::NoWeights { dir: dir.into() });
-        }
-        let weight_bytes = weights::scan(dir)?
-            .iter()
-            .map(|t| t.loaded_bytes(options.upcast))
-            .sum();
+        // Older conversions publish `weights.npz`: read whole (it is not mapped), then
+        // gated like the rest.
+        let npz = dir.join("weights.npz");
+        let (infos, from_npz) = if !dir.join("weights.safetensors").is_file() && npz.is_file() {
+            let (infos, weights) = weights::load_npz(&npz, options.upcast)?;
+            (infos, Some(weights))
+        } else {
+            (weights::scan(dir)?, None)
+        };
+        let weight_bytes = infos.iter().map(|t| t.loaded_bytes(options.upcast)).sum();
         let mut estimate = estimate_memory(&config, weight_bytes);
-        // The mapped file is resident while its tensors are copied.
-        estimate.mapped_bytes =
-            std::fs::metadata(dir.join("weights.safetensors")).map_or(0, |m| m.len());
+        // The file is resident while its tensors are copied.
+        let file = if from_npz.is_some() {
+            npz
+        } else {
+            dir.join("weights.safetensors")
+        };
+        estimate.mapped_bytes = std::fs::metadata(file).map_or(0, |m| m.len());
         let verdict = memory::check(estimate, memory::available_memory()?);
         if let (
             true,
@@ -149,7 +156,10 @@ impl Whisper {
                 ),
             });
         }
-        let mut weights = Weights::load(dir, options.upcast)?;
+        let mut weights = match from_npz {
+            Some(weights) => weights,
+            None => Weights::load(dir, options.upcast)?,
+        };
         let model = WhisperModel::build(&config, &mut weights, &Parallelism::none())?;
         Ok(Whisper {
             mel: MelSpectrogram::new(config.n_mels),
