@@ -21,7 +21,7 @@ const MIN_ELEMENTS: usize = 1 << 14;
 
 /// Softmax over the last axis of `x` (float32, as MLX's `softmax(x, -1, precise)`).
 pub fn softmax_last_axis(x: &Array) -> Result<Array> {
-    if x.dtype() != Dtype::Float32 || (x.size() as usize) < MIN_ELEMENTS || !on_cpu() {
+    if x.dtype() != Dtype::Float32 || x.size() < MIN_ELEMENTS || !on_cpu() {
         return Ok(ops::softmax_axis(x, -1, true)?);
     }
     let Ok(values) = x.try_as_slice::<f32>() else {
