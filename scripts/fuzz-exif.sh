@@ -13,13 +13,10 @@
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 secs=${1:-60}
+LOG_TAG=fuzz-exif
+. "$root/scripts/lib.sh"
 cache="${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}"
 corpus="$cache/fuzz/exif"
-
-if ! cargo fuzz --version >/dev/null 2>&1; then
-  echo "[fuzz-exif] installing cargo-fuzz" >&2
-  cargo install --locked --quiet cargo-fuzz >&2
-fi
 
 if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
   photos=$(bash "$root/scripts/fixtures-photos.sh" | tail -n 1)
@@ -31,15 +28,4 @@ if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
   echo "[fuzz-exif] seeded $(ls "$corpus" | wc -l) photos into $corpus" >&2
 fi
 
-cd "$root/fuzz"
-if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-  toolchain=(+nightly)
-  sanitizer=(-s address)
-else
-  export RUSTC_BOOTSTRAP=1
-  toolchain=()
-  sanitizer=(-s none)
-fi
-echo "[fuzz-exif] fuzzing for ${secs}s (${toolchain[*]:-stable} ${sanitizer[*]})" >&2
-cargo "${toolchain[@]}" fuzz run "${sanitizer[@]}" --release exif "$corpus" -- \
-  -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+fuzz_run exif "$corpus" "$secs" 65536

@@ -8,17 +8,14 @@
 # The corpus grows under ${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}/fuzz/npz (outside git);
 # a crash leaves its input in fuzz/artifacts/npz/ and exits non-zero. Toolchain as
 # scripts/fuzz-exif.sh: nightly with AddressSanitizer when rustup has it, else stable
-# with RUSTC_BOOTSTRAP=1 and no sanitizer.
+# with RUSTC_BOOTSTRAP=1 and no sanitizer (scripts/lib.sh fuzz_run).
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 secs=${1:-60}
+LOG_TAG=fuzz-npz
+. "$root/scripts/lib.sh"
 cache="${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}"
 corpus="$cache/fuzz/npz"
-
-if ! cargo fuzz --version >/dev/null 2>&1; then
-  echo "[fuzz-npz] installing cargo-fuzz" >&2
-  cargo install --locked --quiet cargo-fuzz >&2
-fi
 
 if [ ! -d "$corpus" ] || [ -z "$(ls -A "$corpus")" ]; then
   mkdir -p "$corpus"
@@ -36,15 +33,4 @@ PY
   echo "[fuzz-npz] seeded $(ls "$corpus" | wc -l) archives into $corpus" >&2
 fi
 
-cd "$root/fuzz"
-if rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
-  toolchain=(+nightly)
-  sanitizer=(-s address)
-else
-  export RUSTC_BOOTSTRAP=1
-  toolchain=()
-  sanitizer=(-s none)
-fi
-echo "[fuzz-npz] fuzzing for ${secs}s (${toolchain[*]:-stable} ${sanitizer[*]})" >&2
-cargo "${toolchain[@]}" fuzz run "${sanitizer[@]}" --release npz "$corpus" -- \
-  -max_total_time="$secs" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1
+fuzz_run npz "$corpus" "$secs" 65536
