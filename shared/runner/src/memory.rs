@@ -220,6 +220,23 @@ impl std::fmt::Display for MemoryVerdict {
     }
 }
 
+/// The gate every loader passes before reading weights: compares `estimate` with the
+/// memory available and, when `enforce`, refuses with
+/// [`RunnerError::InsufficientMemory`] what would not fit (`--force` loads anyway).
+pub fn gate(estimate: MemoryEstimate, enforce: bool) -> Result<MemoryVerdict> {
+    let verdict = check(estimate, available_memory()?);
+    match verdict {
+        MemoryVerdict::Insufficient {
+            estimate,
+            available,
+        } if enforce => Err(RunnerError::InsufficientMemory {
+            estimate,
+            available,
+        }),
+        verdict => Ok(verdict),
+    }
+}
+
 /// Compares an estimate with what is available.
 pub fn check(estimate: MemoryEstimate, available: Option<u64>) -> MemoryVerdict {
     match available {

@@ -125,20 +125,7 @@ impl Runner {
             .unwrap_or(DEFAULT_GATE_TOKENS)
             .min(context_length);
         let estimate = memory::estimate(&dir, &config, gate_tokens, options.upcast)?;
-        let verdict = memory::check(estimate, memory::available_memory()?);
-        if let (
-            true,
-            MemoryVerdict::Insufficient {
-                estimate,
-                available,
-            },
-        ) = (options.check_memory, verdict)
-        {
-            return Err(RunnerError::InsufficientMemory {
-                estimate,
-                available,
-            });
-        }
+        let verdict = memory::gate(estimate, options.check_memory)?;
 
         let tokenizer_path = dir.join("tokenizer.json");
         let tokenizer = Tokenizer::from_file(&tokenizer_path)

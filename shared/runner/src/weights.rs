@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
 use mlx_rs::{Array, Dtype};
+use mlxk_core::npz::{NpyArray, NpyDtype};
 use safetensors::SafeTensors;
 
 use crate::error::{Result, RunnerError};
@@ -133,74 +134,75 @@ pub fn scan(dir: &Path) -> Result<Vec<TensorInfo>> {
     Ok(out)
 }
 
-/// The tensors of a NumPy archive (`weights.npz`, as older mlx-community Whisper
-/// conversions publish it), with what [`scan`] would say of them. float16 arrays are
-/// upcast to float32 when `upcast` asks, as for safetensors.
-pub fn load_npz(path: &Path, upcast: bool) -> Result<(Vec<TensorInfo>, Weights)> {
-    use mlxk_core::npz::NpyDtype;
-    let arrays = mlxk_core::npz::read_file(path)
-        .map_err(|source| RunnerError::Io {
-            path: path.into(),
-            source,
-        })?
-        .map_err(|e| corrupt(path, e))?;
-    let mut infos = Vec::with_capacity(arrays.len());
-    let mut tensors = HashMap::with_capacity(arrays.len());
-    for a in arrays {
-        let shape: Vec<i32> = a.shape.iter().map(|&d| d as i32).collect();
-        let words = |n: usize| a.data.chunks_exact(n);
-        let array = match a.dtype {
-            NpyDtype::F32 => {
-                let v: Vec<f32> = words(4)
-                    .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
-                    .collect();
-                Array::from_slice(&v, &shape)
-            }
-            NpyDtype::F16 => {
-                let v: Vec<f32> = words(2)
-                    .map(|c| f16_to_f32(u16::from_le_bytes([c[0], c[1]])))
-                    .collect();
-                let array = Array::from_slice(&v, &shape);
-                if upcast {
-                    array
-                } else {
-                    array.as_dtype(Dtype::Float16)?
-                }
-            }
-            NpyDtype::U32 => {
-                let v: Vec<u32> = words(4)
-                    .map(|c| u32::from_le_bytes(c.try_into().unwrap()))
-                    .collect();
-                Array::from_slice(&v, &shape)
-            }
-            NpyDtype::I32 => {
-                let v: Vec<i32> = words(4)
-                    .map(|c| i32::from_le_bytes(c.try_into().unwrap()))
-                    .collect();
-                Array::from_slice(&v, &shape)
-            }
-            NpyDtype::U8 | NpyDtype::I8 | NpyDtype::Bool => {
-                return Err(RunnerError::BadTensor {
-                    name: a.name,
-                    message: format!("{:?} arrays are not model weights", a.dtype),
-                })
-            }
-        };
-        infos.push(TensorInfo {
-            name: a.name.clone(),
-            dtype: match a.dtype {
-                NpyDtype::F16 => "F16",
-                NpyDtype::F32 => "F32",
-                NpyDtype::U32 => "U32",
-                _ => "I32",
-            }
-            .into(),
-            shape: a.shape.clone(),
-            bytes: a.data.len() as u64,
-        });
-        tensors.insert(a.name, array);
+/// A NumPy archive (`weights.npz`, as older mlx-community Whisper conversions publish
+/// it) read into memory, before any MLX array is made: the memory gate goes between
+/// [`NpzWeights::infos`] and [`NpzWeights::into_weights`].
+pub struct NpzWeights {
+    arrays: Vec<NpyArray>,
+}
+
+impl NpzWeights {
+    pub fn read(path: &Path) -> Result<Self> {
+        let arrays = mlxk_core::npz::read_file(path)
+            .map_err(|source| RunnerError::Io {
+                path: path.into(),
+                source,
+            })?
+            .map_err(|e| corrupt(path, e))?;
+        Ok(NpzWeights { arrays })
     }
-    Ok((infos, Weights::from_map(tensors)))
+
+    /// What [`scan`] says of safetensors weights.
+    pub fn infos(&self) -> Vec<TensorInfo> {
+        self.arrays
+            .iter()
+            .map(|a| TensorInfo {
+                name: a.name.clone(),
+                dtype: format!("{:?}", a.dtype).to_uppercase(),
+                shape: a.shape.clone(),
+                bytes: a.data.len() as u64,
+            })
+            .collect()
+    }
+
+    /// The arrays as MLX tensors; float16 upcast to float32 when `upcast` asks, as for
+    /// safetensors.
+    pub fn into_weights(self, upcast: bool) -> Result<Weights> {
+        let mut tensors = HashMap::with_capacity(self.arrays.len());
+        for a in self.arrays {
+            let shape: Vec<i32> = a.shape.iter().map(|&d| d as i32).collect();
+            let array = match a.dtype {
+                NpyDtype::F32 => Array::from_slice(&le(&a.data, f32::from_le_bytes), &shape),
+                NpyDtype::U32 => Array::from_slice(&le(&a.data, u32::from_le_bytes), &shape),
+                NpyDtype::I32 => Array::from_slice(&le(&a.data, i32::from_le_bytes), &shape),
+                NpyDtype::F16 => {
+                    let bits = le(&a.data, u16::from_le_bytes);
+                    let v: Vec<f32> = bits.into_iter().map(f16_to_f32).collect();
+                    let array = Array::from_slice(&v, &shape);
+                    if upcast {
+                        array
+                    } else {
+                        array.as_dtype(Dtype::Float16)?
+                    }
+                }
+                NpyDtype::U8 | NpyDtype::I8 | NpyDtype::Bool => {
+                    return Err(RunnerError::BadTensor {
+                        name: a.name,
+                        message: format!("{:?} arrays are not model weights", a.dtype),
+                    })
+                }
+            };
+            tensors.insert(a.name, array);
+        }
+        Ok(Weights::from_map(tensors))
+    }
+}
+
+/// Little-endian values of `N` bytes each.
+fn le<const N: usize, T>(data: &[u8], from: fn([u8; N]) -> T) -> Vec<T> {
+    data.chunks_exact(N)
+        .map(|c| from(c.try_into().expect("chunks of N bytes")))
+        .collect()
 }
 
 /// IEEE half to single precision, exactly.

@@ -202,20 +202,7 @@ impl VisionModel {
         let text_tokens = load.gate_tokens.unwrap_or(DEFAULT_TEXT_TOKENS);
         let weights_bytes = memory::weight_bytes(&dir, load.upcast)?;
         let estimate = memory::estimate_vision(&config.text, weights_bytes, &shape, text_tokens);
-        let verdict = memory::check(estimate, memory::available_memory()?);
-        if let (
-            true,
-            MemoryVerdict::Insufficient {
-                estimate,
-                available,
-            },
-        ) = (load.check_memory, verdict)
-        {
-            return Err(RunnerError::InsufficientMemory {
-                estimate,
-                available,
-            });
-        }
+        let verdict = memory::gate(estimate, load.check_memory)?;
 
         let tokenizer_path = dir.join("tokenizer.json");
         let tokenizer = Tokenizer::from_file(&tokenizer_path)

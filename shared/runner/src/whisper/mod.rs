@@ -40,7 +40,7 @@ pub use vad::VadGate;
 use crate::error::{Result, RunnerError};
 use crate::linear::Parallelism;
 use crate::memory::{self, MemoryEstimate, MemoryVerdict, OVERHEAD_BYTES};
-use crate::weights::{self, Weights};
+use crate::weights::{self, NpzWeights, Weights};
 use mel::MelSpectrogram;
 use model::WhisperModel;
 
@@ -113,38 +113,28 @@ impl Whisper {
     /// Checks memory, then loads the model in `dir`.
     pub fn load(dir: &Path, options: &LoadWhisper) -> Result<Self> {
         let config = WhisperConfig::load(dir)?;
-        // Older conversions publish `weights.npz`: read whole (it is not mapped), then
-        // gated like the rest.
-        let npz = dir.join("weights.npz");
-        let (infos, from_npz) = if !dir.join("weights.safetensors").is_file() && npz.is_file() {
-            let (infos, weights) = weights::load_npz(&npz, options.upcast)?;
-            (infos, Some(weights))
+        // Older conversions publish `weights.npz`: read whole (it is not mapped); its
+        // arrays become MLX tensors only once the gate has passed.
+        let npz_path = dir.join("weights.npz");
+        let npz = if !dir.join("weights.safetensors").is_file() && npz_path.is_file() {
+            Some(NpzWeights::read(&npz_path)?)
         } else {
-            (weights::scan(dir)?, None)
+            None
+        };
+        let infos = match &npz {
+            Some(npz) => npz.infos(),
+            None => weights::scan(dir)?,
         };
         let weight_bytes = infos.iter().map(|t| t.loaded_bytes(options.upcast)).sum();
         let mut estimate = estimate_memory(&config, weight_bytes);
         // The file is resident while its tensors are copied.
-        let file = if from_npz.is_some() {
-            npz
+        let file = if npz.is_some() {
+            npz_path
         } else {
             dir.join("weights.safetensors")
         };
         estimate.mapped_bytes = std::fs::metadata(file).map_or(0, |m| m.len());
-        let verdict = memory::check(estimate, memory::available_memory()?);
-        if let (
-            true,
-            MemoryVerdict::Insufficient {
-                estimate,
-                available,
-            },
-        ) = (options.check_memory, verdict)
-        {
-            return Err(RunnerError::InsufficientMemory {
-                estimate,
-                available,
-            });
-        }
+        let verdict = memory::gate(estimate, options.check_memory)?;
         let tokenizer = WhisperTokenizer::new(config.is_multilingual(), config.num_languages())?;
         if tokenizer.vocab_size() != config.n_vocab {
             return Err(RunnerError::InvalidConfig {
@@ -156,8 +146,8 @@ impl Whisper {
                 ),
             });
         }
-        let mut weights = match from_npz {
-            Some(weights) => weights,
+        let mut weights = match npz {
+            Some(npz) => npz.into_weights(options.upcast)?,
             None => Weights::load(dir, options.upcast)?,
         };
         let model = WhisperModel::build(&config, &mut weights, &Parallelism::none())?;
