@@ -170,12 +170,7 @@ impl<'a> Session<'a> {
 
     /// Resolves the model (or finds the cache's only Whisper model) and loads it.
     fn load(&self) -> Result<(String, Whisper), Failure> {
-        let cache = self
-            .args
-            .cache_dir
-            .clone()
-            .map(Cache::at)
-            .unwrap_or_else(Cache::from_env);
+        let cache = Cache::given_or_env(self.args.cache_dir.as_deref());
         let found = match &self.args.model {
             Some(spec) => {
                 model::inspect(&cache, spec, Detail::default()).map_err(Failure::Resolve)?

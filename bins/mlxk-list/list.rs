@@ -15,11 +15,7 @@ use crate::render;
 
 pub fn run(args: &Args) -> Result<Exit, Closed> {
     let started = Instant::now();
-    let cache = args
-        .cache_dir
-        .clone()
-        .map(Cache::at)
-        .unwrap_or_else(Cache::from_env);
+    let cache = Cache::given_or_env(args.cache_dir.as_deref());
     let detail = Detail {
         files: args.files,
         config: args.config,

@@ -254,12 +254,7 @@ impl<'a> Session<'a> {
     /// it, the memory gate sized for `tokens` of context.
     fn load(&mut self, tokens: usize) -> Result<(), Failure> {
         let spec = self.model_spec.clone().ok_or(Failure::NoModel)?;
-        let cache = self
-            .args
-            .cache_dir
-            .clone()
-            .map(Cache::at)
-            .unwrap_or_else(Cache::from_env);
+        let cache = Cache::given_or_env(self.args.cache_dir.as_deref());
         let found = model::inspect(&cache, &spec, Detail::default()).map_err(Failure::Resolve)?;
         if found.health == Health::Unhealthy {
             return Err(Failure::Unhealthy {

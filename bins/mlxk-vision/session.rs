@@ -103,12 +103,7 @@ impl<'a> Session<'a> {
     /// unhealthy, text-only, of an unsupported family, too large for memory.
     fn load(&mut self) -> Result<(), Failure> {
         mlxk_runner::memory::memory_limit().map_err(Failure::Runner)?;
-        let cache = self
-            .args
-            .cache_dir
-            .clone()
-            .map(Cache::at)
-            .unwrap_or_else(Cache::from_env);
+        let cache = Cache::given_or_env(self.args.cache_dir.as_deref());
         let found = match self.args.model_spec() {
             Some(spec) => {
                 model::inspect(&cache, &spec, Detail::default()).map_err(Failure::Resolve)?

@@ -51,6 +51,11 @@ impl Cache {
         Cache { root: root.into() }
     }
 
+    /// The directory a tool's `--cache-dir` names, else the environment's cache.
+    pub fn given_or_env(dir: Option<&std::path::Path>) -> Self {
+        dir.map_or_else(Cache::from_env, Cache::at)
+    }
+
     pub fn root(&self) -> &Path {
         &self.root
     }
