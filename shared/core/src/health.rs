@@ -17,7 +17,7 @@ use crate::safetensors;
 
 /// Architectures mlxk's MLX runner implements (the runner's tests check
 /// that its registry matches this list).
-pub const RUNNER_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3"];
+pub const RUNNER_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3_text"];
 
 const WEIGHT_SUFFIXES: &[&str] = &[".safetensors", ".bin", ".gguf", ".npz"];
 

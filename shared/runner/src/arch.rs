@@ -5,7 +5,7 @@ use crate::error::{Result, RunnerError};
 use crate::layers::{DecoderModel, DecoderSpec};
 use crate::linear::Parallelism;
 use crate::weights::Weights;
-use crate::{llama, qwen2, qwen3};
+use crate::{gemma3, llama, qwen2, qwen3};
 
 type SpecFn = fn(&ModelConfig, &Weights) -> Result<DecoderSpec>;
 
@@ -13,11 +13,16 @@ const REGISTRY: &[(&str, SpecFn)] = &[
     (llama::MODEL_TYPE, llama::spec),
     (qwen2::MODEL_TYPE, qwen2::spec),
     (qwen3::MODEL_TYPE, qwen3::spec),
+    (gemma3::MODEL_TYPE, gemma3::spec),
 ];
 
 /// `model_type` values this runner can load.
-pub const SUPPORTED_ARCHITECTURES: &[&str] =
-    &[llama::MODEL_TYPE, qwen2::MODEL_TYPE, qwen3::MODEL_TYPE];
+pub const SUPPORTED_ARCHITECTURES: &[&str] = &[
+    llama::MODEL_TYPE,
+    qwen2::MODEL_TYPE,
+    qwen3::MODEL_TYPE,
+    gemma3::MODEL_TYPE,
+];
 
 /// Whether `model_type` is one of [`SUPPORTED_ARCHITECTURES`].
 pub fn is_supported(model_type: &str) -> bool {

@@ -57,6 +57,18 @@ pub struct ModelConfig {
     /// Older mlx-community checkpoints use this name for the same thing.
     #[serde(default)]
     pub quantization_config: Option<Quantization>,
+    /// Gemma: attention scale `query_pre_attn_scalar^-½` instead of `head_dim^-½`.
+    #[serde(default)]
+    pub query_pre_attn_scalar: Option<f32>,
+    /// Gemma: the sliding-window layers' window.
+    #[serde(default)]
+    pub sliding_window: Option<usize>,
+    /// Gemma 3: every `sliding_window_pattern`-th layer is global, the others slide.
+    #[serde(default)]
+    pub sliding_window_pattern: Option<usize>,
+    /// Gemma 3: the sliding layers' rope base (the global layers use `rope_theta`).
+    #[serde(default)]
+    pub rope_local_base_freq: Option<f32>,
 }
 
 fn default_rms_norm_eps() -> f32 {

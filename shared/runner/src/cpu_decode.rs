@@ -20,7 +20,7 @@ use mlx_rs::Array;
 use crate::error::{Result, RunnerError};
 use crate::kernel::{dot_product, QuantMatrix};
 use crate::kv_cache::{KvCache, StepKvCache};
-use crate::layers::{swiglu_mlp, DecoderModel, RmsNorm, Rope};
+use crate::layers::{gated_mlp, Activation, DecoderModel, RmsNorm, Rope};
 use crate::linear::KernelLinear;
 
 /// An RMS norm's weight and epsilon.
@@ -62,9 +62,15 @@ struct Layer<'m> {
     q_norm: Option<Norm<'m>>,
     k_norm: Option<Norm<'m>>,
     post_norm: Norm<'m>,
+    /// Gemma's norms before and after the MLP (`post_norm` then acts on the attention output).
+    feedforward_norms: Option<(Norm<'m>, Norm<'m>)>,
     gate: KernelLinear<'m>,
     up: KernelLinear<'m>,
     down: KernelLinear<'m>,
+    /// Attend to the last `window` positions only.
+    window: Option<usize>,
+    /// Uses the model's local rope table.
+    sliding: bool,
 }
 
 /// Rotary embedding: inverse frequencies as MLX's `fast.rope` computes them.
@@ -158,6 +164,9 @@ pub struct CpuDecoder<'m> {
     norm: Norm<'m>,
     head: KernelLinear<'m>,
     rope: RopeTable,
+    local_rope: Option<RopeTable>,
+    embed_scale: Option<f32>,
+    activation: Activation,
     num_heads: usize,
     num_kv_heads: usize,
     head_dim: usize,
@@ -187,9 +196,15 @@ impl<'m> CpuDecoder<'m> {
                     q_norm: a.q_norm.as_ref().and_then(Norm::new),
                     k_norm: a.k_norm.as_ref().and_then(Norm::new),
                     post_norm: Norm::new(&l.post_attention_layernorm)?,
+                    feedforward_norms: match &l.feedforward_norms {
+                        Some(ff) => Some((Norm::new(&ff.pre)?, Norm::new(&ff.post)?)),
+                        None => None,
+                    },
                     gate: l.mlp.gate_proj.kernel()?,
                     up: l.mlp.up_proj.kernel()?,
                     down: l.mlp.down_proj.kernel()?,
+                    window: a.window,
+                    sliding: l.sliding,
                 })
             })
             .collect::<Option<Vec<_>>>()?;
@@ -211,6 +226,12 @@ impl<'m> CpuDecoder<'m> {
             norm: Norm::new(&model.norm)?,
             head,
             rope: RopeTable::new(&model.rope)?,
+            local_rope: match &model.local_rope {
+                Some(r) => Some(RopeTable::new(r)?),
+                None => None,
+            },
+            embed_scale: spec.embed_scale,
+            activation: spec.activation,
             num_heads: first.self_attn.num_heads as usize,
             num_kv_heads: first.self_attn.num_kv_heads as usize,
             head_dim: spec.head_dim,
@@ -257,9 +278,17 @@ impl<'m> CpuDecoder<'m> {
             )));
         }
         self.embed.matrix.dequantize_row(row, &mut h);
+        if let Some(scale) = self.embed_scale {
+            h.iter_mut().for_each(|v| *v *= scale);
+        }
         let pos = caches.first().map_or(0, |c| c.len);
-        let (cos, sin) = self.rope.at(pos);
+        let global = self.rope.at(pos);
+        let local = self.local_rope.as_ref().map(|r| (r, r.at(pos)));
         for (layer, cache) in self.layers.iter().zip(caches.iter_mut()) {
+            let (rope, (cos, sin)) = match (&local, layer.sliding) {
+                (Some((r, table)), true) => (*r, table),
+                _ => (&self.rope, &global),
+            };
             let mut x = h.clone();
             layer.input_norm.apply(&mut x);
             let mut q = layer.q.forward(&x)?;
@@ -271,35 +300,45 @@ impl<'m> CpuDecoder<'m> {
             if let Some(n) = &layer.k_norm {
                 n.apply(&mut k);
             }
-            self.rope.apply(&mut q, self.head_dim, &cos, &sin);
-            self.rope.apply(&mut k, self.head_dim, &cos, &sin);
+            rope.apply(&mut q, self.head_dim, cos, sin);
+            rope.apply(&mut k, self.head_dim, cos, sin);
             cache.keys.extend_from_slice(&k);
             cache.values.extend_from_slice(&v);
             cache.len += 1;
-            let attn = self.attention(&q, cache);
-            let o = layer.o.forward(&attn)?;
-            for (a, b) in h.iter_mut().zip(&o) {
-                *a += b;
-            }
-            let mut x = h.clone();
-            layer.post_norm.apply(&mut x);
-            let m = swiglu_mlp(&layer.gate, &layer.up, &layer.down, &x)?;
-            for (a, b) in h.iter_mut().zip(&m) {
-                *a += b;
+            let first = layer.window.map_or(0, |w| cache.len.saturating_sub(w));
+            let mut o = layer.o.forward(&self.attention(&q, cache, first))?;
+            match &layer.feedforward_norms {
+                Some((pre, post)) => {
+                    layer.post_norm.apply(&mut o);
+                    add(&mut h, &o);
+                    let mut x = h.clone();
+                    pre.apply(&mut x);
+                    let mut m =
+                        gated_mlp(&layer.gate, &layer.up, &layer.down, self.activation, &x)?;
+                    post.apply(&mut m);
+                    add(&mut h, &m);
+                }
+                None => {
+                    add(&mut h, &o);
+                    let mut x = h.clone();
+                    layer.post_norm.apply(&mut x);
+                    let m = gated_mlp(&layer.gate, &layer.up, &layer.down, self.activation, &x)?;
+                    add(&mut h, &m);
+                }
             }
         }
         self.norm.apply(&mut h);
         self.head.forward(&h)
     }
 
-    /// Softmax attention of one query position over the cache, as MLX's
-    /// `scaled_dot_product_attention` computes it (`softmax((scale·q)·kᵀ)·v`).
-    fn attention(&self, q: &[f32], cache: &CpuKvCache) -> Vec<f32> {
+    /// Softmax attention of one query position over the cache from position `first`
+    /// on, as MLX's `scaled_dot_product_attention` computes it (`softmax((scale·q)·kᵀ)·v`).
+    fn attention(&self, q: &[f32], cache: &CpuKvCache, first: usize) -> Vec<f32> {
         let (hd, kvh) = (self.head_dim, self.num_kv_heads);
         let group = self.num_heads / kvh;
         let stride = kvh * hd;
         let mut out = vec![0.0f32; self.num_heads * hd];
-        let mut scores = vec![0.0f32; cache.len];
+        let mut scores = vec![0.0f32; cache.len - first];
         for h in 0..self.num_heads {
             let kv = h / group;
             let qh: Vec<f32> = q[h * hd..(h + 1) * hd]
@@ -308,7 +347,7 @@ impl<'m> CpuDecoder<'m> {
                 .collect();
             let mut max = f32::NEG_INFINITY;
             for (t, s) in scores.iter_mut().enumerate() {
-                let kt = &cache.keys[t * stride + kv * hd..][..hd];
+                let kt = &cache.keys[(first + t) * stride + kv * hd..][..hd];
                 *s = dot_product(&qh, kt);
                 max = max.max(*s);
             }
@@ -320,13 +359,20 @@ impl<'m> CpuDecoder<'m> {
             let oh = &mut out[h * hd..(h + 1) * hd];
             for (t, s) in scores.iter().enumerate() {
                 let p = s / sum;
-                let vt = &cache.values[t * stride + kv * hd..][..hd];
+                let vt = &cache.values[(first + t) * stride + kv * hd..][..hd];
                 for (o, v) in oh.iter_mut().zip(vt) {
                     *o += p * v;
                 }
             }
         }
         out
+    }
+}
+
+/// `h += x`, element by element.
+fn add(h: &mut [f32], x: &[f32]) {
+    for (a, b) in h.iter_mut().zip(x) {
+        *a += b;
     }
 }
 

@@ -1,15 +1,16 @@
-//! The decoder blocks llama, qwen2 and qwen3 share: RMS norm, rotary embedding,
-//! grouped-query attention with a KV cache, SwiGLU MLP, and the decoder stack.
+//! The decoder blocks llama, qwen2, qwen3 and gemma3 share: RMS norm, rotary embedding,
+//! grouped-query attention with a KV cache, a gated MLP, and the decoder stack.
 //! Architectures differ only in a few switches ([`DecoderSpec`]) and defaults.
 
 use mlx_rs::fast::{self, ScaledDotProductAttentionMask};
 use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{ops, Array, Dtype};
 
-use crate::config::{ModelConfig, Quantization, RopeScaling};
+use crate::config::{ModelConfig, Quantization};
 use crate::error::{Result, RunnerError};
 use crate::kv_cache::KvCache;
 use crate::linear::{rows, Embedding, KernelLinear, Linear, Parallelism, DEQUANTIZE_MIN_ROWS};
+pub use crate::rope::{Rope, RopeSpec};
 use crate::weights::Weights;
 
 /// The shape and switches of a decoder-only transformer.
@@ -32,6 +33,73 @@ pub struct DecoderSpec {
     pub qk_norm: bool,
     pub tie_word_embeddings: bool,
     pub rope: RopeSpec,
+    /// RMS norms scale by `1 + w` (Gemma stores its norm weights as offsets from one).
+    pub norm_plus_one: bool,
+    /// Input embeddings (token or merged image features) are multiplied by this
+    /// (Gemma: √hidden, rounded to bfloat16 as mlx-lm does).
+    pub embed_scale: Option<f32>,
+    /// Norms after attention and around the MLP as well (Gemma 2/3: four per layer,
+    /// `pre_feedforward_layernorm` and `post_feedforward_layernorm` added).
+    pub sandwich_norms: bool,
+    /// The MLP's gate activation.
+    pub activation: Activation,
+    /// Attention scale; `head_dim^-½` when `None` (Gemma: `query_pre_attn_scalar^-½`).
+    pub attn_scale: Option<f32>,
+    /// Sliding-window attention on some layers, with their own rope.
+    pub sliding: Option<SlidingSpec>,
+}
+
+/// The gate activation of the MLP: `down(act(gate(x)) · up(x))`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Activation {
+    /// `x · sigmoid(x)` (SwiGLU: llama, qwen).
+    Silu,
+    /// The tanh approximation of GELU (GeGLU: gemma).
+    GeluTanh,
+}
+
+impl Activation {
+    /// The activation on MLX arrays, with MLX's own formulas (`nn.silu`, `nn.gelu_approx`).
+    pub fn forward(self, x: &Array) -> Result<Array> {
+        Ok(match self {
+            Activation::Silu => x.multiply(ops::sigmoid(x)?)?,
+            Activation::GeluTanh => {
+                let c = Array::from_f32((2.0 / std::f64::consts::PI).sqrt() as f32);
+                let cube = x.power(Array::from_f32(3.0))?;
+                let inner = x.add(cube.multiply(Array::from_f32(0.044715))?)?;
+                let t = ops::tanh(&c.multiply(&inner)?)?;
+                Array::from_f32(0.5)
+                    .multiply(x)?
+                    .multiply(Array::from_f32(1.0).add(&t)?)?
+            }
+        })
+    }
+
+    /// The same on one float, as the CPU decode step computes it.
+    pub fn apply(self, g: f32) -> f32 {
+        match self {
+            Activation::Silu => g * (1.0 / (1.0 + (-g).exp())),
+            Activation::GeluTanh => {
+                let c = (2.0 / std::f64::consts::PI).sqrt() as f32;
+                (0.5 * g) * (1.0 + (c * (g + (g * g * g) * 0.044715)).tanh())
+            }
+        }
+    }
+}
+
+/// Which layers attend within a window, the window, and those layers' rope.
+#[derive(Debug, Clone)]
+pub struct SlidingSpec {
+    pub window: usize,
+    /// Layer `i` slides unless `(i + 1) % pattern == 0` (Gemma 3's rule in mlx-lm).
+    pub pattern: usize,
+    pub rope: RopeSpec,
+}
+
+impl SlidingSpec {
+    pub fn slides(&self, layer: usize) -> bool {
+        self.pattern == 0 || (layer + 1) % self.pattern != 0
+    }
 }
 
 impl DecoderSpec {
@@ -57,6 +125,12 @@ impl DecoderSpec {
                 theta: config.rope_theta.unwrap_or(rope_theta_default),
                 scaling: config.rope_scaling.clone(),
             },
+            norm_plus_one: false,
+            embed_scale: None,
+            sandwich_norms: false,
+            activation: Activation::Silu,
+            attn_scale: None,
+            sliding: None,
         };
         if spec.num_kv_heads == 0 || spec.num_heads % spec.num_kv_heads != 0 {
             return Err(RunnerError::Mlx(format!(
@@ -66,108 +140,6 @@ impl DecoderSpec {
         }
         Ok(spec)
     }
-}
-
-/// Rotary position embedding settings (`rope_theta`, `rope_scaling`).
-#[derive(Debug, Clone)]
-pub struct RopeSpec {
-    pub dims: usize,
-    pub traditional: bool,
-    pub theta: f32,
-    pub scaling: Option<RopeScaling>,
-}
-
-/// Rotary position embedding through `mlx.fast.rope`: default, linear and llama3
-/// scaling (the latter with precomputed frequencies, as mlx-lm's `Llama3RoPE`).
-#[derive(Debug)]
-pub struct Rope {
-    pub(crate) dims: i32,
-    pub(crate) traditional: bool,
-    pub(crate) base: Option<f32>,
-    pub(crate) scale: f32,
-    pub(crate) freqs: Option<Array>,
-}
-
-impl Rope {
-    pub fn new(spec: &RopeSpec) -> Result<Self> {
-        let dims = spec.dims as i32;
-        let plain = |scale: f32| Rope {
-            dims,
-            traditional: spec.traditional,
-            base: Some(spec.theta),
-            scale,
-            freqs: None,
-        };
-        let Some(scaling) = &spec.scaling else {
-            return Ok(plain(1.0));
-        };
-        match scaling.kind() {
-            "default" => Ok(plain(1.0)),
-            "linear" => Ok(plain(1.0 / scaling.factor.unwrap_or(1.0))),
-            "llama3" => {
-                let freqs = llama3_freqs(spec.dims, spec.theta, scaling)?;
-                Ok(Rope {
-                    dims,
-                    traditional: spec.traditional,
-                    base: None,
-                    scale: 1.0,
-                    freqs: Some(freqs),
-                })
-            }
-            other => Err(RunnerError::Mlx(format!(
-                "rope scaling `{other}` is not supported (default, linear, llama3)"
-            ))),
-        }
-    }
-
-    /// Rotates `x` (`[B, heads, L, head_dim]`) for positions `offset..offset+L`.
-    pub fn forward(&self, x: &Array, offset: usize) -> Result<Array> {
-        Ok(fast::rope(
-            x,
-            self.dims,
-            self.traditional,
-            self.base,
-            self.scale,
-            offset as i32,
-            self.freqs.as_ref(),
-        )?)
-    }
-}
-
-/// Llama 3.x frequency smoothing, computed with the same float32 MLX ops as mlx-lm.
-fn llama3_freqs(dims: usize, base: f32, s: &RopeScaling) -> Result<Array> {
-    let factor = s.factor.unwrap_or(1.0);
-    let low = s.low_freq_factor.unwrap_or(1.0);
-    let high = s.high_freq_factor.unwrap_or(4.0);
-    let old_len = s.original_max_position_embeddings.unwrap_or(8192.0);
-    let low_wavelen = old_len / low;
-    let high_wavelen = old_len / high;
-
-    let exponents =
-        ops::arange::<_, f32>(0.0, dims as f32, 2.0)?.divide(Array::from_f32(dims as f32))?;
-    let freqs = ops::power(Array::from_f32(base), &exponents)?;
-    let wavelens = freqs.multiply(Array::from_f32((2.0 * std::f64::consts::PI) as f32))?;
-    let freqs = ops::select(
-        &wavelens.gt(Array::from_f32(low_wavelen))?,
-        &freqs.multiply(Array::from_f32(factor))?,
-        &freqs,
-    )?;
-    let medium = wavelens
-        .gt(Array::from_f32(high_wavelen))?
-        .logical_and(&wavelens.lt(Array::from_f32(low_wavelen))?)?;
-    let smooth = Array::from_f32(old_len)
-        .divide(&wavelens)?
-        .subtract(Array::from_f32(low))?
-        .divide(Array::from_f32(high - low))?;
-    let one = Array::from_f32(1.0);
-    let smooth_freqs = freqs.divide(
-        one.subtract(&smooth)?
-            .divide(Array::from_f32(factor))?
-            .add(&smooth)?,
-    )?;
-    let out = ops::select(&medium, &smooth_freqs, &freqs)?;
-    out.eval()?;
-    Ok(out)
 }
 
 /// RMS norm with a learned scale.
@@ -190,6 +162,23 @@ impl RmsNorm {
         Ok(RmsNorm { weight, eps })
     }
 
+    /// As [`RmsNorm::load`], scaling by `1 + w` when `plus_one` (Gemma), the sum taken
+    /// once here as mlx-lm takes it on every call.
+    pub fn load_with(
+        weights: &mut Weights,
+        path: &str,
+        dim: usize,
+        eps: f32,
+        plus_one: bool,
+    ) -> Result<Self> {
+        let mut norm = Self::load(weights, path, dim, eps)?;
+        if plus_one {
+            norm.weight = Array::from_f32(1.0).add(&norm.weight)?;
+            norm.weight.eval()?;
+        }
+        Ok(norm)
+    }
+
     pub fn forward(&self, x: &Array) -> Result<Array> {
         Ok(fast::rms_norm(x, Some(&self.weight), self.eps)?)
     }
@@ -206,6 +195,8 @@ pub(crate) struct Attention {
     pub(crate) num_heads: i32,
     pub(crate) num_kv_heads: i32,
     pub(crate) scale: f32,
+    /// Attend to the last `window` positions only (sliding-window layers).
+    pub(crate) window: Option<usize>,
 }
 
 impl Attention {
@@ -214,6 +205,7 @@ impl Attention {
         q: Option<&Quantization>,
         p: &str,
         s: &DecoderSpec,
+        window: Option<usize>,
         par: &Parallelism,
     ) -> Result<Self> {
         let (d, hd) = (s.hidden_size, s.head_dim);
@@ -222,7 +214,15 @@ impl Attention {
         };
         let qk_norm = |w: &mut Weights, name: &str| -> Result<Option<RmsNorm>> {
             s.qk_norm
-                .then(|| RmsNorm::load(w, &format!("{p}.{name}"), hd, s.rms_norm_eps))
+                .then(|| {
+                    RmsNorm::load_with(
+                        w,
+                        &format!("{p}.{name}"),
+                        hd,
+                        s.rms_norm_eps,
+                        s.norm_plus_one,
+                    )
+                })
                 .transpose()
         };
         Ok(Attention {
@@ -234,7 +234,8 @@ impl Attention {
             k_norm: qk_norm(w, "k_norm")?,
             num_heads: s.num_heads as i32,
             num_kv_heads: s.num_kv_heads as i32,
-            scale: (hd as f32).powf(-0.5),
+            scale: s.attn_scale.unwrap_or((hd as f32).powf(-0.5)),
+            window,
         })
     }
 
@@ -255,13 +256,40 @@ impl Attention {
         let offset = cache.offset();
         let q = rope.forward(&q, offset)?;
         let k = rope.forward(&k, offset)?;
-        let (k, v) = cache.update_and_fetch(&k, &v)?;
+        let (mut k, mut v) = cache.update_and_fetch(&k, &v)?;
 
-        let mask = (l > 1).then_some(ScaledDotProductAttentionMask::Causal);
+        let total = offset + l as usize;
+        let windowed = self.window.filter(|&w| total > w);
+        let window_mask = match windowed {
+            Some(w) if l > 1 => Some(window_mask(l as usize, offset, w)?),
+            Some(w) => {
+                // One query: the last `w` keys are exactly what it may see.
+                let start = (total - w) as i32;
+                k = k.index((.., .., start.., ..));
+                v = v.index((.., .., start.., ..));
+                None
+            }
+            None => None,
+        };
+        let mask = match &window_mask {
+            Some(m) => Some(ScaledDotProductAttentionMask::Array(m)),
+            None => (l > 1).then_some(ScaledDotProductAttentionMask::Causal),
+        };
         let out = fast::scaled_dot_product_attention(&q, &k, &v, self.scale, mask, None)?;
         let out = out.transpose_axes(&[0, 2, 1, 3])?.reshape(&[b, l, -1])?;
         self.o_proj.forward(&out)
     }
+}
+
+/// Causal attention within a window for `l` queries at positions `offset..offset+l`
+/// over keys `0..offset+l`: key `j` is seen by query `i` iff `i - window < j <= i`
+/// (mlx-lm's `create_attention_mask` with `window_size`).
+fn window_mask(l: usize, offset: usize, window: usize) -> Result<Array> {
+    let q = ops::arange::<_, i32>(offset as i32, (offset + l) as i32, None)?.reshape(&[-1, 1])?;
+    let k = ops::arange::<_, i32>(0, (offset + l) as i32, None)?.reshape(&[1, -1])?;
+    let causal = k.le(&q)?;
+    let near = q.subtract(&k)?.lt(Array::from_int(window as i32))?;
+    Ok(causal.logical_and(&near)?)
 }
 
 #[derive(Debug)]
@@ -269,6 +297,7 @@ pub(crate) struct Mlp {
     pub(crate) gate_proj: Linear,
     pub(crate) up_proj: Linear,
     pub(crate) down_proj: Linear,
+    pub(crate) activation: Activation,
 }
 
 impl Mlp {
@@ -284,27 +313,27 @@ impl Mlp {
             gate_proj: Linear::load(w, q, &format!("{p}.gate_proj"), d, h, bias, par)?,
             up_proj: Linear::load(w, q, &format!("{p}.up_proj"), d, h, bias, par)?,
             down_proj: Linear::load(w, q, &format!("{p}.down_proj"), h, d, bias, par)?,
+            activation: s.activation,
         })
     }
 
-    /// `down(silu(gate(x)) · up(x))`.
+    /// `down(act(gate(x)) · up(x))`.
     fn forward(&self, x: &Array) -> Result<Array> {
         if rows(x) < DEQUANTIZE_MIN_ROWS && x.dtype() == Dtype::Float32 {
             if let Some(y) = self.fused(x)? {
                 return Ok(y);
             }
         }
-        let gate = self.gate_proj.forward(x)?;
-        let silu = gate.multiply(ops::sigmoid(&gate)?)?;
-        let hidden = silu.multiply(self.up_proj.forward(x)?)?;
+        let gate = self.activation.forward(&self.gate_proj.forward(x)?)?;
+        let hidden = gate.multiply(self.up_proj.forward(x)?)?;
         self.down_proj.forward(&hidden)
     }
 }
 
 impl Mlp {
     /// The whole MLP on the CPU kernel for a few rows (decoding): one evaluation of
-    /// `x` instead of one per product, and the SwiGLU in Rust, computed as MLX does
-    /// (`(g · sigmoid(g)) · u`, float32). `None` when a product is not on the kernel.
+    /// `x` instead of one per product, and the gating in Rust, computed as MLX does
+    /// (e.g. `(g · sigmoid(g)) · u`, float32). `None` when a product is not on the kernel.
     fn fused(&self, x: &Array) -> Result<Option<Array>> {
         let Ok(xs) = x.try_as_slice::<f32>() else {
             return Ok(None);
@@ -316,7 +345,7 @@ impl Mlp {
         ) else {
             return Ok(None);
         };
-        let y = swiglu_mlp(&gate, &up, &down, xs)?;
+        let y = gated_mlp(&gate, &up, &down, self.activation, xs)?;
         let mut shape = x.shape().to_vec();
         if let Some(last) = shape.last_mut() {
             *last = down.out_dims() as i32;
@@ -325,35 +354,93 @@ impl Mlp {
     }
 }
 
-/// `down((g · sigmoid(g)) · u)` with `g = gate(x)`, `u = up(x)`, on slices.
-pub(crate) fn swiglu_mlp(
+/// `down(act(g) · u)` with `g = gate(x)`, `u = up(x)`, on slices.
+pub(crate) fn gated_mlp(
     gate: &KernelLinear<'_>,
     up: &KernelLinear<'_>,
     down: &KernelLinear<'_>,
+    activation: Activation,
     x: &[f32],
 ) -> Result<Vec<f32>> {
     let mut hidden = gate.forward(x)?;
     let up = up.forward(x)?;
     for (g, u) in hidden.iter_mut().zip(&up) {
-        let sigmoid = 1.0 / (1.0 + (-*g).exp());
-        *g = (*g * sigmoid) * u;
+        *g = activation.apply(*g) * u;
     }
     down.forward(&hidden)
+}
+
+/// Gemma's extra norms around the MLP ([`DecoderSpec::sandwich_norms`]).
+#[derive(Debug)]
+pub(crate) struct FeedforwardNorms {
+    pub(crate) pre: RmsNorm,
+    pub(crate) post: RmsNorm,
 }
 
 #[derive(Debug)]
 pub(crate) struct DecoderLayer {
     pub(crate) input_layernorm: RmsNorm,
     pub(crate) self_attn: Attention,
+    /// Before the MLP (llama), or on the attention output (sandwich norms).
     pub(crate) post_attention_layernorm: RmsNorm,
+    pub(crate) feedforward_norms: Option<FeedforwardNorms>,
     pub(crate) mlp: Mlp,
+    /// Sliding-window layers use the model's local rope.
+    pub(crate) sliding: bool,
 }
 
 impl DecoderLayer {
+    fn load(
+        weights: &mut Weights,
+        q: Option<&Quantization>,
+        i: usize,
+        s: &DecoderSpec,
+        par: &Parallelism,
+    ) -> Result<Self> {
+        let p = format!("model.layers.{i}");
+        let norm = |w: &mut Weights, name: &str| {
+            RmsNorm::load_with(
+                w,
+                &format!("{p}.{name}"),
+                s.hidden_size,
+                s.rms_norm_eps,
+                s.norm_plus_one,
+            )
+        };
+        let sliding = s.sliding.as_ref().filter(|w| w.slides(i));
+        Ok(DecoderLayer {
+            input_layernorm: norm(weights, "input_layernorm")?,
+            self_attn: Attention::load(
+                weights,
+                q,
+                &format!("{p}.self_attn"),
+                s,
+                sliding.map(|w| w.window),
+                par,
+            )?,
+            post_attention_layernorm: norm(weights, "post_attention_layernorm")?,
+            feedforward_norms: if s.sandwich_norms {
+                Some(FeedforwardNorms {
+                    pre: norm(weights, "pre_feedforward_layernorm")?,
+                    post: norm(weights, "post_feedforward_layernorm")?,
+                })
+            } else {
+                None
+            },
+            mlp: Mlp::load(weights, q, &format!("{p}.mlp"), s, par)?,
+            sliding: sliding.is_some(),
+        })
+    }
+
     fn forward(&self, x: &Array, rope: &Rope, cache: &mut impl KvCache) -> Result<Array> {
         let r = self
             .self_attn
             .forward(&self.input_layernorm.forward(x)?, rope, cache)?;
+        if let Some(ff) = &self.feedforward_norms {
+            let h = x.add(&self.post_attention_layernorm.forward(&r)?)?;
+            let r = self.mlp.forward(&ff.pre.forward(&h)?)?;
+            return Ok(h.add(&ff.post.forward(&r)?)?);
+        }
         let h = x.add(&r)?;
         let r = self
             .mlp
@@ -372,6 +459,8 @@ pub struct DecoderModel {
     pub(crate) norm: RmsNorm,
     pub(crate) lm_head: Option<Linear>,
     pub(crate) rope: Rope,
+    /// The sliding-window layers' rope, when they have their own.
+    pub(crate) local_rope: Option<Rope>,
 }
 
 impl DecoderModel {
@@ -397,28 +486,16 @@ impl DecoderModel {
             s.hidden_size,
             par,
         )?;
-        let mut layers = Vec::with_capacity(s.num_layers);
-        for i in 0..s.num_layers {
-            let p = format!("model.layers.{i}");
-            let eps = s.rms_norm_eps;
-            layers.push(DecoderLayer {
-                input_layernorm: RmsNorm::load(
-                    weights,
-                    &format!("{p}.input_layernorm"),
-                    s.hidden_size,
-                    eps,
-                )?,
-                self_attn: Attention::load(weights, q, &format!("{p}.self_attn"), s, par)?,
-                post_attention_layernorm: RmsNorm::load(
-                    weights,
-                    &format!("{p}.post_attention_layernorm"),
-                    s.hidden_size,
-                    eps,
-                )?,
-                mlp: Mlp::load(weights, q, &format!("{p}.mlp"), s, par)?,
-            });
-        }
-        let norm = RmsNorm::load(weights, "model.norm", s.hidden_size, s.rms_norm_eps)?;
+        let layers = (0..s.num_layers)
+            .map(|i| DecoderLayer::load(weights, q, i, s, par))
+            .collect::<Result<Vec<_>>>()?;
+        let norm = RmsNorm::load_with(
+            weights,
+            "model.norm",
+            s.hidden_size,
+            s.rms_norm_eps,
+            s.norm_plus_one,
+        )?;
         let lm_head = if s.tie_word_embeddings {
             None
         } else {
@@ -433,6 +510,7 @@ impl DecoderModel {
             )?)
         };
         let rope = Rope::new(&s.rope)?;
+        let local_rope = s.sliding.as_ref().map(|w| Rope::new(&w.rope)).transpose()?;
         let left = weights.remaining();
         if let Some(name) = left.first() {
             return Err(RunnerError::BadTensor {
@@ -450,6 +528,7 @@ impl DecoderModel {
             norm,
             lm_head,
             rope,
+            local_rope,
         })
     }
 
@@ -480,9 +559,16 @@ impl DecoderModel {
     /// models use to feed image features merged into the text embeddings), updating
     /// `caches`; returns the final hidden states before the last norm.
     pub fn forward_embeddings<C: KvCache>(&self, h: &Array, caches: &mut [C]) -> Result<Array> {
-        let mut h = h.clone();
+        let mut h = match self.spec.embed_scale {
+            Some(scale) => h.multiply(Array::from_f32(scale))?,
+            None => h.clone(),
+        };
         for (layer, cache) in self.layers.iter().zip(caches.iter_mut()) {
-            h = layer.forward(&h, &self.rope, cache)?;
+            let rope = match (&self.local_rope, layer.sliding) {
+                (Some(local), true) => local,
+                _ => &self.rope,
+            };
+            h = layer.forward(&h, rope, cache)?;
         }
         Ok(h)
     }

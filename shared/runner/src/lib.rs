@@ -1,5 +1,5 @@
 //! mlxk's model runner: text generation with MLX (through mlx-rs) for mlx-community
-//! style checkpoints of the llama, qwen2 and qwen3 architectures, dense or MLX affine
+//! style checkpoints of the llama, qwen2, qwen3 and gemma3_text architectures, dense or MLX affine
 //! quantized (4/8 bit, group 32/64/128, per-module overrides).
 //!
 //! On macOS MLX runs on Metal; elsewhere on its CPU backend, where half-precision
@@ -41,6 +41,7 @@ pub mod config;
 pub mod cpu_decode;
 pub mod detokenizer;
 pub mod error;
+pub mod gemma3;
 pub mod generate;
 pub mod interrupt;
 pub mod kernel;
@@ -52,6 +53,7 @@ pub mod memory;
 pub mod quant;
 pub mod qwen2;
 pub mod qwen3;
+pub mod rope;
 pub mod sampler;
 pub mod softmax;
 pub mod template;

@@ -1,9 +1,10 @@
 //! Vision-language models: describe images with a model that reads them.
 //!
 //! Supported families ([`SUPPORTED_VISION_FAMILIES`]): SmolVLM / SmolVLM2 and Idefics3
-//! (`smolvlm`, `idefics3`), in mlx-community's layout (the language model MLX-quantized,
-//! the vision tower as published). Each family keeps mlx-vlm's shape: language model,
-//! vision encoder, connector, the top-level model, and the processor kept apart.
+//! (`smolvlm`, `idefics3`) and Gemma 3 (`gemma3`), in mlx-community's layout (the
+//! language model MLX-quantized, the vision tower as published). Each family keeps
+//! mlx-vlm's shape: language model, vision encoder, connector or projector, the
+//! top-level model, and the processor kept apart.
 //!
 //! ```no_run
 //! use mlxk_runner::vlm::{VisionLoadOptions, VisionModel};
@@ -28,7 +29,12 @@
 //! one thread at a time. Each [`VisionModel::generate`] is a fresh session (its own KV
 //! cache), so chunks of images are independent.
 
+mod family;
+pub mod gemma3;
+pub mod merge;
+pub mod pixels;
 pub mod resample;
+pub mod siglip;
 pub mod smolvlm;
 
 use std::collections::HashSet;
@@ -45,14 +51,15 @@ use crate::config::{read_json, TokenIds};
 use crate::error::{Result, RunnerError};
 use crate::generate::{self, TokenGenerator};
 use crate::linear::Parallelism;
-use crate::memory::{self, MemoryVerdict, VisionShape};
+use crate::memory::{self, MemoryVerdict};
 use crate::runner::{collect_stop_tokens, Generation, LoadOptions};
 use crate::sampler::SamplingParams;
 use crate::template::{ChatTemplate, RenderOptions, SpecialTokens};
 use crate::weights::Weights;
+use family::{Family, FamilyConfig};
 
 /// `model_type` values [`VisionModel`] can load.
-pub const SUPPORTED_VISION_FAMILIES: &[&str] = smolvlm::MODEL_TYPES;
+pub const SUPPORTED_VISION_FAMILIES: &[&str] = &["smolvlm", "idefics3", "gemma3"];
 
 /// Text tokens (system prompt, question, answer) the memory gate adds to the image
 /// tokens when [`LoadOptions::gate_tokens`] does not say.
@@ -115,16 +122,16 @@ pub fn detect(dir: &Path) -> Result<ModelKind> {
 /// A prompt with its images, ready to run: what the processor made of them.
 #[derive(Debug)]
 pub struct VisionInput {
-    /// The chat-templated prompt with every `<image>` expanded.
+    /// The chat-templated prompt with every image marker expanded.
     pub prompt_text: String,
     /// Its token ids.
     pub input_ids: Vec<u32>,
-    /// Frames per image, and each image's tile grid (rows, columns; 0×0 unsplit).
+    /// Each image's tile grid (rows, columns; 0×0 when it is one frame).
     pub grids: Vec<(usize, usize)>,
     /// Frames in all, and the image tokens they become.
     pub frames: usize,
     pub image_tokens: usize,
-    /// `[frames, side, side, 3]`, float32, channels last, normalised.
+    /// `[frames, height, width, 3]`, float32, channels last, normalised.
     pixels: Array,
 }
 
@@ -144,8 +151,7 @@ impl VisionInput {
 /// A loaded vision-language model with its processor, tokenizer and chat template.
 pub struct VisionModel {
     model_type: String,
-    model: smolvlm::SmolVlm,
-    processor: smolvlm::Processor,
+    family: Family,
     tokenizer: Tokenizer,
     template: Option<ChatTemplate>,
     stop_tokens: HashSet<u32>,
@@ -180,28 +186,17 @@ impl VisionModel {
                 return Err(RunnerError::NotAVisionModel { model_type })
             }
         };
-        let config_path = dir.join("config.json");
-        let text = std::fs::read_to_string(&config_path).map_err(|source| RunnerError::Io {
-            path: config_path.clone(),
-            source,
-        })?;
-        let config = smolvlm::SmolVlmConfig::from_json(&text).map_err(|message| {
-            RunnerError::InvalidConfig {
-                path: config_path,
-                message,
-            }
-        })?;
-        let processor = smolvlm::Processor::load(&dir, config.tokens_per_frame())?;
+        let config = FamilyConfig::read(&dir, &model_type)?;
         let load = &options.load;
+        let text_config = config.text();
         let context_length = load
             .context_length
-            .or(config.text.max_position_embeddings)
+            .or(text_config.max_position_embeddings)
             .unwrap_or(crate::runner::FALLBACK_CONTEXT_LENGTH);
-
-        let shape = vision_shape(&config, &processor, options.images_per_prompt.max(1));
+        let shape = config.shape(options.images_per_prompt.max(1));
         let text_tokens = load.gate_tokens.unwrap_or(DEFAULT_TEXT_TOKENS);
         let weights_bytes = memory::weight_bytes(&dir, load.upcast)?;
-        let estimate = memory::estimate_vision(&config.text, weights_bytes, &shape, text_tokens);
+        let estimate = memory::estimate_vision(text_config, weights_bytes, &shape, text_tokens);
         let verdict = memory::gate(estimate, load.check_memory)?;
 
         let tokenizer_path = dir.join("tokenizer.json");
@@ -212,16 +207,16 @@ impl VisionModel {
             .map(SpecialTokens::from_tokenizer_config)
             .unwrap_or_default();
         let template = ChatTemplate::load(&dir)?;
-        let image_token = tokenizer.token_to_id(smolvlm::processor::IMAGE_TOKEN);
-        if image_token != Some(config.image_token_id) {
+        let (token, id) = config.image_token();
+        let image_token = tokenizer.token_to_id(token);
+        if image_token != Some(id) {
             return Err(RunnerError::Tokenizer(format!(
-                "`<image>` is token {image_token:?} in tokenizer.json, but config.json's image_token_id is {}",
-                config.image_token_id
+                "`{token}` is token {image_token:?} in tokenizer.json, but config.json's image token is {id}"
             )));
         }
 
-        let mut eos = config.eos_token_id.0.clone();
-        eos.extend(&config.text.eos_token_id.0);
+        let mut eos = config.eos().0.clone();
+        eos.extend(&text_config.eos_token_id.0);
         let mut stop_tokens = collect_stop_tokens(
             &dir,
             &TokenIds(eos),
@@ -229,19 +224,17 @@ impl VisionModel {
             &special,
             template.as_ref(),
         )?;
-        // The processor's extra end-of-turn token (mlx-vlm's additional_eos_token_ids).
-        stop_tokens.extend(tokenizer.token_to_id(smolvlm::processor::END_OF_UTTERANCE));
+        // The family's end-of-turn token (mlx-vlm's additional_eos_token_ids).
+        stop_tokens.extend(tokenizer.token_to_id(config.end_of_turn()));
 
         let mut weights = Weights::load(&dir, load.upcast)?;
-        let model = smolvlm::SmolVlm::load(
-            config,
+        let family = config.build(
             &mut weights,
             &Parallelism::cpu(load.threads, load.cpu_kernel),
         )?;
         Ok(VisionModel {
             model_type,
-            model,
-            processor,
+            family,
             tokenizer,
             template,
             stop_tokens,
@@ -267,10 +260,6 @@ impl VisionModel {
         &self.tokenizer
     }
 
-    pub fn processor(&self) -> &smolvlm::Processor {
-        &self.processor
-    }
-
     /// What the memory gate decided at load.
     pub fn memory_verdict(&self) -> &MemoryVerdict {
         &self.memory
@@ -278,34 +267,49 @@ impl VisionModel {
 
     /// Language-model tokens one image costs at most (its largest tiling).
     pub fn max_tokens_per_image(&self) -> usize {
-        vision_shape(self.model.config(), &self.processor, 1).image_tokens()
+        self.family.shape(1).image_tokens()
     }
 
     /// The chat-templated prompt for `images` images and the user's `prompt` (after
-    /// `system` when given), with one `<image>` marker per image before the text, as
-    /// mlx-vlm builds it for this family.
+    /// `system` when given), with one image marker per image where mlx-vlm puts it for
+    /// this family: SmolVLM's `<image>` items before the text, Gemma 3's
+    /// `<start_of_image>` after it, in the message's text.
     pub fn render_prompt(
         &self,
         prompt: &str,
         system: Option<&str>,
         images: usize,
     ) -> Result<String> {
-        let marker = smolvlm::processor::IMAGE_TOKEN;
+        let marker = self.family.marker();
+        let image_first = matches!(self.family, Family::SmolVlm { .. });
         let Some(template) = &self.template else {
-            let mut text = marker.repeat(images);
+            let markers = marker.repeat(images);
+            let mut text = if image_first {
+                markers + prompt
+            } else {
+                format!("{prompt}{markers}")
+            };
             if let Some(system) = system {
                 text = format!("{system}\n{text}");
             }
-            return Ok(text + prompt);
+            return Ok(text);
         };
         let text_part = |t: &str| json!({"type": "text", "text": t, "content": t});
         let mut messages = Vec::new();
-        if let Some(system) = system {
-            messages.push(json!({"role": "system", "content": [text_part(system)]}));
+        if image_first {
+            if let Some(system) = system {
+                messages.push(json!({"role": "system", "content": [text_part(system)]}));
+            }
+            let mut content: Vec<Value> = (0..images).map(|_| json!({"type": "image"})).collect();
+            content.push(text_part(prompt));
+            messages.push(json!({"role": "user", "content": content}));
+        } else {
+            if let Some(system) = system {
+                messages.push(json!({"role": "system", "content": system}));
+            }
+            let content = format!("{prompt}{}", marker.repeat(images));
+            messages.push(json!({"role": "user", "content": content}));
         }
-        let mut content: Vec<Value> = (0..images).map(|_| json!({"type": "image"})).collect();
-        content.push(text_part(prompt));
-        messages.push(json!({"role": "user", "content": content}));
         let options = RenderOptions {
             add_generation_prompt: true,
             ..RenderOptions::default()
@@ -331,15 +335,11 @@ impl VisionModel {
         if images.is_empty() {
             return Err(RunnerError::InvalidImage("no images given".into()));
         }
-        let processed = images
-            .iter()
-            .map(|img| self.processor.frames(img))
-            .collect::<Result<Vec<_>>>()?;
         let text = self.render_prompt(prompt, system, images.len())?;
-        let prompt_text = self.processor.expand_prompt(&text, &processed)?;
+        let prepared = self.family.prepare(images, &text)?;
         let input_ids = self
             .tokenizer
-            .encode(prompt_text.as_str(), false)
+            .encode(prepared.prompt_text.as_str(), false)
             .map_err(|e| RunnerError::Tokenizer(e.to_string()))?
             .get_ids()
             .to_vec();
@@ -349,20 +349,17 @@ impl VisionModel {
                 context_length: self.context_length,
             });
         }
-        let frames: Vec<RgbImage> = processed
-            .iter()
-            .flat_map(|p| p.frames.iter().cloned())
-            .collect();
-        let side = self.processor.image.max_image_size as i32;
+        let (h, w) = prepared.frame_size;
+        let frames = prepared.frames.len();
         let pixels = Array::from_slice(
-            &self.processor.pixels(&frames),
-            &[frames.len() as i32, side, side, 3],
+            &self.family.pixels(&prepared.frames),
+            &[frames as i32, h as i32, w as i32, 3],
         );
         Ok(VisionInput {
-            prompt_text,
-            grids: processed.iter().map(|p| (p.rows, p.cols)).collect(),
-            frames: frames.len(),
-            image_tokens: frames.len() * self.processor.image_seq_len,
+            prompt_text: prepared.prompt_text,
+            grids: prepared.grids,
+            frames,
+            image_tokens: frames * self.family.tokens_per_frame(),
             input_ids,
             pixels,
         })
@@ -370,8 +367,7 @@ impl VisionModel {
 
     /// Input embeddings of `input`: text embeddings with the image features merged in.
     fn embeddings(&self, input: &VisionInput) -> Result<Array> {
-        let features = self.model.image_features(&input.pixels)?;
-        let merged = self.model.merge(&input.input_ids, &features)?;
+        let merged = self.family.embeddings(&input.input_ids, &input.pixels)?;
         merged.eval()?;
         Ok(merged)
     }
@@ -386,7 +382,7 @@ impl VisionModel {
     ) -> Result<TokenGenerator<'_>> {
         let embeds = self.embeddings(input)?;
         TokenGenerator::with_embeddings(
-            self.model.language(),
+            self.family.language(),
             &input.input_ids,
             embeds,
             params,
@@ -426,7 +422,7 @@ impl VisionModel {
     /// Logits at the last prompt position, as generation computes them.
     pub fn prompt_logits(&self, input: &VisionInput) -> Result<Vec<f32>> {
         let embeds = self.embeddings(input)?;
-        generate::prompt_logits_with(self.model.language(), &input.input_ids, Some(&embeds))
+        generate::prompt_logits_with(self.family.language(), &input.input_ids, Some(&embeds))
     }
 
     /// Ids → text (special tokens kept).
@@ -434,39 +430,5 @@ impl VisionModel {
         self.tokenizer
             .decode(ids, false)
             .map_err(|e| RunnerError::Tokenizer(e.to_string()))
-    }
-}
-
-/// The memory gate's view of `images` images at their largest tiling.
-fn vision_shape(
-    config: &smolvlm::SmolVlmConfig,
-    processor: &smolvlm::Processor,
-    images: usize,
-) -> VisionShape {
-    let im = &processor.image;
-    let per_image = if im.do_image_splitting {
-        let edge = if im.do_resize {
-            im.size_longest_edge
-        } else {
-            smolvlm::processor::MAX_IMAGE_SIZE
-        };
-        let side = edge.div_ceil(im.max_image_size) as usize;
-        if side > 1 {
-            side * side + 1
-        } else {
-            1
-        }
-    } else {
-        1
-    };
-    let v = &config.vision;
-    VisionShape {
-        hidden: v.hidden_size,
-        heads: v.heads(),
-        intermediate: v.intermediate(),
-        patches: v.patches(),
-        frame_side: im.max_image_size as usize,
-        frames: per_image * images,
-        tokens_per_frame: processor.image_seq_len,
     }
 }

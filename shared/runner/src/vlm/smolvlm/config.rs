@@ -7,76 +7,7 @@ use serde_json::{json, Value};
 
 use crate::config::{ModelConfig, Quantization, TokenIds};
 
-/// The vision tower's shape (`vision_config`).
-#[derive(Debug, Clone, Deserialize)]
-pub struct VisionConfig {
-    #[serde(default = "default_vision_hidden")]
-    pub hidden_size: usize,
-    #[serde(default)]
-    pub num_attention_heads: Option<usize>,
-    #[serde(default = "default_patch")]
-    pub patch_size: usize,
-    #[serde(default)]
-    pub num_hidden_layers: Option<usize>,
-    #[serde(default)]
-    pub intermediate_size: Option<usize>,
-    #[serde(default = "default_image_size")]
-    pub image_size: usize,
-    #[serde(default = "default_channels")]
-    pub num_channels: usize,
-    #[serde(default = "default_ln_eps")]
-    pub layer_norm_eps: f32,
-}
-
-fn default_vision_hidden() -> usize {
-    1152
-}
-fn default_patch() -> usize {
-    14
-}
-fn default_image_size() -> usize {
-    384
-}
-fn default_channels() -> usize {
-    3
-}
-fn default_ln_eps() -> f32 {
-    1e-6
-}
-
-impl VisionConfig {
-    pub fn heads(&self) -> usize {
-        self.num_attention_heads
-            .unwrap_or(if self.hidden_size % 64 == 0 {
-                self.hidden_size / 64
-            } else {
-                16
-            })
-    }
-
-    pub fn layers(&self) -> usize {
-        self.num_hidden_layers
-            .unwrap_or(if self.hidden_size <= 768 { 12 } else { 27 })
-    }
-
-    pub fn intermediate(&self) -> usize {
-        self.intermediate_size.unwrap_or(match self.hidden_size {
-            768 => 3072,
-            1152 => 4304,
-            h => 4 * h,
-        })
-    }
-
-    /// Patches along one side of a frame.
-    pub fn patches_per_side(&self) -> usize {
-        self.image_size / self.patch_size
-    }
-
-    /// Patches in one frame.
-    pub fn patches(&self) -> usize {
-        self.patches_per_side() * self.patches_per_side()
-    }
-}
+pub use crate::vlm::siglip::VisionConfig;
 
 /// The whole `config.json`.
 #[derive(Debug, Clone)]

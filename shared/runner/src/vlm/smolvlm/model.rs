@@ -8,10 +8,11 @@ use mlx_rs::{ops, Array};
 use super::config::SmolVlmConfig;
 use super::connector::Connector;
 use super::language;
-use super::vision::VisionModel;
+use super::vision::{self, VisionModel};
 use crate::error::{Result, RunnerError};
 use crate::layers::DecoderModel;
 use crate::linear::Parallelism;
+use crate::vlm::merge::merge_features;
 use crate::weights::Weights;
 
 #[derive(Debug)]
@@ -27,7 +28,7 @@ impl SmolVlm {
     pub fn load(config: SmolVlmConfig, weights: &mut Weights, par: &Parallelism) -> Result<Self> {
         let q = config.quantization.as_ref();
         weights.discard(|name| name.contains("position_ids"));
-        let vision = VisionModel::load(weights, q, &config.vision, par)?;
+        let vision = VisionModel::load(weights, q, &config.vision, vision::OPTIONS, par)?;
         let connector = Connector::load(
             weights,
             q,
@@ -82,34 +83,12 @@ impl SmolVlm {
     /// Text embeddings of `ids` with the rows of `features` written, in order, at the
     /// image-token positions → `[1, L, hidden]`. The count must match exactly.
     pub fn merge(&self, ids: &[u32], features: &Array) -> Result<Array> {
-        let image_token = self.config.image_token_id;
-        let n_image = ids.iter().filter(|&&t| t == image_token).count();
-        let n_features = features.dim(0) as usize;
-        if n_image != n_features {
-            return Err(RunnerError::InvalidImage(format!(
-                "image features and image tokens do not match: tokens {n_image}, features {n_features}"
-            )));
-        }
-        let len = ids.len() as i32;
-        let text = self
-            .language
-            .embed(&Array::from_slice(ids, &[len]))?
-            .as_dtype(features.dtype())?;
-        // One gather over [text rows; feature rows]: position i takes row i, or the
-        // next feature row when it holds an image token.
-        let mut next = len;
-        let rows: Vec<i32> = (0..len)
-            .map(|i| {
-                if ids[i as usize] == image_token {
-                    next += 1;
-                    next - 1
-                } else {
-                    i
-                }
-            })
-            .collect();
-        let all = ops::concatenate(&[text, features.clone()], 0)?;
-        let merged = all.take_axis(Array::from_slice(&rows, &[len]), 0)?;
-        Ok(merged.expand_dims(0)?)
+        merge_features(
+            &self.language,
+            ids,
+            self.config.image_token_id,
+            features,
+            None,
+        )
     }
 }

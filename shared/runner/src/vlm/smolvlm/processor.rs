@@ -25,6 +25,7 @@ use serde_json::Value;
 
 use crate::config::read_json;
 use crate::error::{Result, RunnerError};
+use crate::vlm::pixels::PixelConfig;
 use crate::vlm::resample::{self, Filter};
 
 /// Transformers' cap on the longest edge after the first resize.
@@ -41,12 +42,8 @@ pub struct ImageConfig {
     pub size_longest_edge: u32,
     pub max_image_size: u32,
     pub do_image_splitting: bool,
-    pub resample: Filter,
-    pub do_rescale: bool,
-    pub rescale_factor: f64,
-    pub do_normalize: bool,
-    pub image_mean: [f32; 3],
-    pub image_std: [f32; 3],
+    /// Filter, rescale and normalisation.
+    pub pixels: PixelConfig,
 }
 
 impl Default for ImageConfig {
@@ -57,12 +54,7 @@ impl Default for ImageConfig {
             size_longest_edge: 4 * 364,
             max_image_size: 364,
             do_image_splitting: true,
-            resample: Filter::Lanczos,
-            do_rescale: true,
-            rescale_factor: 1.0 / 255.0,
-            do_normalize: true,
-            image_mean: [0.5; 3],
-            image_std: [0.5; 3],
+            pixels: PixelConfig::new(Filter::Lanczos, [0.5; 3], [0.5; 3]),
         }
     }
 }
@@ -82,8 +74,6 @@ impl ImageConfig {
         };
         flag("do_resize", &mut self.do_resize);
         flag("do_image_splitting", &mut self.do_image_splitting);
-        flag("do_rescale", &mut self.do_rescale);
-        flag("do_normalize", &mut self.do_normalize);
         let edge = |key: &str| -> Result<Option<u32>> {
             match v.get(key) {
                 None | Some(Value::Null) => Ok(None),
@@ -101,35 +91,7 @@ impl ImageConfig {
         if let Some(e) = edge("max_image_size")? {
             self.max_image_size = e;
         }
-        if let Some(code) = v.get("resample").and_then(Value::as_i64) {
-            self.resample = Filter::from_pil(code)
-                .ok_or_else(|| bad(format!("resample filter {code} is not supported (1–5)")))?;
-        }
-        if let Some(f) = v.get("rescale_factor").and_then(Value::as_f64) {
-            self.rescale_factor = f;
-        }
-        let triple = |key: &str, into: &mut [f32; 3]| -> Result<()> {
-            match v.get(key) {
-                None | Some(Value::Null) => Ok(()),
-                Some(Value::Number(n)) => {
-                    *into = [n.as_f64().unwrap_or(0.0) as f32; 3];
-                    Ok(())
-                }
-                Some(Value::Array(a)) if a.len() == 3 => {
-                    for (slot, x) in into.iter_mut().zip(a) {
-                        *slot = x
-                            .as_f64()
-                            .ok_or_else(|| bad(format!("`{key}` must hold numbers")))?
-                            as f32;
-                    }
-                    Ok(())
-                }
-                Some(_) => Err(bad(format!("`{key}` must be a number or 3 numbers"))),
-            }
-        };
-        triple("image_mean", &mut self.image_mean)?;
-        triple("image_std", &mut self.image_std)?;
-        Ok(())
+        self.pixels.apply(v, path)
     }
 }
 
@@ -201,7 +163,7 @@ impl Processor {
         if image.width() == 0 || image.height() == 0 {
             return Err(RunnerError::InvalidImage("the image is empty".into()));
         }
-        let filter = c.resample;
+        let filter = c.pixels.resample;
         let mut img = image.clone();
         if c.do_resize {
             let (h, w) = longest_edge_size(img.height(), img.width(), c.size_longest_edge);
@@ -248,23 +210,7 @@ impl Processor {
 
     /// Frames → float32 pixels `[frames, M, M, 3]` (channels last), step 3.
     pub fn pixels(&self, frames: &[RgbImage]) -> Vec<f32> {
-        let c = &self.image;
-        let mut out = Vec::with_capacity(frames.iter().map(|f| f.as_raw().len()).sum());
-        for frame in frames {
-            for (i, &v) in frame.as_raw().iter().enumerate() {
-                let ch = i % 3;
-                let mut x = if c.do_rescale {
-                    (v as f64 * c.rescale_factor) as f32
-                } else {
-                    v as f32
-                };
-                if c.do_normalize {
-                    x = (x - c.image_mean[ch]) / c.image_std[ch];
-                }
-                out.push(x);
-            }
-        }
-        out
+        self.image.pixels.pixels(frames)
     }
 
     /// The text that replaces one `<image>` in the prompt.

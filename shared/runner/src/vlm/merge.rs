@@ -1,0 +1,49 @@
+//! Writing image features into the text embeddings at the image-token positions
+//! (mlx-vlm's `masked_scatter` / `merge_input_ids_with_image_features`).
+
+use mlx_rs::Array;
+
+use crate::error::{Result, RunnerError};
+use crate::layers::DecoderModel;
+
+/// Text embeddings of `ids` with the rows of `features` (`[n, hidden]`) written, in
+/// order, at the positions holding `image_token`, and zeros at positions holding
+/// `zero_token` (Gemma 3's pad mask) → `[1, L, hidden]`. The counts must match exactly.
+pub fn merge_features(
+    language: &DecoderModel,
+    ids: &[u32],
+    image_token: u32,
+    features: &Array,
+    zero_token: Option<u32>,
+) -> Result<Array> {
+    let n_image = ids.iter().filter(|&&t| t == image_token).count();
+    let n_features = features.dim(0) as usize;
+    if n_image != n_features {
+        return Err(RunnerError::InvalidImage(format!(
+            "image features and image tokens do not match: tokens {n_image}, features {n_features}"
+        )));
+    }
+    let len = ids.len() as i32;
+    let text = language
+        .embed(&Array::from_slice(ids, &[len]))?
+        .as_dtype(features.dtype())?;
+    let hidden = text.dim(-1);
+    let zero = mlx_rs::ops::zeros_dtype(&[1, hidden], features.dtype())?;
+    // One gather over [text rows; feature rows; a zero row]: position i takes row i,
+    // the next feature row when it holds an image token, or the zero row.
+    let zero_row = len + n_features as i32;
+    let mut next = len;
+    let rows: Vec<i32> = (0..len)
+        .map(|i| match ids[i as usize] {
+            t if t == image_token => {
+                next += 1;
+                next - 1
+            }
+            t if Some(t) == zero_token => zero_row,
+            _ => i,
+        })
+        .collect();
+    let all = mlx_rs::ops::concatenate(&[text, features.clone(), zero], 0)?;
+    let merged = all.take_axis(Array::from_slice(&rows, &[len]), 0)?;
+    Ok(merged.expand_dims(0)?)
+}
