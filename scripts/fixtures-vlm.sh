@@ -6,6 +6,10 @@
 #                                      Pillow's resizes of one of them; prints their dir
 #   scripts/fixtures-vlm.sh reference  Python mlx-vlm's outputs on the model and photos; prints the reference dir
 #   scripts/fixtures-vlm.sh all        all of the above (the reference dir last)
+#   scripts/fixtures-vlm.sh model gemma3 | reference gemma3 | all gemma3
+#                                      the same for a tiny random Gemma 3 (models/tiny-gemma3-4bit, made with
+#                                      Gemma 3 270M's real tokenizer from scripts/fixtures.sh gemma3);
+#                                      without a family (or with smolvlm) the commands mean SmolVLM
 #
 # Everything lives under ${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}: models/tiny-smolvlm-4bit,
 # vlm-photos/*.rgb.safetensors, reference/vlm-<hash>/ (reference.jsonl + pixel values). A part is
@@ -18,7 +22,12 @@ set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}"
-MODEL_NAME="tiny-smolvlm-4bit"
+FAMILY="${2:-smolvlm}"
+case "$FAMILY" in
+  smolvlm) MODEL_NAME="tiny-smolvlm-4bit" ;;
+  gemma3) MODEL_NAME="tiny-gemma3-4bit" ;;
+  *) printf '[fixtures-vlm] error: unknown family %s (smolvlm, gemma3)\n' "$FAMILY" >&2; exit 2 ;;
+esac
 SEED=0
 GOEXIF=/usr/share/gocode/src/github.com/rwcarlsen/goexif/exif
 PILLOW_SDIST="pillow-13.0.0.tar.gz"
@@ -56,6 +65,11 @@ vlm_python() { bash "$ROOT/scripts/venv.sh" vlm; }
 model_want() {
   printf 'seed=%s maker=%s venv=%s' "$SEED" "$(sha "$ROOT/scripts/make_tiny_vlm.py")" \
     "$(sha "$ROOT/scripts/requirements/vlm.txt")"
+  # Gemma 3's tokenizer files come from the converted 270M model: their hash is part of ours.
+  local g="$CACHE/models/gemma-3-270m-4bit"
+  [[ $FAMILY == gemma3 ]] && printf ' family=gemma3 tokenizer=%s' \
+    "$(cat "$g/tokenizer.json" "$g/tokenizer_config.json" "$g/chat_template.jinja" 2>/dev/null | sha256sum | cut -c1-16)"
+  return 0
 }
 
 # cmd_model and cmd_photos also leave their result in MODEL_DIR / PHOTOS_DIR, so that
@@ -68,13 +82,19 @@ cmd_model() {
     printf '%s\n' "$dst"
     return 0
   fi
-  local py smol tmp t0=$SECONDS
+  local py tok tmp t0=$SECONDS fam=()
   py="$(vlm_python)"
-  smol="$(bash "$ROOT/scripts/fixtures.sh" smollm2 | tail -n1)"
+  if [[ $FAMILY == gemma3 ]]; then
+    tok="$(bash "$ROOT/scripts/fixtures.sh" gemma3 | tail -n1)"
+    fam=(--family gemma3)
+    want="$(model_want)"  # the tokenizer's stamp may have been (re)written just now
+  else
+    tok="$(bash "$ROOT/scripts/fixtures.sh" smollm2 | tail -n1)"
+  fi
   tmp="$(mktemp -d "$CACHE/models/.build-$MODEL_NAME.XXXXXX")"
   TMPS+=("$tmp")
   log "making $MODEL_NAME with mlx-vlm's own classes and converter"
-  "$py" "$ROOT/scripts/make_tiny_vlm.py" --tokenizer "$smol" --out "$tmp/model" --seed "$SEED" >&2
+  "$py" "$ROOT/scripts/make_tiny_vlm.py" "${fam[@]}" --tokenizer "$tok" --out "$tmp/model" --seed "$SEED" >&2
   rm -f "$CACHE/stamps/$MODEL_NAME"
   install_dir "$tmp/model" "$dst"
   stamp_write "$MODEL_NAME" "$want"
@@ -156,6 +176,19 @@ cases_json() {
 JSON
 }
 
+# Gemma 3 (sliding_window 16): every prompt is longer than the window, which the reference checks.
+check_gemma3_reference() {
+  python3 - "$1" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    n = len(d["input_ids"])
+    assert n > 16, f"{d['id']}: prompt of {n} tokens is not longer than sliding_window 16"
+    print(f"[fixtures-vlm] {d['id']}: {n} prompt tokens, {len(d['tokens'])} generated ({d['finish_reason']})",
+          file=sys.stderr)
+PY
+}
+
 cmd_reference() {
   local model photos want
   cmd_model >/dev/null
@@ -179,6 +212,7 @@ cmd_reference() {
   log "running Python mlx-vlm on $MODEL_NAME (4 cases, about a minute)"
   "$py" "$ROOT/scripts/reference_mlx_vlm.py" --model "$model" --cases "$tmp/out/cases.json" \
     --pixels-dir "$tmp/out" >"$tmp/out/reference.jsonl.tmp"
+  [[ $FAMILY == gemma3 ]] && check_gemma3_reference "$tmp/out/reference.jsonl.tmp"
   mv -f "$tmp/out/reference.jsonl.tmp" "$tmp/out/reference.jsonl"
   rm -f "$CACHE/stamps/vlm-reference-$key"
   install_dir "$tmp/out" "$dst"
@@ -188,7 +222,7 @@ cmd_reference() {
 }
 
 usage() {
-  sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
