@@ -16,8 +16,9 @@
 # rebuilt only when its stamp (its inputs' hashes, written last) is stale; outputs are built in
 # temporary directories and renamed into place. Progress goes to stderr; stdout carries paths.
 # Needs: the vlm venv (scripts/venv.sh vlm: mlx-vlm 0.7, mlx 0.32.4), SmolLM2's tokenizer
-# (scripts/fixtures.sh smollm2), Debian golang-github-rwcarlsen-goexif-dev (sample photos),
-# PyPI access once (Pillow's sdist for Tests/images/flower.jpg).
+# (scripts/fixtures.sh smollm2; for gemma3 Gemma 3 270M's: scripts/fixtures.sh gemma3), Debian
+# golang-github-rwcarlsen-goexif-dev (sample photos), PyPI access once (Pillow's sdist for
+# Tests/images/flower.jpg).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -222,7 +223,7 @@ cmd_reference() {
 }
 
 usage() {
-  sed -n '2,20p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
