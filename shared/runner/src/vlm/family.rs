@@ -134,6 +134,14 @@ impl Family {
         }
     }
 
+    /// Whether the prompt is encoded with the tokenizer's special tokens added. mlx-vlm
+    /// 0.7.10 adds them for Gemma 3 although its chat template writes `<bos>` too (its
+    /// Gemma 3 processor has no chat template of its own), so ids start `<bos><bos>`;
+    /// we agree with it. SmolVLM's are not added.
+    pub fn adds_special_tokens(&self) -> bool {
+        matches!(self, Family::Gemma3 { .. })
+    }
+
     pub fn tokens_per_frame(&self) -> usize {
         match self {
             Family::SmolVlm { processor, .. } => processor.image_seq_len,
