@@ -183,7 +183,7 @@ cmd_gemma3() {
   local want checked=spm
   # only a finished llamacpp venv (scripts/venv.sh llamacpp writes its stamp last)
   [[ -x "$llama_py" && -f "$CACHE/venvs/llamacpp/.mlxk-stamp" ]] && checked=llama.cpp
-  want="gguf=$(manifest gemma3-270m-gguf 5) converter=$(sha256 "$ROOT/scripts/gguf_gemma3_to_hf.py") tokenizer-check=$checked test-venv=$(sha256 "$ROOT/scripts/requirements/test.txt")"
+  want="gguf=$(manifest gemma3-270m-gguf 5) dtype=float32 converter=$(sha256 "$ROOT/scripts/gguf_gemma3_to_hf.py") tokenizer-check=$checked test-venv=$(sha256 "$ROOT/scripts/requirements/test.txt")"
   if [[ -d "$dst" ]] && stamp_ok "$GEMMA3_NAME" "$want"; then
     printf '%s\n' "$dst"
     return 0
@@ -209,8 +209,10 @@ EOF
   fi
   log "converting $GEMMA3_GGUF -> Hugging Face layout (dequantized, float32)"
   "$py" "$ROOT/scripts/gguf_gemma3_to_hf.py" "$gguf" "$tmp/hf" --verify-tokenizer "${ids[@]}" >&2
-  log "quantizing with mlx_lm.convert (4-bit, group 64, bfloat16) -> $dst"
-  "$tpy" -c 'import sys; from mlx_lm.convert import convert; convert(sys.argv[1], mlx_path=sys.argv[2], quantize=True, q_group_size=64, q_bits=4)' \
+  # float32 scales and norms (as the SmolLM2 fixture): mlx-lm then computes in float32,
+  # as the runner does on the CPU, so the two can agree to float32 rounding.
+  log "quantizing with mlx_lm.convert (4-bit, group 64, float32 scales) -> $dst"
+  "$tpy" -c 'import sys; from mlx_lm.convert import convert; convert(sys.argv[1], mlx_path=sys.argv[2], quantize=True, q_group_size=64, q_bits=4, dtype="float32")' \
     "$tmp/hf" "$tmp/model" >&2
   chmod 755 "$tmp/model"
   rm -f "$CACHE/stamps/$GEMMA3_NAME"

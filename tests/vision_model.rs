@@ -1,5 +1,5 @@
-//! mlxk-vision with a model: the tiny random SmolVLM checkpoint that mlx-vlm's
-//! own classes made (scripts/fixtures-vlm.sh). The binary describes as Python
+//! mlxk-vision with a model: the tiny random SmolVLM and Gemma 3 checkpoints that
+//! mlx-vlm's own classes made (scripts/fixtures-vlm.sh). The binary describes as Python
 //! mlx-vlm does on the same pixels; chunks are fresh sessions of one loaded
 //! model; the refusals come before loading; and the flagship chain
 //! photos → mlxk-vision → mlxk-run hands every image's metadata to the text
@@ -10,7 +10,9 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-use crate::harness::fixtures::{self, photos, tiny_qwen2, tiny_smolvlm, vlm_reference};
+use crate::harness::fixtures::{
+    self, photos, tiny_gemma3, tiny_qwen2, tiny_smolvlm, vlm_reference, vlm_reference_gemma3,
+};
 use crate::harness::wire_vision::{stream, Chunk, Image, Stream};
 use crate::harness::{Run, TestCache};
 use crate::run::{cache_with_smollm2, RUN};
@@ -25,15 +27,19 @@ fn cache_with_vlm(with_text: bool) -> TestCache {
     } else {
         TestCache::new()
     };
-    let dir = tiny_smolvlm();
-    let mut repo = cache.repo(TINY);
+    add_model(&cache, TINY, &tiny_smolvlm());
+    cache
+}
+
+/// Puts the model directory `dir` into `cache` as repo `name`.
+fn add_model(cache: &TestCache, name: &str, dir: &Path) {
+    let mut repo = cache.repo(name);
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         repo = repo.file(&name, std::fs::read(&path).unwrap());
     }
     repo.build();
-    cache
 }
 
 fn vision(cache: &TestCache, args: &[&str]) -> (Run, Stream) {
@@ -64,7 +70,11 @@ fn reference_png(cache: &TestCache, name: &str) -> PathBuf {
 /// mlx-vlm's greedy tokens for reference case `id`, as text (the tokenizer
 /// of the checkpoint, through Python's `tokenizers`).
 fn reference_text(id: &str) -> String {
-    let line = std::fs::read_to_string(vlm_reference().join("reference.jsonl"))
+    reference_text_of(&vlm_reference(), &tiny_smolvlm(), id)
+}
+
+fn reference_text_of(reference: &Path, model: &Path, id: &str) -> String {
+    let line = std::fs::read_to_string(reference.join("reference.jsonl"))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -77,7 +87,7 @@ fn reference_text(id: &str) -> String {
              t = Tokenizer.from_file(sys.argv[1])\n\
              sys.stdout.write(t.decode(json.loads(sys.argv[2]), skip_special_tokens=False))",
         ])
-        .arg(tiny_smolvlm().join("tokenizer.json"))
+        .arg(model.join("tokenizer.json"))
         .arg(line["tokens"].to_string())
         .output()
         .unwrap();
@@ -152,6 +162,57 @@ fn describes_as_mlx_vlm_does_on_the_same_pixels() {
 }
 
 /// Photos with GPS, date and camera (exiftool-made copies of real photos).
+/// Gemma 3 through the binary: its prompt format (the images after the text), its
+/// processor and its model give mlx-vlm's greedy text on the same pixels.
+#[test]
+fn gemma3_describes_as_mlx_vlm_does() {
+    const GEMMA: &str = "test/tiny-gemma3";
+    let cache = TestCache::new();
+    add_model(&cache, GEMMA, &tiny_gemma3());
+    let flower = reference_png(&cache, "flower");
+    let sample1 = reference_png(&cache, "sample1");
+    let want = |id: &str| reference_text_of(&vlm_reference_gemma3(), &tiny_gemma3(), id);
+    let (run, s) = vision(
+        &cache,
+        &[
+            flower.to_str().unwrap(),
+            "--no-metadata",
+            "--system",
+            "You are a careful photo archivist.",
+            "--prompt",
+            "Where and when was this photo taken?",
+            "-n",
+            "32",
+            "--json",
+        ],
+    );
+    run.expect_code(0);
+    let chunk = only_chunk(&s);
+    assert_eq!(
+        chunk.model, GEMMA,
+        "the cache's only vision model is the default"
+    );
+    assert_eq!(chunk.text, want("flower-system"));
+    let (run, s) = vision(
+        &cache,
+        &[
+            GEMMA,
+            sample1.to_str().unwrap(),
+            flower.to_str().unwrap(),
+            "--chunk",
+            "2",
+            "--no-metadata",
+            "--prompt",
+            "[Image 1 | Date: 2003-11-23] [Image 2 | Date: 2003-12-14] Describe each photo.",
+            "-n",
+            "16",
+            "--json",
+        ],
+    );
+    run.expect_code(0);
+    assert_eq!(only_chunk(&s).text, want("two-images"));
+}
+
 fn geo_photos() -> Vec<PathBuf> {
     let p = photos();
     vec![

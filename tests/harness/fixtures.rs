@@ -110,7 +110,7 @@ fn script_output(script: &str, arg: &str) -> PathBuf {
         .join(script);
     let out = std::process::Command::new("bash")
         .arg(&path)
-        .arg(arg)
+        .args(arg.split_whitespace())
         .stderr(std::process::Stdio::inherit())
         .output()
         .unwrap_or_else(|e| panic!("run {}: {e}", path.display()));
@@ -132,5 +132,19 @@ pub fn tiny_smolvlm() -> PathBuf {
 pub fn vlm_reference() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| script_output("fixtures-vlm.sh", "reference"))
+        .clone()
+}
+
+/// The tiny random Gemma 3 checkpoint (`scripts/fixtures-vlm.sh model gemma3`).
+pub fn tiny_gemma3() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| script_output("fixtures-vlm.sh", "model gemma3"))
+        .clone()
+}
+
+/// Python mlx-vlm's outputs on it (`scripts/fixtures-vlm.sh reference gemma3`).
+pub fn vlm_reference_gemma3() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| script_output("fixtures-vlm.sh", "reference gemma3"))
         .clone()
 }

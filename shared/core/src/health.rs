@@ -15,9 +15,13 @@ use crate::evidence::{is_lfs_pointer, Config, Evidence};
 use crate::ndjson::Framework;
 use crate::safetensors;
 
-/// Architectures mlxk's MLX runner implements (the runner's tests check
+/// Architectures mlxk's MLX runner implements for text (the runner's tests check
 /// that its registry matches this list).
 pub const RUNNER_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3_text"];
+
+/// Vision-language families the runner implements (`mlxk-vision`; checked against the
+/// runner's list by its tests too).
+pub const RUNNER_VISION_FAMILIES: &[&str] = &["smolvlm", "idefics3", "gemma3"];
 
 const WEIGHT_SUFFIXES: &[&str] = &[".safetensors", ".bin", ".gguf", ".npz"];
 
@@ -407,10 +411,12 @@ pub fn runtime_problem(ev: &Evidence, framework: Framework) -> Option<String> {
     let Some(arch) = ev.config.str("model_type") else {
         return Some("config.json has no model_type".into());
     };
-    if !RUNNER_ARCHITECTURES.contains(&arch) {
+    if !RUNNER_ARCHITECTURES.contains(&arch) && !RUNNER_VISION_FAMILIES.contains(&arch) {
         return Some(format!(
             "architecture '{arch}' is not supported (supported: {})",
-            RUNNER_ARCHITECTURES.join(", ")
+            [RUNNER_ARCHITECTURES, RUNNER_VISION_FAMILIES]
+                .concat()
+                .join(", ")
         ));
     }
     None

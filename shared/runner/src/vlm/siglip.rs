@@ -206,7 +206,6 @@ impl EncoderLayer {
 #[derive(Debug)]
 pub struct VisionModel {
     config: VisionConfig,
-    options: SiglipOptions,
     /// Conv2d weight in MLX layout `[hidden, patch, patch, channels]`, and its bias.
     patch_weight: Array,
     patch_bias: Array,
@@ -275,7 +274,6 @@ impl VisionModel {
         let post_layernorm = LayerNorm::load(w, &format!("{prefix}.post_layernorm"), d, 1e-5)?;
         Ok(VisionModel {
             config: c.clone(),
-            options,
             patch_weight,
             patch_bias,
             positions,

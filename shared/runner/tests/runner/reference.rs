@@ -40,7 +40,23 @@ fn fnv(bytes: &[u8]) -> u64 {
 fn reference(dir: &Path, cases: &serde_json::Value) -> Option<Vec<Reference>> {
     let cases_text = serde_json::to_string(cases).unwrap();
     let script_text = std::fs::read(script()).ok()?;
-    let key = fnv(&[cases_text.as_bytes(), &script_text].concat());
+    // The model's identity too: its config and the sizes of its weight files (a
+    // re-converted fixture, e.g. float32 instead of bfloat16, changes them).
+    let mut model_id = std::fs::read(dir.join("config.json")).unwrap_or_default();
+    let mut shards: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !name.ends_with(".safetensors") {
+                return None;
+            }
+            Some((name, e.metadata().ok()?.len()))
+        })
+        .collect();
+    shards.sort();
+    model_id.extend(format!("{shards:?}").into_bytes());
+    let key = fnv(&[cases_text.as_bytes(), &script_text, &model_id].concat());
     let name = dir.file_name()?.to_string_lossy().to_string();
     let cache = fixtures_dir()
         .join("reference")

@@ -313,3 +313,17 @@ fn text_and_unknown_models_are_refused_clearly() {
     assert!(matches!(err, RunnerError::NotAVisionModel { .. }), "{err}");
     assert!(err.to_string().contains("text-only"), "{err}");
 }
+
+/// mlxk-list's runtime check (mlxk-core, which does not link MLX) names the same
+/// architectures and vision families the runner implements.
+#[test]
+fn core_and_runner_agree_on_what_runs() {
+    assert_eq!(
+        mlxk_core::health::RUNNER_ARCHITECTURES,
+        mlxk_runner::SUPPORTED_ARCHITECTURES
+    );
+    assert_eq!(
+        mlxk_core::health::RUNNER_VISION_FAMILIES,
+        mlxk_runner::vlm::SUPPORTED_VISION_FAMILIES
+    );
+}
