@@ -1,9 +1,9 @@
-//! The vision runner against Python mlx-vlm 0.7 (`scripts/reference_mlx_vlm.py`) on a
-//! tiny random SmolVLM (idefics3) checkpoint made by mlx-vlm's own classes and converter
-//! and on real photos (`scripts/fixtures-vlm.sh`): the same prompt text, the same input
-//! ids, the same pixel values, the same greedy tokens, last-prompt logits within a
-//! tolerance. Both sides start from the same decoded RGB (Pillow, EXIF orientation
-//! applied) and compute in float32.
+//! The vision runner against Python mlx-vlm 0.7 (`scripts/reference_mlx_vlm.py`) on
+//! tiny random checkpoints of each family (SmolVLM/idefics3, Gemma 3) made by mlx-vlm's
+//! own classes and converter, and on real photos (`scripts/fixtures-vlm.sh`): the same
+//! prompt text, the same input ids, the same pixel values, the same greedy tokens,
+//! last-prompt logits within a tolerance. Both sides start from the same decoded RGB
+//! (Pillow, EXIF orientation applied) and compute in float32.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,11 +46,12 @@ struct Case {
 /// in our dequantize-then-matmul prefill, and in encoding frames one at a time.
 const LOGIT_TOLERANCE: f32 = 1e-3;
 
-/// Runs `scripts/fixtures-vlm.sh ARG` (cheap when cached) → the path it prints last.
+/// Runs `scripts/fixtures-vlm.sh ARGS` (cheap when cached) → the path it prints last.
 /// Under CI a failure fails the test; elsewhere it is reported and the test passes.
-fn fixtures_vlm(arg: &str) -> Option<PathBuf> {
+fn fixtures_vlm(args: &[&str]) -> Option<PathBuf> {
+    let arg = args.join(" ");
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fixtures-vlm.sh");
-    let out = Command::new("bash").arg(&script).arg(arg).output();
+    let out = Command::new("bash").arg(&script).args(args).output();
     match out {
         Ok(out) if out.status.success() => {
             let text = String::from_utf8(out.stdout).unwrap();
@@ -101,11 +102,22 @@ fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn smolvlm_agrees_with_mlx_vlm() {
+    agrees_with_mlx_vlm(&[], "idefics3");
+}
+
+#[test]
+fn gemma3_agrees_with_mlx_vlm() {
+    agrees_with_mlx_vlm(&["gemma3"], "gemma3");
+}
+
+/// The checkpoint `scripts/fixtures-vlm.sh model FAMILY` makes, against mlx-vlm's
+/// outputs on it.
+fn agrees_with_mlx_vlm(family: &[&str], model_type: &str) {
     let _lock = mlx_lock();
-    let Some(refdir) = fixtures_vlm("reference") else {
+    let Some(refdir) = fixtures_vlm(&[&["reference"], family].concat()) else {
         return;
     };
-    let Some(dir) = fixtures_vlm("model") else {
+    let Some(dir) = fixtures_vlm(&[&["model"], family].concat()) else {
         return;
     };
     let cases: Vec<Case> =
@@ -118,7 +130,7 @@ fn smolvlm_agrees_with_mlx_vlm() {
     assert_eq!(cases.len(), refs.len());
 
     let model = VisionModel::load(&dir, &VisionLoadOptions::default()).unwrap();
-    assert_eq!(model.family(), "idefics3");
+    assert_eq!(model.family(), model_type);
     let mut stops: Vec<u32> = model.stop_tokens().iter().copied().collect();
     stops.sort();
     let mut worst = 0.0f32;
@@ -187,12 +199,12 @@ fn smolvlm_agrees_with_mlx_vlm() {
             stats.generation_tps
         );
     }
-    eprintln!("SmolVLM: max |Δlogit| over all cases {worst:.3e}");
+    eprintln!("{model_type}: max |Δlogit| over all cases {worst:.3e}");
 }
 
 #[test]
 fn pillow_resize_is_reproduced_exactly() {
-    let Some(photos) = fixtures_vlm("photos") else {
+    let Some(photos) = fixtures_vlm(&["photos"]) else {
         return;
     };
     let flower = load_rgb(&photos.join("flower.rgb.safetensors"));
@@ -224,7 +236,7 @@ fn pillow_resize_is_reproduced_exactly() {
 #[test]
 fn vision_streams_text_and_stats() {
     let _lock = mlx_lock();
-    let Some(dir) = fixtures_vlm("model") else {
+    let Some(dir) = fixtures_vlm(&["model"]) else {
         return;
     };
     let model = VisionModel::load(&dir, &VisionLoadOptions::default()).unwrap();
