@@ -5,6 +5,6 @@
 mod common;
 mod reference;
 mod smollm2;
-mod vlm;
 mod tiny_qwen;
+mod vlm;
 mod whisper;
