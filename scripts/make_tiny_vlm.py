@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Make a tiny, randomly initialised SmolVLM (Idefics3) checkpoint in mlx-community's layout.
+"""Make a tiny, randomly initialised SmolVLM (Idefics3) or Gemma 3 checkpoint in mlx-community's layout.
 
     python scripts/make_tiny_vlm.py --tokenizer SMOLLM2_DIR --out DIR [--seed 0]
+    python scripts/make_tiny_vlm.py --family gemma3 --tokenizer GEMMA3_270M_DIR --out DIR [--seed 0]
     python scripts/make_tiny_vlm.py --family qwen2_5_vl --tokenizer QWEN_TOKENIZER_DIR --out DIR
 
 (--family qwen2_5_vl: a tiny Qwen2.5-VL instead, see qwen_main below.)
@@ -19,6 +20,20 @@ The tokenizer is SmolLM2's real one (SmolVLM's text half is SmolLM2) with SmolVL
 special tokens added at SmolVLM-256M's ids (<global-img> 49152, <row_R_col_C> 49153..49188,
 <fake_token_around_image> 49189, <image> 49190, reserved tokens, <end_of_utterance> 49279),
 and SmolVLM's chat template.
+
+--family gemma3 (mlx_vlm.models.gemma3): a config with google/gemma-3-4b-it's keys (model_type
+gemma3, text_config gemma3_text, vision_config siglip_vision_model, image_token_index 262144,
+boi/eoi 255999/256000, text vocab 262208, linear rope scaling x8 on the global layers), tiny:
+text hidden 64, 7 layers with sliding_window_pattern 6 (layers 0-4 and 6 sliding, 5 global),
+4 heads / 2 KV heads of 16, query_pre_attn_scalar 32 (not head_dim, so a runner must read it),
+sliding_window 16 (shorter than every prompt); SigLIP hidden 64, 2 layers, patch 14, image
+224 (16 x 16 patches), mm_tokens_per_image 16 (4 x 4 average pooling). mm_tokens_per_image is
+also written into text_config, where mlx-vlm 0.7 reads it (default 256). No top-level
+hidden_size, as google's and mlx-community's configs have none: mlx-vlm's ModelConfig then
+uses its default 2048 to divide the image features (see docs/fixtures.md). The tokenizer is
+Gemma 3's real one (scripts/fixtures.sh gemma3: <image_soft_token> 262144), with Gemma 3's
+chat template; processor files as google/gemma-3-4b-it's (Gemma3ImageProcessor, bilinear,
+rescale 1/255, mean/std 0.5, no pan and scan) with size 224 and image_seq_length 16.
 """
 
 import argparse
@@ -91,6 +106,146 @@ def config(tiny: bool = True):
     }
 
 
+# ---------------------------------------------------------------- Gemma 3
+
+G3_TOKENS_PER_IMAGE = 16
+G3_PREPROCESSOR = {
+    "do_convert_rgb": None,
+    "do_normalize": True,
+    "do_pan_and_scan": None,
+    "do_rescale": True,
+    "do_resize": True,
+    "image_mean": [0.5, 0.5, 0.5],
+    "image_processor_type": "Gemma3ImageProcessor",
+    "image_seq_length": G3_TOKENS_PER_IMAGE,
+    "image_std": [0.5, 0.5, 0.5],
+    "pan_and_scan_max_num_crops": None,
+    "pan_and_scan_min_crop_size": None,
+    "pan_and_scan_min_ratio_to_activate": None,
+    "processor_class": "Gemma3Processor",
+    "resample": 2,
+    "rescale_factor": 0.00392156862745098,
+    "size": {"height": 224, "width": 224},
+}
+G3_PROCESSOR = {"image_seq_length": G3_TOKENS_PER_IMAGE, "processor_class": "Gemma3Processor"}
+G3_SPECIAL = {"<start_of_image>": 255999, "<end_of_image>": 256000, "<image_soft_token>": 262144,
+              "<start_of_turn>": 105, "<end_of_turn>": 106, "<bos>": 2, "<eos>": 1, "<pad>": 0}
+
+
+def gemma3_config():
+    layers, pattern = 7, 6
+    text = {
+        "model_type": "gemma3_text", "hidden_size": 64, "intermediate_size": 128,
+        "num_hidden_layers": layers, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+        "query_pre_attn_scalar": 32, "rms_norm_eps": 1e-6, "vocab_size": 262208,
+        "rope_theta": 1000000.0, "rope_global_base_freq": 1000000.0, "rope_local_base_freq": 10000.0,
+        "rope_scaling": {"factor": 8.0, "rope_type": "linear"},
+        "sliding_window": 16, "sliding_window_pattern": pattern,
+        "layer_types": ["full_attention" if (i + 1) % pattern == 0 else "sliding_attention"
+                        for i in range(layers)],
+        "max_position_embeddings": 131072, "hidden_activation": "gelu_pytorch_tanh",
+        "attn_logit_softcapping": None, "final_logit_softcapping": None,
+        "mm_tokens_per_image": G3_TOKENS_PER_IMAGE,
+    }
+    vision = {
+        "model_type": "siglip_vision_model", "hidden_size": 64, "intermediate_size": 128,
+        "num_attention_heads": 4, "num_hidden_layers": 2, "patch_size": 14, "image_size": 224,
+        "num_channels": 3, "layer_norm_eps": 1e-6, "hidden_act": "gelu_pytorch_tanh",
+        "vision_use_head": False,
+    }
+    return {
+        "architectures": ["Gemma3ForConditionalGeneration"], "model_type": "gemma3",
+        "boi_token_index": 255999, "eoi_token_index": 256000, "image_token_index": 262144,
+        "eos_token_id": [1, 106], "initializer_range": 0.02,
+        "mm_tokens_per_image": G3_TOKENS_PER_IMAGE, "torch_dtype": "bfloat16",
+        "text_config": text, "vision_config": vision,
+    }
+
+
+def gemma3_write_tokenizer(src: Path, dst: Path):
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(src / "tokenizer.json"))
+    for t, i in G3_SPECIAL.items():
+        assert tok.token_to_id(t) == i, (t, tok.token_to_id(t), i)
+    assert tok.get_vocab_size(with_added_tokens=True) == 262145, tok.get_vocab_size(with_added_tokens=True)
+    shutil.copyfile(src / "tokenizer.json", dst / "tokenizer.json")
+    tc = json.loads((src / "tokenizer_config.json").read_text())
+    for k in ("boi_token", "eoi_token", "image_token"):
+        assert tc.get(k) or (tc.get("extra_special_tokens") or tc.get("model_specific_special_tokens") or {}).get(k), k
+    tc["processor_class"] = "Gemma3Processor"
+    (dst / "tokenizer_config.json").write_text(json.dumps(tc, indent=2, ensure_ascii=False))
+    template = (src / "chat_template.jinja").read_text()
+    assert "<start_of_image>" in template
+    (dst / "chat_template.jinja").write_text(template)
+
+
+def gemma3_model(cfg, seed):
+    """The random Gemma 3 model from mlx-vlm's own classes, as {HF name: float32 array}."""
+    import mlx.core as mx
+    from mlx.utils import tree_flatten
+    from mlx_vlm.models import gemma3
+
+    mx.random.seed(seed)
+    model_config = gemma3.ModelConfig.from_dict(cfg)
+    model_config.vision_config = gemma3.VisionConfig.from_dict(cfg["vision_config"])
+    model_config.text_config = gemma3.TextConfig.from_dict(cfg["text_config"])
+    model = gemma3.Model(model_config)
+    params = dict(tree_flatten(model.parameters()))
+    # Tied embeddings: google's checkpoints have no lm_head (mlx-vlm's sanitize ties it).
+    params.pop("language_model.lm_head.weight")
+    out = {}
+    for k, v in params.items():
+        if "vision_tower" in k and ("layernorm" in k or "layer_norm" in k):
+            # SigLIP LayerNorms (weight 1, bias 0): perturbed around those values.
+            noise = 0.1 * mx.random.normal(v.shape)
+            v = (1.0 + noise) if k.endswith(".weight") else noise
+        elif "norm" in k:
+            # Gemma RMSNorms compute x * (1 + w) and start at w = 1 in mlx-vlm: real
+            # checkpoints hold small w, so w is 0.1 * noise (a missing +1 shows at once).
+            v = 0.1 * mx.random.normal(v.shape)
+        elif k.endswith("mm_input_projection_weight"):
+            # Initialised to ones by mlx-vlm: random instead, scaled like a linear layer.
+            v = mx.random.normal(v.shape) * (v.shape[0] ** -0.5)
+        if k.endswith("patch_embedding.weight"):
+            v = v.transpose(0, 3, 1, 2)  # MLX [out, kh, kw, in] -> torch [out, in, kh, kw]
+        out[k] = v.astype(mx.float32)
+    return out
+
+
+def main_gemma3(args):
+    import mlx.core as mx
+    from mlx_vlm.convert import convert
+
+    out = Path(args.out)
+    cfg = gemma3_config()
+    with tempfile.TemporaryDirectory() as tmp:
+        hf = Path(tmp) / "hf"
+        hf.mkdir()
+        gemma3_write_tokenizer(Path(args.tokenizer), hf)
+        (hf / "config.json").write_text(json.dumps(cfg, indent=2))
+        (hf / "preprocessor_config.json").write_text(json.dumps(G3_PREPROCESSOR, indent=2))
+        (hf / "processor_config.json").write_text(json.dumps(G3_PROCESSOR, indent=2))
+        (hf / "generation_config.json").write_text(json.dumps(
+            {"bos_token_id": 2, "cache_implementation": "hybrid", "do_sample": True,
+             "eos_token_id": [1, 106], "pad_token_id": 0, "top_k": 64, "top_p": 0.95}, indent=2))
+        hf_params = gemma3_model(cfg, args.seed)
+        mx.save_safetensors(str(hf / "model.safetensors"), hf_params, metadata={"format": "pt"})
+        print(f"random gemma3 model: {len(hf_params)} tensors, "
+              f"{sum(v.size for v in hf_params.values())} parameters", file=sys.stderr)
+        if out.exists():
+            shutil.rmtree(out)
+        convert(str(hf), mlx_path=str(out), quantize=True, q_group_size=64, q_bits=4)
+
+    saved = json.loads((out / "config.json").read_text())
+    print("quantization:", saved.get("quantization"), file=sys.stderr)
+    print("top-level hidden_size in config.json:", saved.get("hidden_size", "absent (mlx-vlm uses 2048)"),
+          file=sys.stderr)
+    print(out)
+
+
+# ---------------------------------------------------------------- SmolVLM
+
 def write_tokenizer(src: Path, dst: Path):
     from tokenizers import AddedToken, Tokenizer
 
@@ -130,13 +285,16 @@ def hf_name(k: str) -> str:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--tokenizer", required=True, help="directory with SmolLM2's tokenizer.json")
+    ap.add_argument("--family", choices=("smolvlm", "gemma3", "qwen2_5_vl"), default="smolvlm")
+    ap.add_argument("--tokenizer", required=True,
+                    help="directory with SmolLM2's tokenizer.json (smolvlm) or Gemma 3 270M's (gemma3)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--family", default="smolvlm", choices=["smolvlm", "qwen2_5_vl"])
     args = ap.parse_args()
     if args.family == "qwen2_5_vl":
         return qwen_main(args)
+    if args.family == "gemma3":
+        return main_gemma3(args)
 
     import mlx.core as mx
     from mlx.utils import tree_flatten

@@ -180,6 +180,14 @@ impl Family {
         matches!(self, Family::SmolVlm { .. } | Family::Qwen25Vl { .. })
     }
 
+    /// Whether the prompt is encoded with the tokenizer's special tokens added. mlx-vlm
+    /// 0.7.10 adds them for Gemma 3 although its chat template writes `<bos>` too (its
+    /// Gemma 3 processor has no chat template of its own), so ids start `<bos><bos>`;
+    /// we agree with it. SmolVLM's and Qwen2.5-VL's are not added.
+    pub fn adds_special_tokens(&self) -> bool {
+        matches!(self, Family::Gemma3 { .. })
+    }
+
     pub fn shape(&self, images: usize) -> VisionShape {
         match self {
             Family::SmolVlm { model, processor } => {

@@ -358,7 +358,10 @@ impl VisionModel {
         let prepared = self.family.prepare(images, &text)?;
         let input_ids = self
             .tokenizer
-            .encode(prepared.prompt_text.as_str(), false)
+            .encode(
+                prepared.prompt_text.as_str(),
+                self.family.adds_special_tokens(),
+            )
             .map_err(|e| RunnerError::Tokenizer(e.to_string()))?
             .get_ids()
             .to_vec();

@@ -1,9 +1,10 @@
 //! The SigLIP vision tower SmolVLM / Idefics3 and Gemma 3 share (mlx-vlm
 //! `models/idefics3/vision.py`, `models/gemma3/vision.py`): a patch-embedding
 //! convolution plus learned position embeddings, pre-norm encoder layers (LayerNorm,
-//! multi-head attention with biases, GELU MLP), and a final LayerNorm. The families
-//! differ in where the weights live, how full-frame position ids are computed and
-//! which GELU the MLP uses ([`SiglipOptions`]).
+//! multi-head attention with biases, a tanh-approximated GELU MLP — mlx-vlm's
+//! `GELU(approx="precise")` is MLX's tanh approximation too), and a final LayerNorm. The
+//! families differ in where the weights live and how full-frame position ids are
+//! computed ([`SiglipOptions`]).
 
 use mlx_rs::fast;
 use mlx_rs::{ops, Array};
@@ -93,8 +94,6 @@ pub struct SiglipOptions {
     /// Idefics3 buckets fractional patch coordinates into position ids; Gemma 3
     /// numbers patches in order.
     pub bucketed_positions: bool,
-    /// The MLP's GELU: tanh-approximated (Idefics3) or precise (Gemma 3).
-    pub gelu_tanh: bool,
 }
 
 /// LayerNorm with weight and bias (`mx.fast.layer_norm`).
@@ -183,7 +182,7 @@ impl EncoderLayer {
         })
     }
 
-    fn forward(&self, x: &Array, gelu_tanh: bool) -> Result<Array> {
+    fn forward(&self, x: &Array) -> Result<Array> {
         let a = &self.self_attn;
         let h = self.layer_norm1.forward(x)?;
         let (b, l) = (h.dim(0), h.dim(1));
@@ -198,12 +197,7 @@ impl EncoderLayer {
         let o = o.transpose_axes(&[0, 2, 1, 3])?.reshape(&[b, l, -1])?;
         let h = x.add(&a.out_proj.forward(&o)?)?;
         let m = self.mlp.fc1.forward(&self.layer_norm2.forward(&h)?)?;
-        let m = if gelu_tanh {
-            mlx_rs::nn::gelu_approximate(&m)?
-        } else {
-            mlx_rs::nn::gelu(&m)?
-        };
-        let m = self.mlp.fc2.forward(&m)?;
+        let m = self.mlp.fc2.forward(&mlx_rs::nn::gelu_approximate(&m)?)?;
         Ok(h.add(&m)?)
     }
 }
@@ -316,7 +310,7 @@ impl VisionModel {
             .reshape(&[b, -1, c.hidden_size as i32])?
             .add(&self.positions)?;
         for layer in &self.layers {
-            h = layer.forward(&h, self.options.gelu_tanh)?;
+            h = layer.forward(&h)?;
         }
         self.post_layernorm.forward(&h)
     }

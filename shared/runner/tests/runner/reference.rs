@@ -288,3 +288,63 @@ const BF16_TOLERANCE: f32 = 0.75;
 fn tiny_qwen3_f32_agrees_with_mlx_lm() {
     tiny("tiny-qwen3-f32", true, TOLERANCE, true);
 }
+
+/// Gemma 3 270M (real weights of the base model, `gemma3_text`): sandwich norms, GeGLU, embeddings scaled
+/// by √hidden, five sliding-window layers (window 512) per global one. The long case's
+/// prompt is longer than the window, so the sliding layers' masks and the CPU decode
+/// step's window are checked as well.
+#[test]
+fn gemma3_270m_agrees_with_mlx_lm() {
+    let _lock = mlx_lock();
+    let Some(dir) = fixture("gemma-3-270m-4bit", "gemma3") else {
+        return;
+    };
+    let long = "The lighthouse keeper wrote down the weather every hour: wind, rain, \
+                the colour of the sea and the ships that passed. "
+        .repeat(24);
+    let cases = json!([
+        chat("capital", "What is the capital of France?", 24),
+        {"id": "system", "messages": [
+            {"role": "system", "content": "You are a pirate. Answer like one."},
+            {"role": "user", "content": "How are you today?"}], "max_tokens": 16},
+        chat("unicode", "Translate to French: I love coffee ☕ and croissants 🥐.", 16),
+        chat("long", &format!("{long}\nWhat did the keeper write down?"), 24),
+        {"id": "raw", "prompt": "The capital of Germany is", "raw": true, "max_tokens": 16},
+    ]);
+    let Some(refs) = reference(&dir, &cases) else {
+        return;
+    };
+    let long_prompt = refs
+        .iter()
+        .find(|r| r.id == "long")
+        .unwrap()
+        .prompt_tokens
+        .len();
+    assert!(
+        long_prompt > 512,
+        "the long prompt ({long_prompt} tokens) must pass the window"
+    );
+    let runner = load(&dir);
+    assert!(
+        runner.decodes_on_cpu(),
+        "4-bit Gemma 3 decodes on the CPU path"
+    );
+    let check = Check {
+        tokens: true,
+        text: true,
+    };
+    let worst = compare(&runner, &cases, &refs, TOLERANCE, check);
+    eprintln!("Gemma 3 270M: max |Δlogit| over all cases {worst:.3e}");
+    drop(runner);
+
+    // MLX's own decode step, with its windowed key slice, on the long case.
+    let options = LoadOptions {
+        cpu_kernel: false,
+        ..LoadOptions::default()
+    };
+    let runner = Runner::load(&dir, &options).unwrap();
+    assert!(!runner.decodes_on_cpu());
+    let at = refs.iter().position(|r| r.id == "long").unwrap();
+    let one = json!([cases[at].clone()]);
+    compare(&runner, &one, &refs[at..=at], TOLERANCE, check);
+}

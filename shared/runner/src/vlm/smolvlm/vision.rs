@@ -1,6 +1,6 @@
 //! SmolVLM / Idefics3's vision tower: the shared SigLIP ([`crate::vlm::siglip`]) with
 //! its weights under `vision_model.`, position ids bucketed from fractional patch
-//! coordinates, and a tanh-approximated GELU (mlx-vlm `models/idefics3/vision.py`).
+//! coordinates (mlx-vlm `models/idefics3/vision.py`).
 
 use crate::vlm::siglip::SiglipOptions;
 pub use crate::vlm::siglip::VisionModel;
@@ -8,5 +8,4 @@ pub use crate::vlm::siglip::VisionModel;
 pub const OPTIONS: SiglipOptions = SiglipOptions {
     prefix: "vision_model",
     bucketed_positions: true,
-    gelu_tanh: true,
 };
