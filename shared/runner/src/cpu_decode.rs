@@ -20,7 +20,7 @@ use mlx_rs::Array;
 use crate::error::{Result, RunnerError};
 use crate::kernel::{dot_product, QuantMatrix};
 use crate::kv_cache::{KvCache, StepKvCache};
-use crate::layers::{gated_mlp, Activation, DecoderModel, RmsNorm, Rope};
+use crate::layers::{gated_mlp, Activation, DecoderModel, MRope, RmsNorm, Rope};
 use crate::linear::KernelLinear;
 
 /// An RMS norm's weight and epsilon.
@@ -103,6 +103,18 @@ impl RopeTable {
             dims,
             traditional: r.traditional,
             scale: r.scale,
+            inv_freqs,
+        })
+    }
+
+    /// Multimodal rope at a decode position (three equal coordinates): ordinary rope
+    /// with mlx-vlm's inverse frequencies.
+    fn from_mrope(m: &MRope) -> Option<Self> {
+        let inv_freqs = m.inv_freq.try_as_slice::<f32>().ok()?.to_vec();
+        Some(RopeTable {
+            dims: 2 * inv_freqs.len(),
+            traditional: false,
+            scale: 1.0,
             inv_freqs,
         })
     }
@@ -225,7 +237,10 @@ impl<'m> CpuDecoder<'m> {
             layers,
             norm: Norm::new(&model.norm)?,
             head,
-            rope: RopeTable::new(&model.rope)?,
+            rope: match &model.mrope {
+                Some(m) => RopeTable::from_mrope(m)?,
+                None => RopeTable::new(&model.rope)?,
+            },
             local_rope: match &model.local_rope {
                 Some(r) => Some(RopeTable::new(r)?),
                 None => None,
@@ -269,6 +284,17 @@ impl<'m> CpuDecoder<'m> {
 
     /// Feeds `token` at position `caches[0].len()`; returns the logits (`[vocab]`).
     pub fn step(&self, token: u32, caches: &mut [CpuKvCache]) -> Result<Vec<f32>> {
+        self.step_shifted(token, caches, 0)
+    }
+
+    /// [`CpuDecoder::step`] with the token's rope position `caches[0].len() + shift`
+    /// (multimodal rope after a prompt with image positions: mlx-vlm's `rope_deltas`).
+    pub fn step_shifted(
+        &self,
+        token: u32,
+        caches: &mut [CpuKvCache],
+        shift: i64,
+    ) -> Result<Vec<f32>> {
         let d = self.embed.matrix.layout.cols;
         let mut h = vec![0.0f32; d];
         let row = token as usize;
@@ -281,7 +307,9 @@ impl<'m> CpuDecoder<'m> {
         if let Some(scale) = self.embed_scale {
             h.iter_mut().for_each(|v| *v *= scale);
         }
-        let pos = caches.first().map_or(0, |c| c.len);
+        let len = caches.first().map_or(0, |c| c.len);
+        let pos = usize::try_from(len as i64 + shift)
+            .map_err(|_| RunnerError::Mlx(format!("rope position {len} + {shift} is negative")))?;
         let global = self.rope.at(pos);
         let local = self.local_rope.as_ref().map(|r| (r, r.at(pos)));
         for (layer, cache) in self.layers.iter().zip(caches.iter_mut()) {

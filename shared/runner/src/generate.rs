@@ -25,6 +25,7 @@ use crate::error::{Result, RunnerError};
 use crate::kv_cache::{KvCache, StepKvCache};
 use crate::layers::DecoderModel;
 use crate::memory::{process_peak_memory, PREFILL_STEP};
+use crate::rope::MropePositions;
 use crate::sampler::{Sampler, SamplingParams};
 
 /// Counts and speeds of one generation.
@@ -59,6 +60,10 @@ pub struct TokenGenerator<'m> {
     /// Input embeddings of the prompt (`[1, L, hidden]`), when the model is fed
     /// embeddings instead of ids (vision models: image features merged in).
     embeds: Option<Array>,
+    /// Explicit multimodal rope positions of the prompt, and the decode shift.
+    positions: Option<MropePositions>,
+    /// The logits of every step so far, when asked for ([`TokenGenerator::keep_logits`]).
+    kept_logits: Option<Vec<Array>>,
     prompt_tokens: usize,
     pending: Option<Array>,
     generated: usize,
@@ -115,6 +120,8 @@ impl<'m> TokenGenerator<'m> {
             context_length,
             prompt: Some(prompt.to_vec()),
             embeds: None,
+            positions: None,
+            kept_logits: None,
             prompt_tokens: prompt.len(),
             pending: None,
             generated: 0,
@@ -143,11 +150,44 @@ impl<'m> TokenGenerator<'m> {
         Ok(generator)
     }
 
-    /// Feeds `input` (`[1, L]` ids or `[1, L, hidden]` embeddings) and returns the
-    /// sampled next token (lazy `[1]` array).
-    fn step(&mut self, input: Input<'_>) -> Result<Array> {
-        let hidden = input.forward(self.model, &mut self.caches)?;
+    /// Places the prompt at explicit multimodal rope positions (Qwen2-VL family), and
+    /// every generated token at its cache offset plus `positions.delta`.
+    pub fn with_positions(mut self, positions: MropePositions) -> Result<Self> {
+        check_positions(self.prompt_tokens, &positions)?;
+        self.positions = Some(positions);
+        Ok(self)
+    }
+
+    /// Keeps the logits each token is sampled from (for comparisons with a reference;
+    /// they stay in memory until the generator is dropped).
+    pub fn keep_logits(mut self) -> Self {
+        self.kept_logits = Some(Vec::new());
+        self
+    }
+
+    /// The logits (float32, `[vocab]`) each token so far was sampled from, the step
+    /// after the last yielded token included; empty unless [`TokenGenerator::keep_logits`].
+    pub fn kept_logits(&self) -> Result<Vec<Vec<f32>>> {
+        let Some(kept) = &self.kept_logits else {
+            return Ok(Vec::new());
+        };
+        kept.iter()
+            .map(|l| {
+                let l = l.as_dtype(mlx_rs::Dtype::Float32)?;
+                l.eval()?;
+                Ok(l.as_slice::<f32>().to_vec())
+            })
+            .collect()
+    }
+
+    /// Feeds `input` (`[1, L]` ids or `[1, L, hidden]` embeddings, at `positions` when
+    /// given) and returns the sampled next token (lazy `[1]` array).
+    fn step(&mut self, input: Input<'_>, positions: Option<&Array>) -> Result<Array> {
+        let hidden = input.forward(self.model, &mut self.caches, positions)?;
         let logits = self.model.last_logits(&hidden)?;
+        if let Some(kept) = &mut self.kept_logits {
+            kept.push(logits.clone());
+        }
         let token = self.sampler.sample(&logits)?;
         self.sampler.observe(&token);
         Ok(token)
@@ -163,10 +203,12 @@ impl<'m> TokenGenerator<'m> {
                 .as_ref()
                 .is_some_and(|f| f.load(Ordering::Relaxed))
         };
-        let Some(last) = prefill_body(
+        let positions = self.positions.as_ref().map(|p| &p.ids);
+        let Some((last, last_positions)) = prefill_body(
             self.model,
             &prompt,
             embeds.as_ref(),
+            positions,
             &mut self.caches,
             true,
             &interrupted,
@@ -177,7 +219,7 @@ impl<'m> TokenGenerator<'m> {
         if self.interrupted() {
             return Ok(());
         }
-        let token = self.step(last.as_input())?;
+        let token = self.step(last.as_input(), last_positions.as_ref())?;
         async_eval([&token])?;
         self.pending = Some(token);
         Ok(())
@@ -209,8 +251,12 @@ impl<'m> TokenGenerator<'m> {
             self.caches.clear();
         }
         let caches = caches.as_mut().expect("imported above");
-        let logits = decoder.step(token, caches)?;
+        let shift = self.positions.as_ref().map_or(0, |p| p.delta);
+        let logits = decoder.step_shifted(token, caches, shift)?;
         let logits = Array::from_slice(&logits, &[1, logits.len() as i32]);
+        if let Some(kept) = &mut self.kept_logits {
+            kept.push(logits.clone());
+        }
         let next = self.sampler.sample(&logits)?;
         self.sampler.observe(&next);
         async_eval([&next])?;
@@ -251,7 +297,9 @@ impl<'m> TokenGenerator<'m> {
             // Schedule the next token before waiting for this one.
             if more {
                 let ids = current.reshape(&[1, 1])?;
-                let next = self.step(Input::Ids(&ids))?;
+                let offset = self.offset();
+                let positions = self.positions.as_ref().map(|p| p.decode_at(offset));
+                let next = self.step(Input::Ids(&ids), positions.as_ref())?;
                 async_eval([&next])?;
                 self.pending = Some(next);
             }
@@ -328,10 +376,15 @@ enum Input<'a> {
 }
 
 impl Input<'_> {
-    fn forward(&self, model: &DecoderModel, caches: &mut [StepKvCache]) -> Result<Array> {
+    fn forward(
+        &self,
+        model: &DecoderModel,
+        caches: &mut [StepKvCache],
+        positions: Option<&Array>,
+    ) -> Result<Array> {
         match self {
-            Input::Ids(ids) => model.forward_hidden(ids, caches),
-            Input::Embeds(h) => model.forward_embeddings(h, caches),
+            Input::Ids(ids) => model.forward_hidden_at(ids, caches, positions),
+            Input::Embeds(h) => model.forward_embeddings_at(h, caches, positions),
         }
     }
 }
@@ -362,16 +415,28 @@ fn check_embeddings(prompt: &[u32], embeds: &Array) -> Result<()> {
     Ok(())
 }
 
+fn check_positions(prompt_tokens: usize, positions: &MropePositions) -> Result<()> {
+    if positions.ids.shape() != [3, prompt_tokens as i32] {
+        return Err(RunnerError::Mlx(format!(
+            "rope positions {:?} do not match {prompt_tokens} prompt tokens",
+            positions.ids.shape()
+        )));
+    }
+    Ok(())
+}
+
 /// Prefills all but the last prompt position in chunks of [`PREFILL_STEP`] (from ids,
-/// or from `embeds` when given), and returns the last position's input.
+/// or from `embeds` when given; at `positions` `[3, L]` when given), and returns the
+/// last position's input and positions.
 fn prefill_body(
     model: &DecoderModel,
     prompt: &[u32],
     embeds: Option<&Array>,
+    positions: Option<&Array>,
     caches: &mut [StepKvCache],
     clear_cache: bool,
     interrupted: &dyn Fn() -> bool,
-) -> Result<Option<Last>> {
+) -> Result<Option<(Last, Option<Array>)>> {
     let n = prompt.len();
     let mut start = 0;
     while start + 1 < n {
@@ -379,15 +444,16 @@ fn prefill_body(
             return Ok(None);
         }
         let end = (start + PREFILL_STEP).min(n - 1);
+        let at = positions.map(|p| p.index((.., start as i32..end as i32)));
         match embeds {
             Some(e) => {
                 let h = e.index((.., start as i32..end as i32, ..));
-                model.forward_embeddings(&h, caches)?;
+                model.forward_embeddings_at(&h, caches, at.as_ref())?;
             }
             None => {
                 let chunk = &prompt[start..end];
                 let ids = Array::from_slice(chunk, &[1, chunk.len() as i32]);
-                model.forward_hidden(&ids, caches)?;
+                model.forward_hidden_at(&ids, caches, at.as_ref())?;
             }
         }
         let state: Vec<&Array> = caches.iter().flat_map(|c| c.state()).collect();
@@ -397,10 +463,14 @@ fn prefill_body(
         }
         start = end;
     }
-    Ok(Some(match embeds {
+    let last = match embeds {
         Some(e) => Last::Embeds(e.index((.., (n - 1) as i32.., ..))),
         None => Last::Ids(Array::from_slice(&prompt[n - 1..], &[1, 1])),
-    }))
+    };
+    Ok(Some((
+        last,
+        positions.map(|p| p.index((.., (n - 1) as i32..))),
+    )))
 }
 
 /// Logits (float32, `[vocab]`) at the last position of `prompt`, computed exactly as
@@ -416,18 +486,32 @@ pub fn prompt_logits_with(
     prompt: &[u32],
     embeds: Option<&Array>,
 ) -> Result<Vec<f32>> {
+    prompt_logits_at(model, prompt, embeds, None)
+}
+
+/// [`prompt_logits_with`] at explicit multimodal rope positions when given.
+pub fn prompt_logits_at(
+    model: &DecoderModel,
+    prompt: &[u32],
+    embeds: Option<&Array>,
+    positions: Option<&MropePositions>,
+) -> Result<Vec<f32>> {
     if prompt.is_empty() {
         return Err(RunnerError::EmptyPrompt);
     }
     if let Some(e) = embeds {
         check_embeddings(prompt, e)?;
     }
+    if let Some(p) = positions {
+        check_positions(prompt.len(), p)?;
+    }
     let mut caches: Vec<StepKvCache> = (0..model.spec().num_layers)
         .map(|_| StepKvCache::new())
         .collect();
-    let last = prefill_body(model, prompt, embeds, &mut caches, false, &|| false)?
+    let ids = positions.map(|p| &p.ids);
+    let (last, at) = prefill_body(model, prompt, embeds, ids, &mut caches, false, &|| false)?
         .expect("never interrupted");
-    let hidden = last.as_input().forward(model, &mut caches)?;
+    let hidden = last.as_input().forward(model, &mut caches, at.as_ref())?;
     let logits = model
         .last_logits(&hidden)?
         .as_dtype(mlx_rs::Dtype::Float32)?;

@@ -10,7 +10,7 @@ use crate::config::{ModelConfig, Quantization};
 use crate::error::{Result, RunnerError};
 use crate::kv_cache::KvCache;
 use crate::linear::{rows, Embedding, KernelLinear, Linear, Parallelism, DEQUANTIZE_MIN_ROWS};
-pub use crate::rope::{Rope, RopeSpec};
+pub use crate::rope::{MRope, Rope, RopeSpec};
 use crate::weights::Weights;
 
 /// The shape and switches of a decoder-only transformer.
@@ -47,6 +47,9 @@ pub struct DecoderSpec {
     pub attn_scale: Option<f32>,
     /// Sliding-window attention on some layers, with their own rope.
     pub sliding: Option<SlidingSpec>,
+    /// Multimodal rope (Qwen2-VL): frequencies per position coordinate (time, height,
+    /// width), used when a forward call is given explicit positions.
+    pub mrope_section: Option<Vec<usize>>,
 }
 
 /// The gate activation of the MLP: `down(act(gate(x)) · up(x))`.
@@ -131,6 +134,7 @@ impl DecoderSpec {
             activation: Activation::Silu,
             attn_scale: None,
             sliding: None,
+            mrope_section: None,
         };
         if spec.num_kv_heads == 0 || spec.num_heads % spec.num_kv_heads != 0 {
             return Err(RunnerError::Mlx(format!(
@@ -239,7 +243,7 @@ impl Attention {
         })
     }
 
-    fn forward(&self, x: &Array, rope: &Rope, cache: &mut impl KvCache) -> Result<Array> {
+    fn forward(&self, x: &Array, rope: Rotary<'_>, cache: &mut impl KvCache) -> Result<Array> {
         let (b, l) = (x.dim(0), x.dim(1));
         let heads = |a: Array, n: i32, norm: &Option<RmsNorm>| -> Result<Array> {
             let a = a.reshape(&[b, l, n, -1])?;
@@ -254,8 +258,8 @@ impl Attention {
         let v = heads(self.v_proj.forward(x)?, self.num_kv_heads, &None)?;
 
         let offset = cache.offset();
-        let q = rope.forward(&q, offset)?;
-        let k = rope.forward(&k, offset)?;
+        let q = rope.apply(&q, offset)?;
+        let k = rope.apply(&k, offset)?;
         let (mut k, mut v) = cache.update_and_fetch(&k, &v)?;
 
         let total = offset + l as usize;
@@ -278,6 +282,24 @@ impl Attention {
         let out = fast::scaled_dot_product_attention(&q, &k, &v, self.scale, mask, None)?;
         let out = out.transpose_axes(&[0, 2, 1, 3])?.reshape(&[b, l, -1])?;
         self.o_proj.forward(&out)
+    }
+}
+
+/// How one forward call rotates queries and keys.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Rotary<'a> {
+    /// Positions `offset..offset+L`, from the cache.
+    Offset(&'a Rope),
+    /// The cosines and sines of explicit positions ([`MRope::cos_sin`]).
+    Table(&'a Array, &'a Array),
+}
+
+impl Rotary<'_> {
+    fn apply(self, x: &Array, offset: usize) -> Result<Array> {
+        match self {
+            Rotary::Offset(rope) => rope.forward(x, offset),
+            Rotary::Table(cos, sin) => MRope::apply(x, cos, sin),
+        }
     }
 }
 
@@ -432,7 +454,7 @@ impl DecoderLayer {
         })
     }
 
-    fn forward(&self, x: &Array, rope: &Rope, cache: &mut impl KvCache) -> Result<Array> {
+    fn forward(&self, x: &Array, rope: Rotary<'_>, cache: &mut impl KvCache) -> Result<Array> {
         let r = self
             .self_attn
             .forward(&self.input_layernorm.forward(x)?, rope, cache)?;
@@ -461,6 +483,8 @@ pub struct DecoderModel {
     pub(crate) rope: Rope,
     /// The sliding-window layers' rope, when they have their own.
     pub(crate) local_rope: Option<Rope>,
+    /// Multimodal rope for calls with explicit positions ([`DecoderSpec::mrope_section`]).
+    pub(crate) mrope: Option<MRope>,
 }
 
 impl DecoderModel {
@@ -511,6 +535,11 @@ impl DecoderModel {
         };
         let rope = Rope::new(&s.rope)?;
         let local_rope = s.sliding.as_ref().map(|w| Rope::new(&w.rope)).transpose()?;
+        let mrope = s
+            .mrope_section
+            .as_ref()
+            .map(|section| MRope::new(s.rope.dims, s.rope.theta, section))
+            .transpose()?;
         let left = weights.remaining();
         if let Some(name) = left.first() {
             return Err(RunnerError::BadTensor {
@@ -529,6 +558,7 @@ impl DecoderModel {
             lm_head,
             rope,
             local_rope,
+            mrope,
         })
     }
 
@@ -539,8 +569,18 @@ impl DecoderModel {
     /// Runs `ids` (`[1, L]`, int32/uint32) through the layers, updating `caches`,
     /// and returns the final hidden states `[1, L, hidden]` before the last norm.
     pub fn forward_hidden<C: KvCache>(&self, ids: &Array, caches: &mut [C]) -> Result<Array> {
+        self.forward_hidden_at(ids, caches, None)
+    }
+
+    /// [`DecoderModel::forward_hidden`] at explicit multimodal positions (`[3, L]`).
+    pub fn forward_hidden_at<C: KvCache>(
+        &self,
+        ids: &Array,
+        caches: &mut [C],
+        positions: Option<&Array>,
+    ) -> Result<Array> {
         let h = self.embed(ids)?;
-        self.forward_embeddings(&h, caches)
+        self.forward_embeddings_at(&h, caches, positions)
     }
 
     /// Token embeddings of `ids` (any shape → `ids.shape + [hidden]`), in a float type.
@@ -559,14 +599,36 @@ impl DecoderModel {
     /// models use to feed image features merged into the text embeddings), updating
     /// `caches`; returns the final hidden states before the last norm.
     pub fn forward_embeddings<C: KvCache>(&self, h: &Array, caches: &mut [C]) -> Result<Array> {
+        self.forward_embeddings_at(h, caches, None)
+    }
+
+    /// [`DecoderModel::forward_embeddings`], the inputs at explicit multimodal rope
+    /// positions `[3, L]` when given (a model with [`DecoderSpec::mrope_section`]), else
+    /// at the positions that follow the cache.
+    pub fn forward_embeddings_at<C: KvCache>(
+        &self,
+        h: &Array,
+        caches: &mut [C],
+        positions: Option<&Array>,
+    ) -> Result<Array> {
+        let table = match (positions, &self.mrope) {
+            (None, _) => None,
+            (Some(p), Some(mrope)) => Some(mrope.cos_sin(p, h.dtype())?),
+            (Some(_), None) => {
+                return Err(RunnerError::Mlx(
+                    "explicit rope positions need a multimodal-rope model".into(),
+                ))
+            }
+        };
         let mut h = match self.spec.embed_scale {
             Some(scale) => h.multiply(Array::from_f32(scale))?,
             None => h.clone(),
         };
         for (layer, cache) in self.layers.iter().zip(caches.iter_mut()) {
-            let rope = match (&self.local_rope, layer.sliding) {
-                (Some(local), true) => local,
-                _ => &self.rope,
+            let rope = match (&table, &self.local_rope, layer.sliding) {
+                (Some((cos, sin)), ..) => Rotary::Table(cos, sin),
+                (None, Some(local), true) => Rotary::Offset(local),
+                _ => Rotary::Offset(&self.rope),
             };
             h = layer.forward(&h, rope, cache)?;
         }

@@ -99,6 +99,9 @@ pub struct VisionShape {
     /// Patches per frame, and pixels along a frame's side.
     pub patches: usize,
     pub frame_side: usize,
+    /// Queries whose attention scores (over all of a frame's patches) exist at once:
+    /// `patches`, or fewer when the tower takes queries in chunks.
+    pub attention_rows: usize,
     /// Frames in one prompt (all its images, tiles and global images together).
     pub frames: usize,
     /// Language-model tokens per frame.
@@ -114,7 +117,8 @@ impl VisionShape {
     /// prompt's pixels, and its image features twice (features and merged embeddings).
     pub fn activation_bytes(&self, text_hidden: usize) -> u64 {
         let (p, d) = (self.patches as u64, self.hidden as u64);
-        let frame = 4 * p * (self.heads as u64 * p + 4 * d + self.intermediate as u64);
+        let rows = self.attention_rows as u64;
+        let frame = 4 * p * (4 * d + self.intermediate as u64) + 4 * self.heads as u64 * rows * p;
         let pixels = 4 * self.frames as u64 * (self.frame_side * self.frame_side * 3) as u64;
         let features = 2 * 4 * self.image_tokens() as u64 * text_hidden as u64;
         frame + pixels + features
@@ -393,6 +397,7 @@ mod tests {
             intermediate: 3072,
             patches: 1024,
             frame_side: 512,
+            attention_rows: 1024,
             frames: 17,
             tokens_per_frame: 64,
         };

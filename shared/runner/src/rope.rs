@@ -1,6 +1,7 @@
 //! Rotary position embedding through `mlx.fast.rope`: default, linear and llama3 scaling.
 
 use mlx_rs::fast;
+use mlx_rs::ops::indexing::{Ellipsis, IndexOp};
 use mlx_rs::{ops, Array};
 
 use crate::config::RopeScaling;
@@ -106,4 +107,92 @@ fn llama3_freqs(dims: usize, base: f32, s: &RopeScaling) -> Result<Array> {
     let out = ops::select(&medium, &smooth_freqs, &freqs)?;
     out.eval()?;
     Ok(out)
+}
+
+/// Multimodal rotary embedding (Qwen2-VL's "mrope", mlx-vlm's `chunked` style): every
+/// position has three coordinates (time, height, width); frequency `j` turns with the
+/// time coordinate for `j < s0`, the height for `j < s0 + s1`, the width for
+/// `j < s0 + s1 + s2` (and time again after, as mlx-vlm's selector leaves it). Queries
+/// and keys are rotated by `x · cos + rotate_half(x) · sin` with the cosines and sines
+/// of `concat(f, f)`, the same MLX operations as mlx-vlm. Text positions have three
+/// equal coordinates, which makes it ordinary (non-traditional) rope.
+#[derive(Debug)]
+pub struct MRope {
+    /// `1 / θ^(arange(0, dims, 2) / dims)`, float32 (`[dims / 2]`).
+    pub(crate) inv_freq: Array,
+    /// The coordinate (0, 1, 2) each frequency takes (`[dims / 2]`, int32).
+    selector: Array,
+}
+
+/// Explicit multimodal rope positions of a prompt: `ids` `[3, L]` (int32) for its `L`
+/// tokens, and `delta` (mlx-vlm's `rope_deltas`): the token at sequence index `i ≥ L`
+/// sits at `i + delta` on all three axes.
+#[derive(Debug, Clone)]
+pub struct MropePositions {
+    pub ids: Array,
+    pub delta: i64,
+}
+
+impl MropePositions {
+    /// Positions `[3, 1]` of the token fed at cache offset `offset` (decoding).
+    pub fn decode_at(&self, offset: usize) -> Array {
+        let p = (offset as i64 + self.delta) as i32;
+        Array::from_slice(&[p, p, p], &[3, 1])
+    }
+}
+
+impl MRope {
+    /// `dims`: the rotated head dimension; `section`: frequencies per coordinate.
+    pub fn new(dims: usize, theta: f32, section: &[usize]) -> Result<Self> {
+        let half = dims / 2;
+        if dims % 2 != 0 || section.len() != 3 || section.iter().sum::<usize>() > half {
+            return Err(RunnerError::Mlx(format!(
+                "mrope_section {section:?} does not fit head_dim {dims} (three parts, at most {half} in all)"
+            )));
+        }
+        let exponents =
+            ops::arange::<_, f32>(0.0, dims as f32, 2.0)?.divide(Array::from_f32(dims as f32))?;
+        let inv_freq =
+            Array::from_f32(1.0).divide(ops::power(Array::from_f32(theta), &exponents)?)?;
+        inv_freq.eval()?;
+        let mut selector = vec![0i32; half];
+        let mut offset = section[0];
+        for (axis, &len) in section.iter().enumerate().skip(1) {
+            for s in selector.iter_mut().skip(offset).take(len) {
+                *s = axis as i32;
+            }
+            offset += len;
+        }
+        Ok(MRope {
+            inv_freq,
+            selector: Array::from_slice(&selector, &[half as i32]),
+        })
+    }
+
+    /// Cosines and sines `[1, 1, L, dims]` (in `dtype`) for positions `[3, L]`.
+    pub fn cos_sin(&self, positions: &Array, dtype: mlx_rs::Dtype) -> Result<(Array, Array)> {
+        let picked = positions.take_axis(&self.selector, 0)?; // [half, L]
+        let freqs = picked
+            .transpose_axes(&[1, 0])?
+            .as_dtype(mlx_rs::Dtype::Float32)?
+            .multiply(&self.inv_freq)?;
+        let emb = ops::concatenate(&[freqs.clone(), freqs], -1)?;
+        let l = emb.dim(0);
+        let shape = [1, 1, l, emb.dim(1)];
+        let cos = ops::cos(&emb)?.as_dtype(dtype)?.reshape(&shape)?;
+        let sin = ops::sin(&emb)?.as_dtype(dtype)?.reshape(&shape)?;
+        Ok((cos, sin))
+    }
+
+    /// Rotates `x` (`[B, heads, L, dims]`) by the `cos`, `sin` of [`MRope::cos_sin`].
+    pub fn apply(x: &Array, cos: &Array, sin: &Array) -> Result<Array> {
+        Ok(x.multiply(cos)?.add(rotate_half(x)?.multiply(sin)?)?)
+    }
+}
+
+/// `concat(−x₂, x₁)` of the two halves of the last axis.
+pub fn rotate_half(x: &Array) -> Result<Array> {
+    let half = x.dim(-1) / 2;
+    let (x1, x2) = (x.index((Ellipsis, ..half)), x.index((Ellipsis, half..)));
+    Ok(ops::concatenate(&[x2.negative()?, x1], -1)?)
 }

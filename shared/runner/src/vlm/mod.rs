@@ -1,7 +1,8 @@
 //! Vision-language models: describe images with a model that reads them.
 //!
 //! Supported families ([`SUPPORTED_VISION_FAMILIES`]): SmolVLM / SmolVLM2 and Idefics3
-//! (`smolvlm`, `idefics3`) and Gemma 3 (`gemma3`), in mlx-community's layout (the
+//! (`smolvlm`, `idefics3`), Gemma 3 (`gemma3`) and Qwen2.5-VL (`qwen2_5_vl`), in
+//! mlx-community's layout (the
 //! language model MLX-quantized, the vision tower as published). Each family keeps
 //! mlx-vlm's shape: language model, vision encoder, connector or projector, the
 //! top-level model, and the processor kept apart.
@@ -33,6 +34,7 @@ mod family;
 pub mod gemma3;
 pub mod merge;
 pub mod pixels;
+pub mod qwen2_5_vl;
 pub mod resample;
 pub mod siglip;
 pub mod smolvlm;
@@ -52,6 +54,7 @@ use crate::error::{Result, RunnerError};
 use crate::generate::{self, TokenGenerator};
 use crate::linear::Parallelism;
 use crate::memory::{self, MemoryVerdict};
+use crate::rope::MropePositions;
 use crate::runner::{collect_stop_tokens, Generation, LoadOptions};
 use crate::sampler::SamplingParams;
 use crate::template::{ChatTemplate, RenderOptions, SpecialTokens};
@@ -59,7 +62,7 @@ use crate::weights::Weights;
 use family::{Family, FamilyConfig};
 
 /// `model_type` values [`VisionModel`] can load.
-pub const SUPPORTED_VISION_FAMILIES: &[&str] = &["smolvlm", "idefics3", "gemma3"];
+pub const SUPPORTED_VISION_FAMILIES: &[&str] = &["smolvlm", "idefics3", "gemma3", "qwen2_5_vl"];
 
 /// Text tokens (system prompt, question, answer) the memory gate adds to the image
 /// tokens when [`LoadOptions::gate_tokens`] does not say.
@@ -128,15 +131,21 @@ pub struct VisionInput {
     pub input_ids: Vec<u32>,
     /// Each image's tile grid (rows, columns; 0×0 when it is one frame).
     pub grids: Vec<(usize, usize)>,
-    /// Frames in all, and the image tokens they become.
+    /// Frames in all (Qwen2.5-VL: images), and the image tokens they become.
     pub frames: usize,
     pub image_tokens: usize,
-    /// `[frames, height, width, 3]`, float32, channels last, normalised.
+    /// Each image's patch grid `[t, h, w]` (Qwen2.5-VL; empty for the other families).
+    pub patch_grids: Vec<[usize; 3]>,
+    /// `[frames, height, width, 3]`, float32, channels last, normalised; Qwen2.5-VL:
+    /// `[patches, patch_values]`, flattened patches.
     pixels: Array,
+    /// The prompt's multimodal rope positions (Qwen2.5-VL).
+    positions: Option<MropePositions>,
 }
 
 impl VisionInput {
-    /// The pixel values (`[frames, side, side, 3]`, channels last) as the model sees them.
+    /// The pixel values as the model sees them: `[frames, side, side, 3]`, channels
+    /// last, or (Qwen2.5-VL) `[patches, channels · temporal · patch²]`.
     pub fn pixel_values(&self) -> Result<Vec<f32>> {
         self.pixels.eval()?;
         Ok(self.pixels.as_slice::<f32>().to_vec())
@@ -145,6 +154,16 @@ impl VisionInput {
     /// Shape of [`VisionInput::pixel_values`].
     pub fn pixel_shape(&self) -> Vec<usize> {
         self.pixels.shape().iter().map(|&d| d as usize).collect()
+    }
+
+    /// The prompt's multimodal rope positions (`[3, L]`, row after row) and the shift
+    /// of decode positions (mlx-vlm's `rope_deltas`); `None` for families without.
+    pub fn rope_positions(&self) -> Result<Option<(Vec<i32>, i64)>> {
+        let Some(p) = &self.positions else {
+            return Ok(None);
+        };
+        p.ids.eval()?;
+        Ok(Some((p.ids.as_slice::<i32>().to_vec(), p.delta)))
     }
 }
 
@@ -272,8 +291,8 @@ impl VisionModel {
 
     /// The chat-templated prompt for `images` images and the user's `prompt` (after
     /// `system` when given), with one image marker per image where mlx-vlm puts it for
-    /// this family: SmolVLM's `<image>` items before the text, Gemma 3's
-    /// `<start_of_image>` after it, in the message's text.
+    /// this family: SmolVLM's `<image>` and Qwen2.5-VL's image items before the text,
+    /// Gemma 3's `<start_of_image>` after it, in the message's text.
     pub fn render_prompt(
         &self,
         prompt: &str,
@@ -281,7 +300,7 @@ impl VisionModel {
         images: usize,
     ) -> Result<String> {
         let marker = self.family.marker();
-        let image_first = matches!(self.family, Family::SmolVlm { .. });
+        let image_first = self.family.image_first();
         let Some(template) = &self.template else {
             let markers = marker.repeat(images);
             let mut text = if image_first {
@@ -352,25 +371,26 @@ impl VisionModel {
                 context_length: self.context_length,
             });
         }
-        let (h, w) = prepared.frame_size;
-        let frames = prepared.frames.len();
-        let pixels = Array::from_slice(
-            &self.family.pixels(&prepared.frames),
-            &[frames as i32, h as i32, w as i32, 3],
-        );
+        let pixels = Array::from_slice(&prepared.pixels, &prepared.pixel_shape);
+        let positions = self.family.positions(&input_ids, &prepared.patch_grids)?;
         Ok(VisionInput {
             prompt_text: prepared.prompt_text,
             grids: prepared.grids,
-            frames,
-            image_tokens: frames * self.family.tokens_per_frame(),
+            frames: prepared.frames,
+            image_tokens: prepared.image_tokens,
+            patch_grids: prepared.patch_grids,
             input_ids,
             pixels,
+            positions,
         })
     }
 
     /// Input embeddings of `input`: text embeddings with the image features merged in.
     fn embeddings(&self, input: &VisionInput) -> Result<Array> {
-        let merged = self.family.embeddings(&input.input_ids, &input.pixels)?;
+        let features = self
+            .family
+            .image_features(&input.pixels, &input.patch_grids)?;
+        let merged = self.family.merge(&input.input_ids, &features)?;
         merged.eval()?;
         Ok(merged)
     }
@@ -384,7 +404,7 @@ impl VisionModel {
         interrupt: Option<Arc<AtomicBool>>,
     ) -> Result<TokenGenerator<'_>> {
         let embeds = self.embeddings(input)?;
-        TokenGenerator::with_embeddings(
+        let generator = TokenGenerator::with_embeddings(
             self.family.language(),
             &input.input_ids,
             embeds,
@@ -392,7 +412,11 @@ impl VisionModel {
             &self.stop_tokens,
             self.context_length,
             interrupt,
-        )
+        )?;
+        match &input.positions {
+            Some(p) => generator.with_positions(p.clone()),
+            None => Ok(generator),
+        }
     }
 
     /// Streams a generation as text events, the last being [`crate::Event::Done`].
@@ -422,10 +446,26 @@ impl VisionModel {
         self.generate(&input, params, interrupt)
     }
 
+    /// The image features of `input` (float32, `[image_tokens, text_hidden]`, row after
+    /// row) as they replace the image tokens: for checks against a reference.
+    pub fn image_features(&self, input: &VisionInput) -> Result<Vec<f32>> {
+        let f = self
+            .family
+            .image_features(&input.pixels, &input.patch_grids)?
+            .as_dtype(mlx_rs::Dtype::Float32)?;
+        f.eval()?;
+        Ok(f.as_slice::<f32>().to_vec())
+    }
+
     /// Logits at the last prompt position, as generation computes them.
     pub fn prompt_logits(&self, input: &VisionInput) -> Result<Vec<f32>> {
         let embeds = self.embeddings(input)?;
-        generate::prompt_logits_with(self.family.language(), &input.input_ids, Some(&embeds))
+        generate::prompt_logits_at(
+            self.family.language(),
+            &input.input_ids,
+            Some(&embeds),
+            input.positions.as_ref(),
+        )
     }
 
     /// Ids → text (special tokens kept).

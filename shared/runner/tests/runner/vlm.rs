@@ -1,8 +1,10 @@
 //! The vision runner against Python mlx-vlm 0.7 (`scripts/reference_mlx_vlm.py`) on
-//! tiny random checkpoints of each family (SmolVLM/idefics3, Gemma 3) made by mlx-vlm's
-//! own classes and converter, and on real photos (`scripts/fixtures-vlm.sh`): the same
-//! prompt text, the same input ids, the same pixel values, the same greedy tokens,
-//! last-prompt logits within a tolerance. Both sides start from the same decoded RGB
+//! tiny random checkpoints of each family (SmolVLM/idefics3, Gemma 3, Qwen2.5-VL) made
+//! by mlx-vlm's own classes and converter, and on real photos
+//! (`scripts/fixtures-vlm.sh`): the same prompt text, the same input ids, the same pixel
+//! values, the same greedy tokens, last-prompt logits within a tolerance; for Qwen2.5-VL
+//! also the image grids, the image features, the multimodal rope positions and the
+//! logits of the first decode steps. Both sides start from the same decoded RGB
 //! (Pillow, EXIF orientation applied) and compute in float32.
 
 use std::path::{Path, PathBuf};
@@ -10,6 +12,7 @@ use std::process::Command;
 
 use image::RgbImage;
 use mlxk_core::ndjson::FinishReason;
+use mlxk_runner::vlm::qwen2_5_vl::vision::window_index;
 use mlxk_runner::vlm::resample::{self, Filter};
 use mlxk_runner::vlm::{detect, ModelKind, VisionLoadOptions, VisionModel};
 use mlxk_runner::{RunnerError, SamplingParams};
@@ -29,6 +32,11 @@ struct Reference {
     finish_reason: String,
     last_logits: Vec<f32>,
     stop_ids: Vec<u32>,
+    /// Qwen2.5-VL: each image's patch grid, and the decode position shift.
+    #[serde(default)]
+    image_grid_thw: Option<Vec<[usize; 3]>>,
+    #[serde(default)]
+    rope_deltas: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -45,6 +53,14 @@ struct Case {
 /// weights; they differ in BLAS (OpenBLAS here, the wheel's reference BLAS in Python),
 /// in our dequantize-then-matmul prefill, and in encoding frames one at a time.
 const LOGIT_TOLERANCE: f32 = 1e-3;
+
+/// Largest |Δ| accepted in Qwen2.5-VL's image features (values of order 1): the vision
+/// tower's products run on different BLAS kernels (and the patch embedding is a matrix
+/// product here, a Conv3d there), in float32.
+const FEATURE_TOLERANCE: f32 = 1e-5;
+
+/// Decode steps whose logits the Qwen2.5-VL reference keeps.
+const STEP_LOGITS: usize = 8;
 
 /// Runs `scripts/fixtures-vlm.sh ARGS` (cheap when cached) → the path it prints last.
 /// Under CI a failure fails the test; elsewhere it is reported and the test passes.
@@ -84,10 +100,24 @@ fn load_f32(path: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
     let bytes = std::fs::read(path).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
     let t = st.tensor(name).unwrap();
+    assert_eq!(t.dtype(), safetensors::Dtype::F32, "{name}");
     let data = t
         .data()
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    (t.shape().to_vec(), data)
+}
+
+fn load_i32(path: &Path, name: &str) -> (Vec<usize>, Vec<i32>) {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let t = st.tensor(name).unwrap();
+    assert_eq!(t.dtype(), safetensors::Dtype::I32, "{name}");
+    let data = t
+        .data()
+        .chunks_exact(4)
+        .map(|b| i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
         .collect();
     (t.shape().to_vec(), data)
 }
@@ -110,6 +140,151 @@ fn gemma3_agrees_with_mlx_vlm() {
     agrees_with_mlx_vlm(&["gemma3"], "gemma3");
 }
 
+/// Qwen2.5-VL: besides the common checks, the image features, the mrope positions and
+/// the first decode steps' logits (random weights repeat one token, so the steps'
+/// logits are what shows the decode positions are right), on the CPU decode step and
+/// on MLX's.
+#[test]
+fn qwen2_5_vl_agrees_with_mlx_vlm() {
+    agrees_with_mlx_vlm(&["qwen2_5_vl"], "qwen2_5_vl");
+    let _lock = mlx_lock();
+    let (Some(refdir), Some(dir)) = (
+        fixtures_vlm(&["reference", "qwen2_5_vl"]),
+        fixtures_vlm(&["model", "qwen2_5_vl"]),
+    ) else {
+        return;
+    };
+    let (cases, refs) = read_reference(&refdir);
+    let mut options = VisionLoadOptions::default();
+    options.load.cpu_kernel = false;
+    let model = VisionModel::load(&dir, &options).unwrap();
+    // The gate's image: max_pixels 100352 → 512 patches → 128 tokens.
+    assert_eq!(model.max_tokens_per_image(), 128);
+    for (case, r) in cases.iter().zip(&refs) {
+        let images: Vec<RgbImage> = case.images.iter().map(|p| load_rgb(p)).collect();
+        let input = model
+            .prepare(&images, &case.prompt, case.system.as_deref())
+            .unwrap();
+        let (tokens, _, steps) = generate_and_check_steps(&model, &input, case, r, &refdir);
+        assert_eq!(tokens, r.tokens, "{}: greedy tokens (MLX decode)", r.id);
+        let steps = steps.expect("Qwen2.5-VL references keep step logits");
+        eprintln!("{}: MLX decode steps agree, max |Δlogit| {steps:.3e}", r.id);
+    }
+}
+
+fn read_reference(refdir: &Path) -> (Vec<Case>, Vec<Reference>) {
+    let cases: Vec<Case> =
+        serde_json::from_str(&std::fs::read_to_string(refdir.join("cases.json")).unwrap()).unwrap();
+    let refs: Vec<Reference> = std::fs::read_to_string(refdir.join("reference.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(cases.len(), refs.len());
+    for (case, r) in cases.iter().zip(&refs) {
+        assert_eq!(case.id, r.id);
+    }
+    (cases, refs)
+}
+
+/// Greedy generation of `case` (the stop token appended when it stopped), whether it
+/// stopped, and, where the reference keeps `step_logits`, the largest |Δ| of each
+/// step's logits (checked against [`LOGIT_TOLERANCE`]).
+fn generate_and_check_steps(
+    model: &VisionModel,
+    input: &mlxk_runner::vlm::VisionInput,
+    case: &Case,
+    r: &Reference,
+    refdir: &Path,
+) -> (Vec<u32>, bool, Option<f32>) {
+    let mut gen = model
+        .generate_tokens(input, &SamplingParams::greedy(case.max_tokens), None)
+        .unwrap()
+        .keep_logits();
+    let mut tokens: Vec<u32> = gen.by_ref().map(Result::unwrap).collect();
+    let stopped = gen.stats().finish_reason == FinishReason::Stop;
+    if stopped {
+        tokens.push(*r.tokens.last().unwrap());
+    }
+    let mut worst = None;
+    if r.image_grid_thw.is_some() {
+        let (shape, want) = load_f32(&refdir.join(&r.pixel_file), "step_logits");
+        let vocab = shape[1];
+        let kept = gen.kept_logits().unwrap();
+        assert_eq!(shape[0], STEP_LOGITS.min(r.tokens.len()), "{}", r.id);
+        assert!(
+            kept.len() >= shape[0],
+            "{}: {} steps kept",
+            r.id,
+            kept.len()
+        );
+        for (step, (got, want)) in kept.iter().zip(want.chunks_exact(vocab)).enumerate() {
+            let diff = max_abs_diff(got, want);
+            assert!(
+                diff <= LOGIT_TOLERANCE,
+                "{}: step {step}: max |Δlogit| {diff} > {LOGIT_TOLERANCE}",
+                r.id
+            );
+            worst = Some(worst.unwrap_or(0.0f32).max(diff));
+        }
+    }
+    (tokens, stopped, worst)
+}
+
+/// Qwen2.5-VL's stages against the reference: patch grids, the vision tower's window
+/// order and bounds (all images in one list, as mlx-vlm makes them), mrope positions
+/// and their decode shift, image features. Returns the largest |Δ| of the features.
+fn check_qwen_stages(
+    model: &VisionModel,
+    input: &mlxk_runner::vlm::VisionInput,
+    r: &Reference,
+    refdir: &Path,
+) -> f32 {
+    let file = refdir.join(&r.pixel_file);
+    assert_eq!(
+        Some(&input.patch_grids),
+        r.image_grid_thw.as_ref(),
+        "{}: grids",
+        r.id
+    );
+    let (mut index, mut bounds) = (Vec::new(), vec![0i32]);
+    let (mut tokens, mut rows) = (0, 0);
+    for &grid in &input.patch_grids {
+        let (i, b) = window_index(grid, 2, 4);
+        index.extend(i.iter().map(|&t| (t + tokens) as i32));
+        bounds.extend(b[1..].iter().map(|&x| (x + rows) as i32));
+        tokens += i.len();
+        rows += grid.iter().product::<usize>();
+    }
+    assert_eq!(
+        index,
+        load_i32(&file, "window_index").1,
+        "{}: window index",
+        r.id
+    );
+    assert_eq!(
+        bounds,
+        load_i32(&file, "cu_window_seqlens").1,
+        "{}: window bounds",
+        r.id
+    );
+    let (shape, want) = load_i32(&file, "position_ids");
+    assert_eq!(shape, [3, 1, input.input_ids.len()], "{}", r.id);
+    let (positions, delta) = input.rope_positions().unwrap().expect("mrope positions");
+    assert_eq!(positions, want, "{}: rope positions", r.id);
+    assert_eq!(Some(delta), r.rope_deltas, "{}: rope deltas", r.id);
+    let (shape, want) = load_f32(&file, "image_features");
+    assert_eq!(shape[0], input.image_tokens, "{}", r.id);
+    let got = model.image_features(input).unwrap();
+    let diff = max_abs_diff(&got, &want);
+    assert!(
+        diff <= FEATURE_TOLERANCE,
+        "{}: image features max |Δ| {diff} > {FEATURE_TOLERANCE}",
+        r.id
+    );
+    diff
+}
+
 /// The checkpoint `scripts/fixtures-vlm.sh model FAMILY` makes, against mlx-vlm's
 /// outputs on it.
 fn agrees_with_mlx_vlm(family: &[&str], model_type: &str) {
@@ -120,14 +295,7 @@ fn agrees_with_mlx_vlm(family: &[&str], model_type: &str) {
     let Some(dir) = fixtures_vlm(&[&["model"], family].concat()) else {
         return;
     };
-    let cases: Vec<Case> =
-        serde_json::from_str(&std::fs::read_to_string(refdir.join("cases.json")).unwrap()).unwrap();
-    let refs: Vec<Reference> = std::fs::read_to_string(refdir.join("reference.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    assert_eq!(cases.len(), refs.len());
+    let (cases, refs) = read_reference(&refdir);
 
     let model = VisionModel::load(&dir, &VisionLoadOptions::default()).unwrap();
     assert_eq!(model.family(), model_type);
@@ -135,7 +303,6 @@ fn agrees_with_mlx_vlm(family: &[&str], model_type: &str) {
     stops.sort();
     let mut worst = 0.0f32;
     for (case, r) in cases.iter().zip(&refs) {
-        assert_eq!(case.id, r.id);
         let images: Vec<RgbImage> = case.images.iter().map(|p| load_rgb(p)).collect();
         let system = case.system.as_deref();
         let text = model
@@ -153,6 +320,14 @@ fn agrees_with_mlx_vlm(family: &[&str], model_type: &str) {
         let got = input.pixel_values().unwrap();
         let pixel_diff = max_abs_diff(&got, &want);
         assert_eq!(pixel_diff, 0.0, "{}: pixel values differ", r.id);
+        let features = if r.image_grid_thw.is_some() {
+            format!(
+                ", image features max |Δ| {:.3e}",
+                check_qwen_stages(&model, &input, r, &refdir)
+            )
+        } else {
+            String::new()
+        };
 
         let t0 = std::time::Instant::now();
         let logits = model.prompt_logits(&input).unwrap();
@@ -165,20 +340,12 @@ fn agrees_with_mlx_vlm(family: &[&str], model_type: &str) {
             r.id
         );
 
-        let mut gen = model
-            .generate_tokens(&input, &SamplingParams::greedy(case.max_tokens), None)
-            .unwrap();
-        let mut tokens: Vec<u32> = gen.by_ref().map(Result::unwrap).collect();
-        let stats = gen.stats();
-        if stats.finish_reason == FinishReason::Stop {
-            tokens.push(*r.tokens.last().unwrap());
-        }
+        let t0 = std::time::Instant::now();
+        let (tokens, stopped, steps) = generate_and_check_steps(&model, &input, case, r, &refdir);
+        let t_generate = t0.elapsed();
+        let steps = steps.map_or(String::new(), |d| format!(", decode steps {d:.3e}"));
         assert_eq!(tokens, r.tokens, "{}: greedy tokens", r.id);
-        let want_finish = if stats.finish_reason == FinishReason::Stop {
-            "stop"
-        } else {
-            "length"
-        };
+        let want_finish = if stopped { "stop" } else { "length" };
         assert_eq!(r.finish_reason, want_finish, "{}", r.id);
         for id in &r.stop_ids {
             assert!(
@@ -188,15 +355,16 @@ fn agrees_with_mlx_vlm(family: &[&str], model_type: &str) {
             );
         }
         eprintln!(
-            "{}: {} frames, {} prompt tokens, pixels identical, {} tokens agree, max |Δlogit| {diff:.3e} \
-             (processor {:.2} s, images + prompt {:.2} s, generation {:.1} tok/s)",
+            "{}: {} frames, {} prompt tokens, pixels identical{features}, {} tokens agree, \
+             max |Δlogit| {diff:.3e}{steps} \
+             (processor {:.2} s, images + prompt {:.2} s, generation {:.2} s)",
             r.id,
             input.frames,
             input.input_ids.len(),
             r.tokens.len(),
             t_prepare.as_secs_f64(),
             t_logits.as_secs_f64(),
-            stats.generation_tps
+            t_generate.as_secs_f64()
         );
     }
     eprintln!("{model_type}: max |Δlogit| over all cases {worst:.3e}");
