@@ -10,9 +10,7 @@ use std::process::{Command, Stdio};
 
 use serde_json::{json, Value};
 
-use crate::harness::fixtures::{
-    self, photos, tiny_gemma3, tiny_qwen2, tiny_smolvlm, vlm_reference, vlm_reference_gemma3,
-};
+use crate::harness::fixtures::{self, photos, tiny_qwen2, tiny_smolvlm, tiny_vlm, vlm_reference};
 use crate::harness::wire_vision::{stream, Chunk, Image, Stream};
 use crate::harness::{Run, TestCache};
 use crate::run::{cache_with_smollm2, RUN};
@@ -34,7 +32,7 @@ fn cache_with_vlm(with_text: bool) -> TestCache {
 /// Puts the model directory `dir` into `cache` as repo `name`.
 fn add_model(cache: &TestCache, name: &str, dir: &Path) {
     let mut repo = cache.repo(name);
-    for entry in std::fs::read_dir(&dir).unwrap() {
+    for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         repo = repo.file(&name, std::fs::read(&path).unwrap());
@@ -166,12 +164,25 @@ fn describes_as_mlx_vlm_does_on_the_same_pixels() {
 /// processor and its model give mlx-vlm's greedy text on the same pixels.
 #[test]
 fn gemma3_describes_as_mlx_vlm_does() {
-    const GEMMA: &str = "test/tiny-gemma3";
+    describes_as_mlx_vlm_does("gemma3");
+}
+
+/// Qwen2.5-VL through the binary: smart resizing, patches, windows, multimodal rope.
+#[test]
+fn qwen2_5_vl_describes_as_mlx_vlm_does() {
+    describes_as_mlx_vlm_does("qwen2_5_vl");
+}
+
+/// The reference's `flower-system` and `two-images` cases through mlxk-vision on the
+/// tiny checkpoint of `family`, the first with the model chosen by default.
+fn describes_as_mlx_vlm_does(family: &str) {
+    let name = format!("test/tiny-{family}");
+    let (model, reference) = tiny_vlm(family);
     let cache = TestCache::new();
-    add_model(&cache, GEMMA, &tiny_gemma3());
+    add_model(&cache, &name, &model);
     let flower = reference_png(&cache, "flower");
     let sample1 = reference_png(&cache, "sample1");
-    let want = |id: &str| reference_text_of(&vlm_reference_gemma3(), &tiny_gemma3(), id);
+    let want = |id: &str| reference_text_of(&reference, &model, id);
     let (run, s) = vision(
         &cache,
         &[
@@ -189,14 +200,14 @@ fn gemma3_describes_as_mlx_vlm_does() {
     run.expect_code(0);
     let chunk = only_chunk(&s);
     assert_eq!(
-        chunk.model, GEMMA,
+        chunk.model, name,
         "the cache's only vision model is the default"
     );
     assert_eq!(chunk.text, want("flower-system"));
     let (run, s) = vision(
         &cache,
         &[
-            GEMMA,
+            &name,
             sample1.to_str().unwrap(),
             flower.to_str().unwrap(),
             "--chunk",

@@ -33,7 +33,7 @@ impl Failure {
             Failure::NoModel => (
                 "model_not_found",
                 "no model given, and no vision model in the cache".into(),
-                Some("mlxk-pull mlx-community/SmolVLM-256M-Instruct-4bit (or a Gemma 3), or --metadata-only to read the EXIF alone".into()),
+                Some("mlxk-pull mlx-community/SmolVLM-256M-Instruct-4bit (or a Gemma 3 or Qwen2.5-VL), or --metadata-only to read the EXIF alone".into()),
             ),
             Failure::ManyModels(names) => {
                 return ErrorMessage {

@@ -135,16 +135,20 @@ pub fn vlm_reference() -> PathBuf {
         .clone()
 }
 
-/// The tiny random Gemma 3 checkpoint (`scripts/fixtures-vlm.sh model gemma3`).
-pub fn tiny_gemma3() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| script_output("fixtures-vlm.sh", "model gemma3"))
-        .clone()
-}
-
-/// Python mlx-vlm's outputs on it (`scripts/fixtures-vlm.sh reference gemma3`).
-pub fn vlm_reference_gemma3() -> PathBuf {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| script_output("fixtures-vlm.sh", "reference gemma3"))
-        .clone()
+/// The tiny random checkpoint of vision `family` (`gemma3`, `qwen2_5_vl`) and Python
+/// mlx-vlm's outputs on it: `scripts/fixtures-vlm.sh model FAMILY` and
+/// `scripts/fixtures-vlm.sh reference FAMILY`, each run once per test binary.
+pub fn tiny_vlm(family: &str) -> (PathBuf, PathBuf) {
+    static DIRS: std::sync::Mutex<Vec<(String, (PathBuf, PathBuf))>> =
+        std::sync::Mutex::new(Vec::new());
+    let mut dirs = DIRS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, found)) = dirs.iter().find(|(f, _)| f == family) {
+        return found.clone();
+    }
+    let pair = (
+        script_output("fixtures-vlm.sh", &format!("model {family}")),
+        script_output("fixtures-vlm.sh", &format!("reference {family}")),
+    );
+    dirs.push((family.to_string(), pair.clone()));
+    pair
 }

@@ -21,7 +21,7 @@ pub const RUNNER_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3_t
 
 /// Vision-language families the runner implements (`mlxk-vision`; checked against the
 /// runner's list by its tests too).
-pub const RUNNER_VISION_FAMILIES: &[&str] = &["smolvlm", "idefics3", "gemma3"];
+pub const RUNNER_VISION_FAMILIES: &[&str] = &["smolvlm", "idefics3", "gemma3", "qwen2_5_vl"];
 
 const WEIGHT_SUFFIXES: &[&str] = &[".safetensors", ".bin", ".gguf", ".npz"];
 

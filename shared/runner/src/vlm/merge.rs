@@ -1,6 +1,8 @@
-//! Writing image features into the text embeddings at the image-token positions
-//! (mlx-vlm's `masked_scatter` / `merge_input_ids_with_image_features`).
+//! Image features frame by frame, and writing them into the text embeddings at the
+//! image-token positions (mlx-vlm's `masked_scatter` /
+//! `merge_input_ids_with_image_features`).
 
+use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::Array;
 
 use crate::error::{Result, RunnerError};
@@ -46,4 +48,21 @@ pub fn merge_features(
     let all = mlx_rs::ops::concatenate(&[text, features.clone(), zero], 0)?;
     let merged = all.take_axis(Array::from_slice(&rows, &[len]), 0)?;
     Ok(merged.expand_dims(0)?)
+}
+
+/// `encode` on each frame of `frames` (`[F, …]`) in turn, its tokens (`[1, n, d]` or
+/// `[n, d]`) evaluated before the next frame starts, so the vision tower's activations
+/// stay one frame's worth → `[F · n, d]`.
+pub fn encode_frames(frames: &Array, encode: impl Fn(&Array) -> Result<Array>) -> Result<Array> {
+    let mut out = Vec::with_capacity(frames.dim(0) as usize);
+    for f in 0..frames.dim(0) {
+        let tokens = encode(&frames.index(f..f + 1))?;
+        let tokens = tokens.reshape(&[-1, tokens.dim(-1)])?;
+        tokens.eval()?;
+        out.push(tokens);
+    }
+    if out.is_empty() {
+        return Err(RunnerError::InvalidImage("no images".into()));
+    }
+    Ok(mlx_rs::ops::concatenate(&out, 0)?)
 }

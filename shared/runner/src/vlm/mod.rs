@@ -34,6 +34,7 @@ mod family;
 pub mod gemma3;
 pub mod merge;
 pub mod pixels;
+pub mod processor_files;
 pub mod qwen2_5_vl;
 pub mod resample;
 pub mod siglip;

@@ -3,8 +3,7 @@
 //! positions (pad positions zeroed), then the gemma3_text decoder, which scales the
 //! whole input by √text hidden (mlx-vlm `models/gemma3/gemma3.py`).
 
-use mlx_rs::ops::indexing::IndexOp;
-use mlx_rs::{ops, Array};
+use mlx_rs::Array;
 
 use super::config::Gemma3Config;
 use super::language;
@@ -13,7 +12,7 @@ use super::vision::{self, VisionModel};
 use crate::error::{Result, RunnerError};
 use crate::layers::DecoderModel;
 use crate::linear::Parallelism;
-use crate::vlm::merge::merge_features;
+use crate::vlm::merge::{encode_frames, merge_features};
 use crate::weights::Weights;
 
 #[derive(Debug)]
@@ -58,18 +57,9 @@ impl Gemma3Vlm {
     /// Image features of `frames` (`[F, S, S, 3]`, normalised, one per image) →
     /// `[F · mm_tokens_per_image, text_hidden]`, one image at a time.
     pub fn image_features(&self, frames: &Array) -> Result<Array> {
-        let mut out = Vec::with_capacity(frames.dim(0) as usize);
-        for f in 0..frames.dim(0) {
-            let hidden = self.vision.forward(&frames.index(f..f + 1))?;
-            let tokens = self.projector.forward(&hidden)?;
-            let tokens = tokens.reshape(&[-1, tokens.dim(-1)])?;
-            tokens.eval()?;
-            out.push(tokens);
-        }
-        if out.is_empty() {
-            return Err(RunnerError::InvalidImage("no images".into()));
-        }
-        Ok(ops::concatenate(&out, 0)?)
+        encode_frames(frames, |frame| {
+            self.projector.forward(&self.vision.forward(frame)?)
+        })
     }
 
     /// The decoder's input: text embeddings with `features / √hidden_size` at the image

@@ -14,9 +14,9 @@ use std::path::Path;
 use image::RgbImage;
 use serde_json::Value;
 
-use crate::config::read_json;
 use crate::error::{Result, RunnerError};
 use crate::vlm::pixels::PixelConfig;
+use crate::vlm::processor_files::ProcessorFiles;
 use crate::vlm::resample::{self, Filter};
 
 pub const BOI_TOKEN: &str = "<start_of_image>";
@@ -48,42 +48,25 @@ impl Processor {
             pixels: PixelConfig::new(Filter::Bilinear, [0.5; 3], [0.5; 3]),
             image_seq_length: tokens_per_image,
         };
-        let pre = dir.join("preprocessor_config.json");
-        let proc_path = dir.join("processor_config.json");
-        let pre_json = read_json(&pre)?;
-        let proc_json = read_json(&proc_path)?;
-        if pre_json.is_none() && proc_json.is_none() {
-            return Err(RunnerError::InvalidConfig {
-                path: pre,
-                message: "a vision model needs preprocessor_config.json or processor_config.json"
-                    .into(),
-            });
-        }
-        if let Some(v) = &pre_json {
-            p.apply(v, &pre)?;
-        }
-        if let Some(ip) = proc_json.as_ref().and_then(|v| v.get("image_processor")) {
-            p.apply(ip, &proc_path)?;
+        let files = ProcessorFiles::read(dir)?;
+        for (v, path) in files.image_settings() {
+            p.apply(v, path)?;
         }
         let bad = |path: &Path, message: String| RunnerError::InvalidConfig {
             path: path.into(),
             message,
         };
-        if let Some(n) = proc_json
-            .as_ref()
-            .and_then(|v| v.get("image_seq_length"))
-            .and_then(Value::as_u64)
-        {
+        if let Some(n) = files.processor_u64("image_seq_length") {
             if n as usize != tokens_per_image {
                 return Err(bad(
-                    &proc_path,
+                    &files.proc_path,
                     format!("image_seq_length {n} does not match the {tokens_per_image} tokens the model makes per image"),
                 ));
             }
         }
         if (p.width, p.height) != (side, side) {
             return Err(bad(
-                &pre,
+                &files.pre_path,
                 format!(
                     "images are resized to {}×{}, but the vision tower takes {side}×{side}",
                     p.width, p.height

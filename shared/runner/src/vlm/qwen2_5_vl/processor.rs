@@ -17,9 +17,9 @@ use std::path::Path;
 use image::RgbImage;
 use serde_json::{Map, Value};
 
-use crate::config::read_json;
 use crate::error::{Result, RunnerError};
 use crate::vlm::pixels::PixelConfig;
+use crate::vlm::processor_files::ProcessorFiles;
 use crate::vlm::resample::{self, Filter};
 
 pub const IMAGE_TOKEN: &str = "<|image_pad|>";
@@ -69,27 +69,17 @@ impl Processor {
     /// Reads `preprocessor_config.json` with `processor_config.json`'s
     /// `image_processor` keys over it (mlx-vlm's `_qwen_vl_image_kwargs`).
     pub fn load(dir: &Path) -> Result<Self> {
-        let pre = dir.join("preprocessor_config.json");
-        let proc_path = dir.join("processor_config.json");
-        let pre_json = read_json(&pre)?;
-        let proc_json = read_json(&proc_path)?;
-        if pre_json.is_none() && proc_json.is_none() {
-            return Err(RunnerError::InvalidConfig {
-                path: pre,
-                message: "a vision model needs preprocessor_config.json or processor_config.json"
-                    .into(),
-            });
+        let files = ProcessorFiles::read(dir)?;
+        let mut raw = Map::new();
+        let mut path = files.pre_path.as_path();
+        for (v, from) in files.image_settings() {
+            if let Value::Object(m) = v {
+                raw.extend(m.clone());
+                path = from;
+            }
         }
-        let mut raw = match pre_json {
-            Some(Value::Object(m)) => m,
-            _ => Map::new(),
-        };
-        if let Some(Value::Object(ip)) = proc_json.as_ref().and_then(|v| v.get("image_processor")) {
-            raw.extend(ip.clone());
-        }
-        let path = if proc_json.is_some() { proc_path } else { pre };
         let mut p = Processor::default();
-        p.apply(&Value::Object(raw), &path)?;
+        p.apply(&Value::Object(raw), path)?;
         Ok(p)
     }
 

@@ -2,8 +2,7 @@
 //! into the text embeddings at the `<image>` token positions, then the llama decoder
 //! (mlx-vlm `models/idefics3/idefics3.py`).
 
-use mlx_rs::ops::indexing::IndexOp;
-use mlx_rs::{ops, Array};
+use mlx_rs::Array;
 
 use super::config::SmolVlmConfig;
 use super::connector::Connector;
@@ -12,7 +11,7 @@ use super::vision::{self, VisionModel};
 use crate::error::{Result, RunnerError};
 use crate::layers::DecoderModel;
 use crate::linear::Parallelism;
-use crate::vlm::merge::merge_features;
+use crate::vlm::merge::{encode_frames, merge_features};
 use crate::weights::Weights;
 
 #[derive(Debug)]
@@ -65,19 +64,9 @@ impl SmolVlm {
     /// text_hidden]`. Frames are encoded one at a time (each is independent), which keeps
     /// the vision tower's activations to one frame's worth.
     pub fn image_features(&self, frames: &Array) -> Result<Array> {
-        let mut out = Vec::with_capacity(frames.dim(0) as usize);
-        for f in 0..frames.dim(0) {
-            let frame = frames.index(f..f + 1);
-            let hidden = self.vision.forward(&frame)?;
-            let tokens = self.connector.forward(&hidden)?;
-            let tokens = tokens.reshape(&[-1, tokens.dim(-1)])?;
-            tokens.eval()?;
-            out.push(tokens);
-        }
-        if out.is_empty() {
-            return Err(RunnerError::InvalidImage("no frames".into()));
-        }
-        Ok(ops::concatenate(&out, 0)?)
+        encode_frames(frames, |frame| {
+            self.connector.forward(&self.vision.forward(frame)?)
+        })
     }
 
     /// Text embeddings of `ids` with the rows of `features` written, in order, at the

@@ -23,9 +23,9 @@ use std::path::Path;
 use image::RgbImage;
 use serde_json::Value;
 
-use crate::config::read_json;
 use crate::error::{Result, RunnerError};
 use crate::vlm::pixels::PixelConfig;
+use crate::vlm::processor_files::ProcessorFiles;
 use crate::vlm::resample::{self, Filter};
 
 /// Transformers' cap on the longest edge after the first resize.
@@ -119,31 +119,14 @@ impl Processor {
     /// not say, and checked against them when they do).
     pub fn load(dir: &Path, tokens_per_frame: usize) -> Result<Self> {
         let mut image = ImageConfig::default();
-        let pre = dir.join("preprocessor_config.json");
-        let pre_json = read_json(&pre)?;
-        let proc_path = dir.join("processor_config.json");
-        let proc_json = read_json(&proc_path)?;
-        if pre_json.is_none() && proc_json.is_none() {
-            return Err(RunnerError::InvalidConfig {
-                path: pre,
-                message: "a vision model needs preprocessor_config.json or processor_config.json"
-                    .into(),
-            });
+        let files = ProcessorFiles::read(dir)?;
+        for (v, path) in files.image_settings() {
+            image.apply(v, path)?;
         }
-        if let Some(v) = &pre_json {
-            image.apply(v, &pre)?;
-        }
-        if let Some(ip) = proc_json.as_ref().and_then(|v| v.get("image_processor")) {
-            image.apply(ip, &proc_path)?;
-        }
-        let image_seq_len = match proc_json
-            .as_ref()
-            .and_then(|v| v.get("image_seq_len"))
-            .and_then(Value::as_u64)
-        {
+        let image_seq_len = match files.processor_u64("image_seq_len") {
             Some(n) if n as usize != tokens_per_frame => {
                 return Err(RunnerError::InvalidConfig {
-                    path: proc_path,
+                    path: files.proc_path,
                     message: format!(
                         "image_seq_len {n} does not match the {tokens_per_frame} tokens the vision tower makes per frame"
                     ),
