@@ -20,8 +20,9 @@ use mlx_rs::Array;
 use crate::error::{Result, RunnerError};
 use crate::kernel::{dot_product, QuantMatrix};
 use crate::kv_cache::{KvCache, StepKvCache};
-use crate::layers::{gated_mlp, Activation, DecoderModel, MRope, RmsNorm, Rope};
+use crate::layers::{Activation, DecoderModel, MRope, RmsNorm, Rope};
 use crate::linear::KernelLinear;
+use crate::mlp::gated_mlp;
 
 /// An RMS norm's weight and epsilon.
 #[derive(Debug, Clone, Copy)]

@@ -50,6 +50,7 @@ pub mod layers;
 pub mod linear;
 pub mod llama;
 pub mod memory;
+pub mod mlp;
 pub mod quant;
 pub mod qwen2;
 pub mod qwen3;
