@@ -185,6 +185,19 @@ pub struct Quantization {
 }
 
 impl Quantization {
+    /// The same settings for a part of a model whose tensor names lose `prefix` and are
+    /// then renamed by `rename` (a vision model's language model): per-module overrides
+    /// are re-keyed the same way, other parts' overrides dropped.
+    pub fn for_part(&self, prefix: &str, rename: impl Fn(&str) -> String) -> Quantization {
+        let mut q = self.clone();
+        q.overrides = self
+            .overrides
+            .iter()
+            .filter_map(|(k, v)| Some((rename(k.strip_prefix(prefix)?), *v)))
+            .collect();
+        q
+    }
+
     /// The global parameters.
     pub fn global(&self) -> QuantParams {
         QuantParams {

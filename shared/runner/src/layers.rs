@@ -426,16 +426,7 @@ impl DecoderModel {
             .as_ref()
             .map(|section| MRope::new(s.rope.dims, s.rope.theta, section))
             .transpose()?;
-        let left = weights.remaining();
-        if let Some(name) = left.first() {
-            return Err(RunnerError::BadTensor {
-                name: name.clone(),
-                message: format!(
-                    "not used by this architecture ({} unused tensors)",
-                    left.len()
-                ),
-            });
-        }
+        weights.expect_all_used("this architecture")?;
         Ok(DecoderModel {
             spec,
             embed_tokens,

@@ -313,6 +313,19 @@ impl Weights {
     }
 
     /// Names of the tensors not yet taken, sorted.
+    /// An error naming a tensor nothing took (`by` says who loaded the rest), like
+    /// mlx-lm's strict load; `Ok` when every tensor was used.
+    pub fn expect_all_used(&self, by: &str) -> Result<()> {
+        let left = self.remaining();
+        match left.first() {
+            None => Ok(()),
+            Some(name) => Err(RunnerError::BadTensor {
+                name: name.clone(),
+                message: format!("not used by {by} ({} unused tensors)", left.len()),
+            }),
+        }
+    }
+
     pub fn remaining(&self) -> Vec<String> {
         let mut v: Vec<String> = self.tensors.keys().cloned().collect();
         v.sort();

@@ -21,14 +21,6 @@ pub fn load(
 ) -> Result<DecoderModel> {
     let mut lm = weights.split_off(PREFIX, |rest| rest.to_string());
     let spec = crate::gemma3::spec(text, &lm)?;
-    let quantization = quantization.map(|q| {
-        let mut q = q.clone();
-        q.overrides = q
-            .overrides
-            .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix(PREFIX)?.to_string(), *v)))
-            .collect();
-        q
-    });
+    let quantization = quantization.map(|q| q.for_part(PREFIX, str::to_string));
     DecoderModel::load(spec, &mut lm, quantization.as_ref(), par)
 }

@@ -9,7 +9,7 @@ use super::config::Gemma3Config;
 use super::language;
 use super::projector::Projector;
 use super::vision::{self, VisionModel};
-use crate::error::{Result, RunnerError};
+use crate::error::Result;
 use crate::layers::DecoderModel;
 use crate::linear::Parallelism;
 use crate::vlm::merge::{encode_frames, merge_features};
@@ -31,13 +31,7 @@ impl Gemma3Vlm {
         let vision = VisionModel::load(weights, q, &config.vision, vision::OPTIONS, par)?;
         let projector = Projector::load(weights, &config)?;
         let language = language::load(&config.text, weights, q, par)?;
-        let left = weights.remaining();
-        if let Some(name) = left.first() {
-            return Err(RunnerError::BadTensor {
-                name: name.clone(),
-                message: format!("not used by Gemma 3 ({} unused tensors)", left.len()),
-            });
-        }
+        weights.expect_all_used("Gemma 3")?;
         Ok(Gemma3Vlm {
             config,
             vision,

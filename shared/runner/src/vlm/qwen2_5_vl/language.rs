@@ -25,15 +25,10 @@ pub fn load(c: &Qwen25VlConfig, weights: &mut Weights, par: &Parallelism) -> Res
     spec.rope.scaling = None;
     spec.tie_word_embeddings = text.tie_word_embeddings.unwrap_or(true);
     spec.mrope_section = Some(c.mrope_section.clone());
-    let quantization = c.quantization.as_ref().map(|q| {
-        let mut q = q.clone();
-        q.overrides = q
-            .overrides
-            .iter()
-            .filter_map(|(k, v)| Some((k.strip_prefix(PREFIX)?.to_string(), *v)))
-            .collect();
-        q
-    });
+    let quantization = c
+        .quantization
+        .as_ref()
+        .map(|q| q.for_part(PREFIX, str::to_string));
     DecoderModel::load(spec, &mut lm, quantization.as_ref(), par)
 }
 

@@ -28,13 +28,7 @@ impl Qwen25Vl {
         weights.discard(|name| name.contains("position_ids"));
         let vision = VisionModel::load(weights, config.quantization.as_ref(), &config.vision, par)?;
         let language = language::load(&config, weights, par)?;
-        let left = weights.remaining();
-        if let Some(name) = left.first() {
-            return Err(RunnerError::BadTensor {
-                name: name.clone(),
-                message: format!("not used by Qwen2.5-VL ({} unused tensors)", left.len()),
-            });
-        }
+        weights.expect_all_used("Qwen2.5-VL")?;
         Ok(Qwen25Vl {
             config,
             vision,

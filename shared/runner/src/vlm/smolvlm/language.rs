@@ -35,14 +35,6 @@ pub fn load(
     spec.rope.dims = spec.head_dim;
     spec.rope.scaling = None;
     spec.tie_word_embeddings = !lm.contains("lm_head.weight");
-    let quantization = quantization.map(|q| {
-        let mut q = q.clone();
-        q.overrides = q
-            .overrides
-            .iter()
-            .filter_map(|(k, v)| Some((rename(k.strip_prefix(PREFIX)?), *v)))
-            .collect();
-        q
-    });
+    let quantization = quantization.map(|q| q.for_part(PREFIX, rename));
     DecoderModel::load(spec, &mut lm, quantization.as_ref(), par)
 }

@@ -8,7 +8,7 @@ use super::config::SmolVlmConfig;
 use super::connector::Connector;
 use super::language;
 use super::vision::{self, VisionModel};
-use crate::error::{Result, RunnerError};
+use crate::error::Result;
 use crate::layers::DecoderModel;
 use crate::linear::Parallelism;
 use crate::vlm::merge::{encode_frames, merge_features};
@@ -37,13 +37,7 @@ impl SmolVlm {
             par,
         )?;
         let language = language::load(&config.text, weights, q, par)?;
-        let left = weights.remaining();
-        if let Some(name) = left.first() {
-            return Err(RunnerError::BadTensor {
-                name: name.clone(),
-                message: format!("not used by SmolVLM ({} unused tensors)", left.len()),
-            });
-        }
+        weights.expect_all_used("SmolVLM")?;
         Ok(SmolVlm {
             config,
             vision,
