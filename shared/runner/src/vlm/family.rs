@@ -323,32 +323,17 @@ fn smolvlm_shape(
     } else {
         1
     };
-    let v = &config.vision;
-    VisionShape {
-        hidden: v.hidden_size,
-        heads: v.heads(),
-        intermediate: v.intermediate(),
-        patches: v.patches(),
-        frame_side: im.max_image_size as usize,
-        attention_rows: v.patches(),
-        frames: per_image * images,
-        tokens_per_frame: processor.image_seq_len,
-    }
+    config.vision.shape(
+        im.max_image_size as usize,
+        per_image * images,
+        processor.image_seq_len,
+    )
 }
 
 /// Gemma 3: one frame per image.
 fn gemma3_shape(config: &gemma3::Gemma3Config, images: usize) -> VisionShape {
     let v = &config.vision;
-    VisionShape {
-        hidden: v.hidden_size,
-        heads: v.heads(),
-        intermediate: v.intermediate(),
-        patches: v.patches(),
-        frame_side: v.image_size,
-        attention_rows: v.patches(),
-        frames: images,
-        tokens_per_frame: config.mm_tokens_per_image,
-    }
+    v.shape(v.image_size, images, config.mm_tokens_per_image)
 }
 
 /// Qwen2.5-VL: one frame per image at `max_pixels` (the largest `smart_resize` allows):

@@ -13,6 +13,7 @@ use serde::Deserialize;
 use crate::config::Quantization;
 use crate::error::{Result, RunnerError};
 use crate::linear::{Embedding, Linear, Parallelism};
+use crate::memory::VisionShape;
 use crate::weights::Weights;
 
 /// The vision tower's shape (`vision_config`).
@@ -83,6 +84,21 @@ impl VisionConfig {
     /// Patches in one frame.
     pub fn patches(&self) -> usize {
         self.patches_per_side() * self.patches_per_side()
+    }
+
+    /// The memory gate's view of `frames` frames of `frame_side`² pixels through this
+    /// tower (full attention over every patch), each becoming `tokens_per_frame` tokens.
+    pub fn shape(&self, frame_side: usize, frames: usize, tokens_per_frame: usize) -> VisionShape {
+        VisionShape {
+            hidden: self.hidden_size,
+            heads: self.heads(),
+            intermediate: self.intermediate(),
+            patches: self.patches(),
+            frame_side,
+            attention_rows: self.patches(),
+            frames,
+            tokens_per_frame,
+        }
     }
 }
 
