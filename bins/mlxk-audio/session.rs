@@ -199,6 +199,9 @@ impl<'a> Session<'a> {
             ..LoadWhisper::default()
         };
         let whisper = Whisper::load(&path, &options).map_err(Failure::Runner)?;
+        if self.args.verbose {
+            eprintln!("{}: {}", found.name, whisper.load_notes());
+        }
         Ok((found.name, whisper))
     }
 

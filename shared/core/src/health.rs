@@ -23,6 +23,9 @@ pub const RUNNER_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3_t
 /// runner's list by its tests too).
 pub const RUNNER_VISION_FAMILIES: &[&str] = &["smolvlm", "idefics3", "gemma3", "qwen2_5_vl"];
 
+/// Speech families the runner implements (`mlxk-audio`).
+pub const RUNNER_AUDIO_FAMILIES: &[&str] = &["whisper"];
+
 const WEIGHT_SUFFIXES: &[&str] = &[".safetensors", ".bin", ".gguf", ".npz"];
 
 fn is_weight(rel: &str) -> bool {
@@ -384,6 +387,9 @@ fn check_tree(repo: &Repo, commit: &str, ev: &Evidence, problems: &mut Vec<Strin
 
 /// Why the MLX runner cannot run this model, or `None` when it can.
 pub fn runtime_problem(ev: &Evidence, framework: Framework) -> Option<String> {
+    if is_whisper(&ev.config) {
+        return whisper_problem(ev, framework);
+    }
     if framework != Framework::Mlx {
         return Some(match framework {
             Framework::Gguf => {
@@ -414,12 +420,51 @@ pub fn runtime_problem(ev: &Evidence, framework: Framework) -> Option<String> {
     if !RUNNER_ARCHITECTURES.contains(&arch) && !RUNNER_VISION_FAMILIES.contains(&arch) {
         return Some(format!(
             "architecture '{arch}' is not supported (supported: {})",
-            [RUNNER_ARCHITECTURES, RUNNER_VISION_FAMILIES]
-                .concat()
-                .join(", ")
+            [
+                RUNNER_ARCHITECTURES,
+                RUNNER_VISION_FAMILIES,
+                RUNNER_AUDIO_FAMILIES
+            ]
+            .concat()
+            .join(", ")
         ));
     }
     None
+}
+
+/// A Whisper config as mlxk-audio reads it (`model_type` "whisper", or mlx-whisper's
+/// dimensions without one).
+fn is_whisper(config: &Config) -> bool {
+    match config.str("model_type") {
+        Some(t) => RUNNER_AUDIO_FAMILIES.contains(&t),
+        None => config
+            .object()
+            .is_some_and(|c| c.contains_key("n_audio_state") && c.contains_key("n_mels")),
+    }
+}
+
+/// mlxk-audio loads what mlx-whisper's converter writes (`weights.safetensors` or
+/// `weights.npz`, any framework tag) and what mlx-audio's writes (`model*.safetensors`
+/// in an MLX repo); a Hugging Face checkpoint has other tensor names.
+fn whisper_problem(ev: &Evidence, framework: Framework) -> Option<String> {
+    let has = |rel: &str| ev.files.iter().any(|f| f.rel == rel);
+    let model_shards = ev
+        .files
+        .iter()
+        .any(|f| f.rel.starts_with("model") && f.rel.ends_with(".safetensors"));
+    if has("weights.safetensors") || has("weights.npz") {
+        return None;
+    }
+    if model_shards && framework == Framework::Mlx {
+        return None;
+    }
+    if model_shards {
+        return Some(
+            "Hugging Face Whisper weights, not MLX (convert with mlx_audio.convert or mlx-whisper's convert.py)"
+                .into(),
+        );
+    }
+    Some("no Whisper weights (weights.safetensors, weights.npz or model.safetensors)".into())
 }
 
 #[cfg(test)]

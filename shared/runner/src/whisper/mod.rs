@@ -4,9 +4,14 @@
 //! fallback, thresholds), [`tokenizer`] (the embedded vocabularies), [`vad`] (the
 //! energy gate), [`config`].
 //!
-//! It loads mlx-community's Whisper layout as published: `config.json` with
-//! `n_mels`, `n_audio_state`, …, and `weights.safetensors` (float16 or float32, or MLX
-//! affine quantized) or, in older conversions, `weights.npz`; no tokenizer is needed.
+//! It loads the Whisper layouts that are published, as their converters write them:
+//! mlx-whisper's (mlx-community's Whisper repos): `config.json` with `n_mels`,
+//! `n_audio_state`, …, and `weights.safetensors` (float16 or float32, or MLX affine
+//! quantized) or, in older conversions, `weights.npz`, with the `alignment_heads`
+//! tensor beside the weights; and mlx-audio's: the Hugging Face `config.json`
+//! (`d_model`, `encoder_layers`, …), `model.safetensors` (or shards) with the same
+//! tensor names, and the alignment heads in `generation_config.json`. No tokenizer
+//! file is needed: the vocabularies are embedded.
 //!
 //! ```no_run
 //! use mlxk_runner::whisper::{LoadWhisper, TranscribeOptions, Whisper};
@@ -33,6 +38,7 @@ pub mod vad;
 use std::path::Path;
 
 pub use config::{is_whisper, WhisperConfig};
+pub use model::{AlignmentHeads, HeadsSource};
 pub use tokenizer::{language_code, Task, WhisperTokenizer};
 pub use transcribe::{SampleSource, Segment, TranscribeOptions, Transcript};
 pub use vad::VadGate;
@@ -67,6 +73,8 @@ pub struct Whisper {
     pub config: WhisperConfig,
     pub(crate) model: WhisperModel,
     pub tokenizer: WhisperTokenizer,
+    /// The cross-attention heads word timestamps read.
+    pub alignment_heads: AlignmentHeads,
     pub(crate) mel: MelSpectrogram,
     memory: MemoryVerdict,
 }
@@ -77,6 +85,29 @@ impl std::fmt::Debug for Whisper {
             .field("config", &self.config)
             .finish_non_exhaustive()
     }
+}
+
+/// `alignment_heads` in `dir/generation_config.json` (a list of `[layer, head]`), as
+/// mlx-audio's converter copies it from the Hugging Face checkpoint.
+fn generation_config_heads(dir: &Path, config: &WhisperConfig) -> Result<Option<AlignmentHeads>> {
+    let path = dir.join("generation_config.json");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        return Ok(None);
+    };
+    let bad = |message: String| RunnerError::InvalidConfig {
+        path: path.clone(),
+        message,
+    };
+    let json: serde_json::Value = serde_json::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let Some(list) = json.get("alignment_heads") else {
+        return Ok(None);
+    };
+    let pairs: Vec<[i64; 2]> =
+        serde_json::from_value(list.clone()).map_err(|e| bad(format!("alignment_heads: {e}")))?;
+    let flat: Vec<i64> = pairs.into_iter().flatten().collect();
+    AlignmentHeads::from_pairs(&flat, config, HeadsSource::GenerationConfig)
+        .map(Some)
+        .map_err(|m| bad(format!("alignment_heads: {m}")))
 }
 
 /// The memory gate's estimate for a Whisper model (docs/runner.md):
@@ -121,19 +152,18 @@ impl Whisper {
         } else {
             None
         };
-        let infos = match &npz {
-            Some(npz) => npz.infos(),
-            None => weights::scan(dir)?,
+        let (infos, files) = match &npz {
+            Some(npz) => (npz.infos(), vec![npz_path]),
+            None => (weights::scan(dir)?, weights::weight_files(dir)?),
         };
         let weight_bytes = infos.iter().map(|t| t.loaded_bytes(options.upcast)).sum();
         let mut estimate = estimate_memory(&config, weight_bytes);
-        // The file is resident while its tensors are copied.
-        let file = if npz.is_some() {
-            npz_path
-        } else {
-            dir.join("weights.safetensors")
-        };
-        estimate.mapped_bytes = std::fs::metadata(file).map_or(0, |m| m.len());
+        // A file is resident while its tensors are copied.
+        estimate.mapped_bytes = files
+            .iter()
+            .map(|f| std::fs::metadata(f).map_or(0, |m| m.len()))
+            .max()
+            .unwrap_or(0);
         let verdict = memory::gate(estimate, options.check_memory)?;
         let tokenizer = WhisperTokenizer::new(config.is_multilingual(), config.num_languages())?;
         if tokenizer.vocab_size() != config.n_vocab {
@@ -151,13 +181,32 @@ impl Whisper {
             None => Weights::load(dir, options.upcast)?,
         };
         let model = WhisperModel::build(&config, &mut weights, &Parallelism::none())?;
+        let alignment_heads = match &model.alignment_heads {
+            Some(heads) => heads.clone(),
+            None => generation_config_heads(dir, &config)?
+                .unwrap_or_else(|| AlignmentHeads::default_for(&config)),
+        };
         Ok(Whisper {
             mel: MelSpectrogram::new(config.n_mels),
             config,
             model,
             tokenizer,
+            alignment_heads,
             memory: verdict,
         })
+    }
+
+    /// One line on what was read besides the weights, for `--verbose`.
+    pub fn load_notes(&self) -> String {
+        let from = match self.alignment_heads.source {
+            HeadsSource::Weights => "the `alignment_heads` tensor",
+            HeadsSource::GenerationConfig => "generation_config.json",
+            HeadsSource::Default => "the default (every head of the last half of the decoder)",
+        };
+        format!(
+            "{} alignment heads for word timestamps, from {from}",
+            self.alignment_heads.heads.len()
+        )
     }
 
     /// What the memory gate decided.

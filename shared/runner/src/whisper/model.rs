@@ -388,11 +388,69 @@ fn causal_mask(n: usize) -> Result<Array> {
     Ok(Array::from_slice(&m, &[n as i32, n as i32]))
 }
 
+/// The decoder's cross-attention heads whose attention follows the audio in time
+/// (`[layer, head]` pairs), which word timestamps read; where they came from.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlignmentHeads {
+    pub heads: Vec<(usize, usize)>,
+    pub source: HeadsSource,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadsSource {
+    /// The `alignment_heads` tensor mlx-whisper's converter saves with the weights.
+    Weights,
+    /// `alignment_heads` in `generation_config.json` (mlx-audio, Hugging Face).
+    GenerationConfig,
+    /// mlx-whisper's default: every head of the last half of the decoder layers.
+    Default,
+}
+
+impl AlignmentHeads {
+    /// mlx-whisper's default (`Whisper.__init__`).
+    pub fn default_for(cfg: &WhisperConfig) -> Self {
+        AlignmentHeads {
+            heads: (cfg.n_text_layer / 2..cfg.n_text_layer)
+                .flat_map(|l| (0..cfg.n_text_head).map(move |h| (l, h)))
+                .collect(),
+            source: HeadsSource::Default,
+        }
+    }
+
+    /// `[layer, head]` pairs from `values` (row-major, two per pair), checked against
+    /// the decoder's shape.
+    pub fn from_pairs(
+        values: &[i64],
+        cfg: &WhisperConfig,
+        source: HeadsSource,
+    ) -> std::result::Result<Self, String> {
+        if values.len() % 2 != 0 || values.is_empty() {
+            return Err(format!(
+                "{} values, expected [layer, head] pairs",
+                values.len()
+            ));
+        }
+        let heads = values
+            .chunks(2)
+            .map(|p| match (usize::try_from(p[0]), usize::try_from(p[1])) {
+                (Ok(l), Ok(h)) if l < cfg.n_text_layer && h < cfg.n_text_head => Ok((l, h)),
+                _ => Err(format!(
+                    "[{}, {}] is not a head of a {}-layer, {}-head decoder",
+                    p[0], p[1], cfg.n_text_layer, cfg.n_text_head
+                )),
+            })
+            .collect::<std::result::Result<_, _>>()?;
+        Ok(AlignmentHeads { heads, source })
+    }
+}
+
 /// A loaded Whisper model.
 #[derive(Debug)]
 pub struct WhisperModel {
     pub encoder: AudioEncoder,
     pub decoder: TextDecoder,
+    /// From the weights when mlx-whisper's converter saved them there, else `None`.
+    pub alignment_heads: Option<AlignmentHeads>,
 }
 
 impl WhisperModel {
@@ -410,6 +468,24 @@ impl WhisperModel {
         weights.discard(|n| {
             n == "encoder._positional_embedding" || n == "encoder.positional_embedding"
         });
+        // mlx-whisper's `Whisper` keeps its alignment heads as a parameter, so its
+        // converter (`tree_flatten(model.parameters())`) saves them with the weights.
+        let alignment_heads = match weights.take_optional("alignment_heads") {
+            Some(a) => {
+                let a = a.as_dtype(mlx_rs::Dtype::Int64)?;
+                a.eval()?;
+                let values = a.as_slice::<i64>().to_vec();
+                Some(
+                    AlignmentHeads::from_pairs(&values, cfg, HeadsSource::Weights).map_err(
+                        |message| RunnerError::BadTensor {
+                            name: "alignment_heads".into(),
+                            message,
+                        },
+                    )?,
+                )
+            }
+            None => None,
+        };
         let encoder = AudioEncoder::load(weights, &ctx, cfg)?;
         let decoder = TextDecoder::load(weights, &ctx, cfg)?;
         let left = weights.remaining();
@@ -423,6 +499,10 @@ impl WhisperModel {
                 ),
             });
         }
-        Ok(WhisperModel { encoder, decoder })
+        Ok(WhisperModel {
+            encoder,
+            decoder,
+            alignment_heads,
+        })
     }
 }
