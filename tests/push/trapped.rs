@@ -213,7 +213,7 @@ fn weights_behind_a_link_leave_the_folder_unhealthy() {
         assert_eq!(r.status, "unhealthy", "{extra:?}");
         let reason = r.reason.unwrap();
         assert!(
-            reason.contains("links not followed: model.safetensors"),
+            reason.contains("(links not followed): model.safetensors"),
             "{reason}"
         );
     }

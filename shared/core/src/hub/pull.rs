@@ -335,9 +335,6 @@ async fn online(
             reason: None,
         });
     }
-    nofollow::real_dir(cache.root(), Path::new(&dir_name), note)?;
-    nofollow::real_dir(&repo.path, Path::new("blobs"), note)?;
-
     let to_fetch: Vec<&TreeEntry> = missing
         .iter()
         .copied()
@@ -498,6 +495,9 @@ async fn fetch_file(
         size,
         check: check.clone(),
     };
+    // Nothing is written before the server answered for the file.
+    nofollow::real_dir(cache.root(), Path::new(&repo_dir_name(name)), note)?;
+    nofollow::real_dir(&repo.path, Path::new("blobs"), note)?;
     let on_wait = || {
         reporter.note(
             name,
