@@ -23,7 +23,7 @@ _mlxk__pull() {
 
     case "${cmd}" in
         mlxk__pull)
-            opts="-r -h -V --revision --include --exclude --from --all --json --timeout --retries --jobs --generate --help --version"
+            opts="-r -h -V --revision --include --exclude --from --all --json --timeout --deadline --retries --jobs --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -50,6 +50,10 @@ _mlxk__pull() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --deadline)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -23,7 +23,7 @@ _mlxk__push() {
 
     case "${cmd}" in
         mlxk__push)
-            opts="-m -v -h -V --create --private --public --branch --commit --message --check-only --dry-run --delete --force --include --exclude --json --verbose --timeout --retries --jobs --generate --help --version"
+            opts="-m -v -h -V --create --private --public --branch --commit --message --check-only --dry-run --delete --force --follow-links --include --exclude --json --verbose --timeout --deadline --retries --jobs --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -54,6 +54,10 @@ _mlxk__push() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --deadline)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

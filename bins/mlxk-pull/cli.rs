@@ -55,6 +55,11 @@ pub struct Args {
     #[arg(long, value_name = "SECS", env = "MLXK_TIMEOUT", default_value = "30")]
     pub timeout: f64,
 
+    /// Give up after SECS in all (retries, waits and transfers included);
+    /// what was downloaded is kept and resumes next time.
+    #[arg(long, value_name = "SECS")]
+    pub deadline: Option<f64>,
+
     /// Retries of a failed request or file, with exponential backoff.
     #[arg(long, value_name = "N", default_value_t = 4)]
     pub retries: u32,

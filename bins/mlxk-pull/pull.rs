@@ -27,6 +27,9 @@ pub fn main(args: Args) -> Exit {
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         return usage("--timeout must be a positive number of seconds", None);
     }
+    if args.deadline.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
+        return usage("--deadline must be a positive number of seconds", None);
+    }
     let filter = match Filter::new(&args.include, &args.exclude, args.all) {
         Ok(f) => f,
         Err(e) => return usage(&e.to_string(), None),
@@ -43,8 +46,9 @@ pub fn main(args: Args) -> Exit {
             Some("mlxk-pull --from DIR ORG/NAME"),
         );
     }
-    let mut config = HubConfig::from_env();
+    let mut config = HubConfig::from_env().for_tool("mlxk-pull");
     config.timeout = Duration::from_secs_f64(args.timeout);
+    config.deadline = args.deadline.map(Duration::from_secs_f64);
     config.backoff.retries = args.retries;
     let client = match HubClient::new(config) {
         Ok(c) => c,
@@ -98,7 +102,7 @@ async fn run(args: &Args, client: &HubClient, items: Vec<input::Item>, options: 
             }
             input::Item::Pull(request) => {
                 let result = match &args.from {
-                    Some(dir) => pull::import(&cache, dir, &request).await,
+                    Some(dir) => pull::import(&cache, dir, &request, reporter).await,
                     None => pull::pull(client, &cache, &request, options, reporter).await,
                 };
                 if let Some(b) = &bars {

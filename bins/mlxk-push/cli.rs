@@ -65,6 +65,12 @@ pub struct Args {
     #[arg(long)]
     pub force: bool,
 
+    /// Follow symbolic links that lead to files inside the folder (never one
+    /// that leads outside it; links to folders are never walked). Without
+    /// it, links are skipped and listed.
+    #[arg(long)]
+    pub follow_links: bool,
+
     /// Only files matching GLOB (repeatable; default: every file, less
     /// .hfignore, .git/ and .cache/huggingface/).
     #[arg(long, value_name = "GLOB")]
@@ -86,6 +92,11 @@ pub struct Args {
     /// the connect timeout).
     #[arg(long, value_name = "SECS", env = "MLXK_TIMEOUT", default_value = "30")]
     pub timeout: f64,
+
+    /// Give up after SECS in all (retries, waits and transfers included);
+    /// nothing is committed, and a re-run sends only what the server lacks.
+    #[arg(long, value_name = "SECS")]
+    pub deadline: Option<f64>,
 
     /// Retries of a failed request or part, with exponential backoff.
     #[arg(long, value_name = "N", default_value_t = 4)]

@@ -13,6 +13,7 @@ use mlxk_core::hub::config::HubConfig;
 use mlxk_core::hub::filter::Filter;
 use mlxk_core::hub::progress::Reporter;
 use mlxk_core::hub::upload::{self, Options, Request};
+use mlxk_core::hub::HubError;
 use mlxk_core::ndjson::{ErrorMessage, FileAction, PushMessage, PushResult, PushStatus, Summary};
 use mlxk_core::output::{report, Out};
 
@@ -25,10 +26,10 @@ const TOOL: &str = "mlxk-push";
 pub fn main(args: Args) -> Exit {
     let started = Instant::now();
     let out = Rc::new(RefCell::new(Out::new(true)));
-    let fail = |message: String, hint: Option<&str>| {
+    let fail_with = |code: &str, message: String, hint: Option<&str>| {
         if args.json {
             let e = PushMessage::Error(ErrorMessage {
-                code: "validation_error".into(),
+                code: code.into(),
                 message,
                 hint: hint.map(str::to_string),
                 line: None,
@@ -43,9 +44,16 @@ pub fn main(args: Args) -> Exit {
         }
         Exit::Fatal
     };
+    let fail = |message: String, hint: Option<&str>| fail_with("validation_error", message, hint);
     if !(args.timeout.is_finite() && args.timeout > 0.0) {
         return fail(
             "--timeout must be a positive number of seconds".into(),
+            None,
+        );
+    }
+    if args.deadline.is_some_and(|d| !(d.is_finite() && d > 0.0)) {
+        return fail(
+            "--deadline must be a positive number of seconds".into(),
             None,
         );
     }
@@ -66,8 +74,9 @@ pub fn main(args: Args) -> Exit {
         Ok(f) => f,
         Err(e) => return fail(e.to_string(), None),
     };
-    let mut config = HubConfig::from_env();
+    let mut config = HubConfig::from_env().for_tool(TOOL);
     config.timeout = Duration::from_secs_f64(args.timeout);
+    config.deadline = args.deadline.map(Duration::from_secs_f64);
     config.backoff.retries = args.retries;
     let client = match HubClient::new(config) {
         Ok(c) => c,
@@ -99,6 +108,7 @@ pub fn main(args: Args) -> Exit {
         force: args.force,
         filter,
         jobs: args.jobs,
+        follow_links: args.follow_links,
     };
     let closed = Rc::new(Cell::new(false));
     let bars = (!args.json && std::io::stderr().is_terminal()).then(|| Bars::new(TOOL));
@@ -129,6 +139,10 @@ pub fn main(args: Args) -> Exit {
             }
             return Exit::Interrupted;
         }
+        Some(Err(e @ HubError::Offline(_))) => {
+            let hint = e.hint();
+            return fail_with("offline", e.to_string(), hint.as_deref());
+        }
         Some(Err(e)) => {
             let hint = match e.to_string() {
                 m if m.contains("token") => {
@@ -146,6 +160,11 @@ pub fn main(args: Args) -> Exit {
         PushStatus::Success | PushStatus::NoChanges | PushStatus::DryRun | PushStatus::Checked
     );
     let exit = if ok { Exit::Ok } else { Exit::Partial };
+    if !args.json {
+        for s in &result.skipped {
+            eprintln!("{TOOL}: skipped {}: {}", s.path, s.reason);
+        }
+    }
     if args.verbose || (args.dry_run && !args.json) {
         for f in &result.files {
             eprintln!(

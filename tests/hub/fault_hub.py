@@ -31,9 +31,10 @@ Control (JSON bodies):
     POST /_control/token   {"token": "..."}   require "Authorization: Bearer ..."
     POST /_control/release                    let held responses finish
     POST /_control/reset                      clear faults, token and counters (repos stay)
-    POST /_control/config  {"multipart_threshold": N, "chunk_size": M}
+    POST /_control/config  {"multipart_threshold": N, "chunk_size": M, "lfs_base": URL}
+                           (lfs_base: upload hrefs on another server sharing STORE_DIR)
     GET  /_control/stats   {"bytes_sent": {path: n}, "bytes_received": {path: n},
-                            "requests": [{method, path, range, status}], "holding": n,
+                           "requests": [{method, path, range, status, auth, ua}], "holding": n,
                             "lfs_stored": [oid], "commits": [{repo, revision, commit, operations}]}
     GET  /_control/repo/ORG/NAME/REV   the repo's files: {path: {size, lfs, oid, sha256}}
 """
@@ -197,6 +198,7 @@ class Handler(BaseHTTPRequestHandler):
             self.state.requests.append({
                 "method": self.command, "path": urlsplit(self.path).path,
                 "range": self.headers.get("Range"), "status": status,
+                "auth": self.headers.get("Authorization"), "ua": self.headers.get("User-Agent"),
             })
 
     def send_json(self, status, obj, headers=()):
@@ -236,6 +238,8 @@ class Handler(BaseHTTPRequestHandler):
             for key in ("multipart_threshold", "chunk_size"):
                 if key in body:
                     setattr(st.upload, key, int(body[key]))
+            if "lfs_base" in body:
+                st.upload.lfs_base = body["lfs_base"]
         elif what == "stats":
             with st.lock:
                 stats = {"bytes_sent": dict(st.bytes_sent), "bytes_received": dict(st.bytes_received),

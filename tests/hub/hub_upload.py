@@ -90,11 +90,20 @@ class Upload:
         os.makedirs(os.path.join(store, "parts"), exist_ok=True)
         self.multipart_threshold = 8 * 1024 * 1024
         self.chunk_size = 8 * 1024 * 1024
+        # Where upload hrefs point (another origin: storage); None: this server.
+        self.lfs_base = None
         self.objects = {}  # sha256 -> path of the stored object
         self.counter = 0
 
     def object_path(self, oid):
         return os.path.join(self.store, "lfs", oid)
+
+    def lookup(self, oid):
+        """The stored object: uploaded here, or by a storage server sharing the store."""
+        path = self.objects.get(oid)
+        if path is None and os.path.exists(self.object_path(oid)):
+            path = self.objects[oid] = self.object_path(oid)
+        return path
 
 
 def endpoint(handler):
@@ -237,7 +246,7 @@ def handle_post(handler, path):
         if not write_authorized(handler):
             return True
         size = json.loads(body).get("size")
-        stored = st.upload.objects.get(oid)
+        stored = st.upload.lookup(oid)
         if stored is None or os.path.getsize(stored) != size:
             handler.error(404, "", f"object {oid} is not stored")
         else:
@@ -287,13 +296,14 @@ def store_object(st, oid, pieces):
 
 def batch(handler, body):
     st, up = handler.state, handler.state.upload
-    base = endpoint(handler)
+    hub = endpoint(handler)
+    base = up.lfs_base or hub
     out = []
     for obj in body.get("objects", []):
         oid, size = obj["oid"], obj["size"]
         item = {"oid": oid, "size": size, "authenticated": True}
-        if oid not in up.objects:
-            verify = {"href": f"{base}/_lfs/verify/{oid}"}
+        if up.lookup(oid) is None:
+            verify = {"href": f"{hub}/_lfs/verify/{oid}"}
             if size > up.multipart_threshold:
                 n = (size + up.chunk_size - 1) // up.chunk_size
                 header = {"chunk_size": str(up.chunk_size)}
@@ -407,7 +417,7 @@ def apply_commit(st, repo, rev, header, lines):
             files[path] = regular_entry(base64.b64decode(value["content"]))
         elif key == "lfsFile":
             oid = value["oid"]
-            stored = st.upload.objects.get(oid)
+            stored = st.upload.lookup(oid)
             if stored is None:
                 return (422, "", f"LFS object {oid} for {path} was never uploaded")
             files[path] = lfs_entry(oid, os.path.getsize(stored), stored)

@@ -5,9 +5,11 @@
 
 mod contract;
 mod faults;
+mod hostile;
 mod import;
 mod mirror;
 pub mod servers;
+mod trapped;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -165,4 +167,36 @@ pub fn listing(dir: &Path) -> Vec<String> {
 /// The real fixture the mirrors serve.
 pub fn minilm_source() -> PathBuf {
     fixtures::minilm_dir()
+}
+
+/// Runs `cmd` to its end and returns it with its peak resident memory in
+/// KiB (Linux `ru_maxrss`), measured for this one child by `wait4`.
+pub fn run_measured(mut cmd: Command) -> (Run, u64) {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    let mut child = cmd.spawn().expect("start the child");
+    let mut out = child.stdout.take().unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let stdout = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = out.read_to_end(&mut b);
+        b
+    });
+    let stderr = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        let _ = err.read_to_end(&mut b);
+        b
+    });
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value of this plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits once for our own child; both pointers are valid for the call.
+    let pid = unsafe { libc::wait4(child.id() as i32, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as i32, "wait4");
+    let output = std::process::Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    };
+    (Run(output), usage.ru_maxrss as u64)
 }

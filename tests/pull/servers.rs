@@ -187,13 +187,32 @@ impl FaultHub {
     }
 
     fn serving(mirrors: &Path) -> Self {
+        Self::serving_with(mirrors, None)
+    }
+
+    /// An empty hub that keeps LFS objects in `other`'s store: the storage
+    /// server on another origin that `other` hands upload hrefs to.
+    pub fn storage_for(other: &FaultHub) -> Self {
+        let none = tempfile::tempdir().unwrap();
+        let hub = Self::serving_with(none.path(), Some(&other.store()));
+        drop(none);
+        hub
+    }
+
+    /// Where this hub keeps uploaded LFS objects.
+    pub fn store(&self) -> PathBuf {
+        self.0._dir.path().join("store")
+    }
+
+    fn serving_with(mirrors: &Path, store: Option<&Path>) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let port_file = dir.path().join("port");
+        let store = store.map_or_else(|| dir.path().join("store"), Path::to_path_buf);
         let mut cmd = Command::new(python());
         cmd.arg(format!("{HUB_DIR}/fault_hub.py"))
             .arg(mirrors)
             .arg(&port_file)
-            .arg(dir.path().join("store"));
+            .arg(store);
         let child = spawn(cmd);
         wait_for("fault_hub.py to listen", || port_file.exists());
         let port = std::fs::read_to_string(&port_file).unwrap();
@@ -299,4 +318,68 @@ pub fn manifest(cache: &TestCache) -> Value {
         .expect("python3");
     assert!(out.status.success());
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// tests/hub/hostile_hub.py: a server that attacks its client, and logs the
+/// `Authorization` and `User-Agent` of every request it gets.
+pub struct HostileHub(pub Server);
+
+/// The repository the hostile hub serves, and its commit.
+pub const EVIL: &str = "evil/model";
+pub const EVIL_DIR: &str = "models--evil--model";
+pub const EVIL_COMMIT: &str = "5eedc0de5eedc0de5eedc0de5eedc0de5eedc0de";
+
+impl HostileHub {
+    pub fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port_file = dir.path().join("port");
+        let mut cmd = Command::new(python());
+        cmd.arg(format!("{HUB_DIR}/hostile_hub.py")).arg(&port_file);
+        let child = spawn(cmd);
+        wait_for("hostile_hub.py to listen", || port_file.exists());
+        let port = std::fs::read_to_string(&port_file).unwrap();
+        HostileHub(Server {
+            child,
+            endpoint: format!("http://127.0.0.1:{}", port.trim()),
+            _dir: dir,
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.0.endpoint
+    }
+
+    /// Sets the attack (see the script's doc).
+    pub fn attack(&self, attack: Value) {
+        let (status, text) = http(
+            self.endpoint(),
+            "POST",
+            "/_control/attack",
+            &attack.to_string(),
+        );
+        assert_eq!(status, 200, "{text}");
+    }
+
+    pub fn reset(&self) {
+        assert_eq!(
+            http(self.endpoint(), "POST", "/_control/reset", "{}").0,
+            200
+        );
+    }
+
+    /// Every request so far: {method, path, authorization, user_agent}.
+    pub fn log(&self) -> Vec<Value> {
+        let (status, text) = http(self.endpoint(), "GET", "/_control/log", "");
+        assert_eq!(status, 200);
+        serde_json::from_str(&text).unwrap()
+    }
+
+    /// Asserts that no request this server got carried a token.
+    pub fn saw_no_token(&self) {
+        let log = self.log();
+        assert!(!log.is_empty(), "the foreign server was never asked");
+        for r in &log {
+            assert!(r["authorization"].is_null(), "the token leaked: {r}");
+        }
+    }
 }

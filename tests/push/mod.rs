@@ -4,6 +4,7 @@
 
 mod faults;
 mod round_trip;
+mod trapped;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -54,6 +55,15 @@ pub struct PushResult {
     pub uploaded_files: u64,
     pub uploaded_bytes: u64,
     pub files: Vec<PushFile>,
+    #[serde(default)]
+    pub skipped: Vec<Skipped>,
+}
+
+/// An entry of the folder that was not taken.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Skipped {
+    pub path: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]

@@ -56,6 +56,16 @@ pub fn describe_dir(dir: &Path, detail: Detail) -> Result<Model> {
     Ok(model)
 }
 
+/// Describes a folder from a list of its files (what mlxk-push will send,
+/// links it does not follow left out), judged as [`describe_dir`] judges a
+/// whole folder.
+pub fn describe_files(dir: &Path, files: Vec<cache::SnapshotFile>, detail: Detail) -> Model {
+    let name = dir.display().to_string();
+    let mut model = describe(&name, dir, files, None, detail);
+    model.cached = false;
+    model
+}
+
 /// Resolves `spec` (as users type it) and describes what it names. A
 /// revision the cache has never seen is [`Error::RevisionNotFound`], not an
 /// unhealthy model: there is nothing to repair.

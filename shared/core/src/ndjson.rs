@@ -364,6 +364,17 @@ pub struct PushResult {
     pub seconds: f64,
     /// Every file of the plan, sorted by path.
     pub files: Vec<PushFile>,
+    /// Entries of the folder that were not taken: symbolic links (unless
+    /// `--follow-links`, and never one leading outside), FIFOs, devices.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedEntry>,
+}
+
+/// An entry of a folder that was left out, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SkippedEntry {
+    pub path: String,
+    pub reason: String,
 }
 
 /// Every message mlxk-push writes.

@@ -8,23 +8,45 @@
 //!   (the LFS CDN would hide those headers);
 //! - `GET` the same URL, with `Range: bytes=N-` to resume.
 //!
+//! Every request goes through one dispatch ([`HubClient::send`]): the token
+//! is attached by [`HubClient::token_for`] alone, which gives it only to the
+//! endpoint's own origin (scheme, host and port), at every hop: API calls,
+//! each page of a listing, downloads and their redirects, LFS transfers.
+//! Redirects are followed here, not by the HTTP library (at most
+//! [`MAX_REDIRECTS`]), so each hop is decided again. What the server
+//! controls is bounded: [`MAX_JSON_BYTES`] per JSON answer, [`MAX_PAGES`]
+//! and [`MAX_TREE_ENTRIES`] per listing (a page linking back to one already
+//! read is a loop), and the whole run by `--deadline` ([`HubClient::bounded`]).
+//!
 //! Status mapping: `X-Error-Code: GatedRepo`, 401 and 403 → access denied;
 //! `RepoNotFound`/`RevisionNotFound`/`EntryNotFound` and 404 → not found
 //! (the Hub answers 401 `RepoNotFound` for a private repository without a
 //! token, so that hint goes with it).
 
-use std::time::Duration;
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::{Duration, SystemTime};
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use reqwest::header::{
-    HeaderMap, AUTHORIZATION, CONTENT_LENGTH, ETAG, LINK, LOCATION, RANGE, RETRY_AFTER,
+    HeaderMap, HeaderValue, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, ETAG, LINK, LOCATION,
+    RANGE, RETRY_AFTER,
 };
-use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
+use reqwest::{Client, Method, Request, RequestBuilder, Response, StatusCode, Url};
 use serde::Deserialize;
 
 use super::config::HubConfig;
-use super::retry::stall_guard;
+use super::retry::{parse_retry_after, stall_guard, within};
 use super::HubError;
+
+/// Redirects followed for one request.
+pub const MAX_REDIRECTS: usize = 10;
+/// Pages of one listing (the Hub pages by 1000 entries or so).
+pub const MAX_PAGES: usize = 1000;
+/// Entries of one listing, all pages together.
+pub const MAX_TREE_ENTRIES: usize = 500_000;
+/// Bytes of one JSON answer (a Hub tree page is a few hundred KB).
+pub const MAX_JSON_BYTES: u64 = 32 << 20;
 
 /// Characters left alone in a path segment (as Python's `quote(safe="")`).
 pub(crate) const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -94,29 +116,55 @@ pub struct FileMeta {
 
 pub struct HubClient {
     http: Client,
-    head: Client,
     config: HubConfig,
+    /// When `--deadline` runs out (counted from the client's creation).
+    deadline: Option<tokio::time::Instant>,
 }
 
 impl HubClient {
     pub fn new(config: HubConfig) -> Result<Self, HubError> {
-        let build = |redirects: reqwest::redirect::Policy| {
-            Client::builder()
-                .user_agent(concat!("mlxk-pull/", env!("CARGO_PKG_VERSION")))
-                .connect_timeout(config.timeout)
-                .redirect(redirects)
-                .build()
-                .map_err(|e| HubError::Invalid(format!("cannot start the HTTP client: {e}")))
-        };
+        let http = Client::builder()
+            .user_agent(config.user_agent.clone())
+            .connect_timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| HubError::Invalid(format!("cannot start the HTTP client: {e}")))?;
+        let deadline = config.deadline.map(|d| tokio::time::Instant::now() + d);
         Ok(HubClient {
-            http: build(reqwest::redirect::Policy::limited(10))?,
-            head: build(reqwest::redirect::Policy::none())?,
+            http,
             config,
+            deadline,
         })
     }
 
     pub fn config(&self) -> &HubConfig {
         &self.config
+    }
+
+    /// The token for a request to `url`: only to the endpoint's own origin
+    /// (scheme, host and port). The one place that decides it.
+    pub fn token_for(&self, url: &Url) -> Option<&str> {
+        let endpoint = Url::parse(&self.config.endpoint).ok()?;
+        let same = url.scheme() == endpoint.scheme()
+            && url.host_str().is_some()
+            && url.host_str() == endpoint.host_str()
+            && url.port_or_known_default() == endpoint.port_or_known_default();
+        if same {
+            self.config.token()
+        } else {
+            None
+        }
+    }
+
+    /// Runs `fut` within `--deadline`, if one was given.
+    pub async fn bounded<T>(
+        &self,
+        fut: impl Future<Output = Result<T, HubError>>,
+    ) -> Result<T, HubError> {
+        match (self.deadline, self.config.deadline) {
+            (Some(at), Some(limit)) => within(at, limit, fut).await,
+            _ => fut.await,
+        }
     }
 
     /// `{endpoint}/{repo}/resolve/{commit}/{path}`.
@@ -130,41 +178,139 @@ impl HubClient {
         )
     }
 
-    fn request(&self, client: &Client, method: Method, url: &str) -> RequestBuilder {
-        let rb = client.request(method, url);
-        match self.config.token() {
-            Some(token) => rb.header(AUTHORIZATION, format!("Bearer {token}")),
-            None => rb,
+    /// A request to `url`; the token is added (or not) when it is sent.
+    pub(crate) fn request(&self, method: Method, url: &str) -> RequestBuilder {
+        self.http.request(method, url)
+    }
+
+    /// Sets `Authorization` on `req` as [`Self::token_for`] decides.
+    fn authorize(&self, req: &mut Request) {
+        req.headers_mut().remove(AUTHORIZATION);
+        if let Some(token) = self.token_for(req.url()) {
+            if let Ok(mut value) = HeaderValue::from_str(&format!("Bearer {token}")) {
+                value.set_sensitive(true);
+                req.headers_mut().insert(AUTHORIZATION, value);
+            }
         }
     }
 
-    async fn send(&self, rb: RequestBuilder, what: &str) -> Result<Response, HubError> {
-        let timeout = self.config.timeout;
-        stall_guard(timeout, || format!("waiting for {what}"), rb.send())
-            .await?
-            .map_err(|e| self.network(what, &e))
+    /// Sends `rb`, following redirects when `follow` (each hop authorised
+    /// anew), with the stall timeout on each exchange when `guard`.
+    async fn dispatch(
+        &self,
+        rb: RequestBuilder,
+        follow: bool,
+        guard: bool,
+        what: &str,
+    ) -> Result<Response, HubError> {
+        let mut req = rb
+            .build()
+            .map_err(|e| HubError::Invalid(format!("{what}: {e}")))?;
+        let mut hops = 0;
+        loop {
+            self.authorize(&mut req);
+            let again = if follow { req.try_clone() } else { None };
+            let exchange = self.http.execute(req);
+            let resp = if guard {
+                stall_guard(
+                    self.config.timeout,
+                    || format!("waiting for {what}"),
+                    exchange,
+                )
+                .await?
+            } else {
+                exchange.await
+            }
+            .map_err(|e| self.network(what, &e))?;
+            let status = resp.status();
+            let location = resp
+                .headers()
+                .get(LOCATION)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            // A body that streams from a file cannot be sent again: the
+            // redirect is answered as it is (and fails as an HTTP status).
+            let (Some(mut next), Some(location)) = (again, location) else {
+                return Ok(resp);
+            };
+            if !status.is_redirection() || status == StatusCode::NOT_MODIFIED {
+                return Ok(resp);
+            }
+            hops += 1;
+            if hops > MAX_REDIRECTS {
+                return Err(HubError::Bounds(format!(
+                    "{what}: more than {MAX_REDIRECTS} redirects"
+                )));
+            }
+            let url = resp
+                .url()
+                .join(&location)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or_else(|| HubError::Protocol(format!("{what}: a redirect to {location:?}")))?;
+            let to_get = status == StatusCode::SEE_OTHER
+                || (matches!(status, StatusCode::MOVED_PERMANENTLY | StatusCode::FOUND)
+                    && next.method() == Method::POST);
+            if to_get {
+                *next.method_mut() = Method::GET;
+                *next.body_mut() = None;
+                next.headers_mut().remove(CONTENT_TYPE);
+                next.headers_mut().remove(CONTENT_LENGTH);
+            }
+            *next.url_mut() = url;
+            req = next;
+        }
     }
 
+    /// Sends `rb` (redirects followed, each exchange under the stall timeout).
+    async fn send(&self, rb: RequestBuilder, what: &str) -> Result<Response, HubError> {
+        self.dispatch(rb, true, true, what).await
+    }
+
+    /// A JSON answer's body, at most [`MAX_JSON_BYTES`], read under the stall timeout.
+    async fn read_json_body(&self, mut resp: Response, what: &str) -> Result<Vec<u8>, HubError> {
+        let too_big = |n: u64| {
+            HubError::Bounds(format!(
+                "{what}: a JSON answer of {n} bytes or more (at most {} MiB are read)",
+                MAX_JSON_BYTES >> 20
+            ))
+        };
+        if let Some(len) = resp.content_length().filter(|&n| n > MAX_JSON_BYTES) {
+            return Err(too_big(len));
+        }
+        let mut body = Vec::new();
+        loop {
+            let chunk = stall_guard(
+                self.config.timeout,
+                || format!("reading {what}"),
+                resp.chunk(),
+            )
+            .await?
+            .map_err(|e| self.network(what, &e))?;
+            let Some(chunk) = chunk else {
+                return Ok(body);
+            };
+            if (body.len() + chunk.len()) as u64 > MAX_JSON_BYTES {
+                return Err(too_big((body.len() + chunk.len()) as u64));
+            }
+            body.extend_from_slice(&chunk);
+        }
+    }
+
+    /// `GET url` as JSON; also the headers and the final URL (after redirects).
     async fn json<T: serde::de::DeserializeOwned>(
         &self,
         url: &str,
         what: &str,
-    ) -> Result<(T, HeaderMap), HubError> {
-        let resp = self
-            .send(self.request(&self.http, Method::GET, url), what)
-            .await?;
+    ) -> Result<(T, HeaderMap, Url), HubError> {
+        let resp = self.send(self.request(Method::GET, url), what).await?;
         let resp = check(resp, what).await?;
         let headers = resp.headers().clone();
-        let body = stall_guard(
-            self.config.timeout,
-            || format!("reading {what}"),
-            resp.bytes(),
-        )
-        .await?
-        .map_err(|e| self.network(what, &e))?;
+        let at = resp.url().clone();
+        let body = self.read_json_body(resp, what).await?;
         let value = serde_json::from_slice(&body)
             .map_err(|e| HubError::Protocol(format!("{what}: {e}")))?;
-        Ok((value, headers))
+        Ok((value, headers, at))
     }
 
     /// The commit `revision` names, and whether the repository is there at all.
@@ -179,7 +325,7 @@ impl HubClient {
         Ok(self.json(&url, &what).await?.0)
     }
 
-    /// Every entry of the tree at `commit`, following pages.
+    /// Every entry of the tree at `commit`, following pages (bounded: see the module doc).
     pub async fn tree(&self, repo: &str, commit: &str) -> Result<Vec<TreeEntry>, HubError> {
         let mut url = format!(
             "{}/api/models/{}/tree/{}?recursive=true",
@@ -189,11 +335,32 @@ impl HubClient {
         );
         let what = format!("the file list of {repo}@{commit}");
         let mut all = Vec::new();
+        let mut read = HashSet::new();
         loop {
-            let (page, headers): (Vec<TreeEntry>, _) = self.json(&url, &what).await?;
+            if !read.insert(url.clone()) {
+                return Err(HubError::Bounds(format!(
+                    "{what}: the next page is one already read (a loop)"
+                )));
+            }
+            if read.len() > MAX_PAGES {
+                return Err(HubError::Bounds(format!(
+                    "{what}: more than {MAX_PAGES} pages"
+                )));
+            }
+            let (page, headers, at): (Vec<TreeEntry>, _, _) = self.json(&url, &what).await?;
             all.extend(page);
+            if all.len() > MAX_TREE_ENTRIES {
+                return Err(HubError::Bounds(format!(
+                    "{what}: more than {MAX_TREE_ENTRIES} entries"
+                )));
+            }
             match next_link(&headers) {
-                Some(next) => url = next,
+                Some(next) => {
+                    url = at
+                        .join(&next)
+                        .map_err(|_| HubError::Protocol(format!("{what}: next page {next:?}")))?
+                        .to_string()
+                }
                 None => return Ok(all),
             }
         }
@@ -205,7 +372,7 @@ impl HubClient {
         let what = format!("{repo}/{path}");
         for _ in 0..5 {
             let resp = self
-                .send(self.request(&self.head, Method::HEAD, &url), &what)
+                .dispatch(self.request(Method::HEAD, &url), false, true, &what)
                 .await?;
             let headers = resp.headers();
             let header = |name: &str| {
@@ -259,17 +426,6 @@ impl HubClient {
         Err(HubError::Protocol(format!("{what}: too many redirects")))
     }
 
-    /// A request to the Hub, with the token when there is one.
-    pub(crate) fn hub_request(&self, method: Method, url: &str) -> RequestBuilder {
-        self.request(&self.http, method, url)
-    }
-
-    /// A request without the token, for the storage URLs the Hub hands out
-    /// (presigned; they must never see the token).
-    pub(crate) fn bare_request(&self, method: Method, url: &str) -> RequestBuilder {
-        self.http.request(method, url)
-    }
-
     /// Sends `rb` and maps an unsuccessful answer to its error.
     pub(crate) async fn call(&self, rb: RequestBuilder, what: &str) -> Result<Response, HubError> {
         let resp = self.send(rb, what).await?;
@@ -283,23 +439,17 @@ impl HubClient {
         rb: RequestBuilder,
         what: &str,
     ) -> Result<Response, HubError> {
-        let resp = rb.send().await.map_err(|e| self.network(what, &e))?;
+        let resp = self.dispatch(rb, true, false, what).await?;
         check(resp, what).await
     }
 
-    /// Reads a JSON answer (with the stall timeout).
+    /// Reads a JSON answer (bounded, with the stall timeout).
     pub(crate) async fn body_json<T: serde::de::DeserializeOwned>(
         &self,
         resp: Response,
         what: &str,
     ) -> Result<T, HubError> {
-        let body = stall_guard(
-            self.config.timeout,
-            || format!("reading {what}"),
-            resp.bytes(),
-        )
-        .await?
-        .map_err(|e| self.network(what, &e))?;
+        let body = self.read_json_body(resp, what).await?;
         serde_json::from_slice(&body).map_err(|e| HubError::Protocol(format!("{what}: {e}")))
     }
 
@@ -308,25 +458,10 @@ impl HubClient {
         format!("{}/api/models/{repo}/{rest}", self.config.endpoint)
     }
 
-    /// Whether `url` is on the Hub itself (scheme, host and port of the
-    /// endpoint): only such URLs may see the token.
-    pub fn is_hub_url(&self, url: &str) -> bool {
-        let origin = |u: &str| -> Option<String> {
-            let u = reqwest::Url::parse(u).ok()?;
-            Some(format!(
-                "{}://{}:{}",
-                u.scheme(),
-                u.host_str()?,
-                u.port_or_known_default()?
-            ))
-        };
-        origin(url).is_some() && origin(url) == origin(&self.config.endpoint)
-    }
-
     /// `GET` a file from byte `from` on (redirects followed). The response
     /// status tells whether the server honoured the range (206) or not (200).
     pub async fn get(&self, url: &str, from: u64, what: &str) -> Result<Response, HubError> {
-        let mut rb = self.request(&self.http, Method::GET, url);
+        let mut rb = self.request(Method::GET, url);
         if from > 0 {
             rb = rb.header(RANGE, format!("bytes={from}-"));
         }
@@ -386,8 +521,7 @@ async fn check(resp: Response, what: &str) -> Result<Response, HubError> {
         .headers()
         .get(RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
+        .and_then(|s| parse_retry_after(s, SystemTime::now()));
     let url = resp.url().to_string();
     Err(classify(status.as_u16(), &code, what, url, retry_after))
 }

@@ -38,7 +38,7 @@ pub async fn create_repo(client: &HubClient, repo: &str, private: bool) -> Resul
     match client
         .call(
             client
-                .hub_request(Method::POST, &url)
+                .request(Method::POST, &url)
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_string()),
             &what,
@@ -67,7 +67,7 @@ pub async fn create_branch(
     client
         .call(
             client
-                .hub_request(Method::POST, &url)
+                .request(Method::POST, &url)
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_string()),
             &what,
@@ -126,7 +126,7 @@ pub async fn preupload(
     let resp = client
         .call(
             client
-                .hub_request(Method::POST, &url)
+                .request(Method::POST, &url)
                 .header(CONTENT_TYPE, "application/json")
                 .body(body.to_string()),
             &what,
@@ -227,7 +227,7 @@ pub async fn commit(
     let resp = client
         .call(
             client
-                .hub_request(Method::POST, &url)
+                .request(Method::POST, &url)
                 .header(CONTENT_TYPE, "application/x-ndjson")
                 .body(body),
             &what,

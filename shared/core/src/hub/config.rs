@@ -25,6 +25,10 @@ pub struct HubConfig {
     /// Connect timeout and read-stall timeout.
     pub timeout: Duration,
     pub backoff: Backoff,
+    /// `--deadline`: the whole run, retries and transfers included.
+    pub deadline: Option<Duration>,
+    /// Sent with every request: the tool and its version (`mlxk-pull/0.1.0`).
+    pub user_agent: String,
 }
 
 /// Never prints the token.
@@ -36,6 +40,8 @@ impl fmt::Debug for HubConfig {
             .field("offline", &self.offline)
             .field("timeout", &self.timeout)
             .field("backoff", &self.backoff)
+            .field("deadline", &self.deadline)
+            .field("user_agent", &self.user_agent)
             .finish()
     }
 }
@@ -52,7 +58,15 @@ impl HubConfig {
             offline: var("HF_HUB_OFFLINE").is_some_and(|v| truthy(&v)),
             timeout,
             backoff: Backoff::default(),
+            deadline: None,
+            user_agent: concat!("mlxk/", env!("CARGO_PKG_VERSION")).to_string(),
         }
+    }
+
+    /// Names the tool in the User-Agent: `mlxk-push/0.1.0`.
+    pub fn for_tool(mut self, tool: &str) -> Self {
+        self.user_agent = format!("{tool}/{}", env!("CARGO_PKG_VERSION"));
+        self
     }
 
     pub fn token(&self) -> Option<&str> {
@@ -124,6 +138,8 @@ mod tests {
             offline: false,
             timeout: DEFAULT_TIMEOUT,
             backoff: Backoff::default(),
+            deadline: None,
+            user_agent: "t".into(),
         };
         let text = format!("{cfg:?}");
         assert!(!text.contains("hf_secret"), "{text}");

@@ -10,9 +10,14 @@
 //!   A file whose size or hash is wrong is deleted, never renamed into place.
 //! - The data is flushed to disk before the rename, so a crash leaves either
 //!   the `.incomplete` or the whole blob.
+//! - Nothing is written through a link: the partial file is opened with
+//!   `O_NOFOLLOW` and kept only if it is ours alone; anything else planted
+//!   at its name is replaced ([`super::nofollow`]). A finished blob is
+//!   sealed (no write permission for group and others) before the rename,
+//!   which marks it as verified ([`super::trust`]).
 
 use std::cell::Cell;
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
@@ -21,6 +26,7 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::client::HubClient;
+use super::nofollow::{self, Note};
 use super::progress::Reporter;
 use super::retry::{retry, stall_guard};
 use super::HubError;
@@ -53,14 +59,14 @@ impl Blob {
     }
 }
 
-enum Hasher {
+pub(crate) enum Hasher {
     Sha256(Sha256),
     Sha1(Sha1),
     None,
 }
 
 impl Hasher {
-    fn new(check: &Check, size: u64) -> Self {
+    pub(crate) fn new(check: &Check, size: u64) -> Self {
         match check {
             Check::Sha256(_) => Hasher::Sha256(Sha256::new()),
             Check::GitSha1(_) => {
@@ -72,7 +78,7 @@ impl Hasher {
         }
     }
 
-    fn update(&mut self, bytes: &[u8]) {
+    pub(crate) fn update(&mut self, bytes: &[u8]) {
         match self {
             Hasher::Sha256(h) => h.update(bytes),
             Hasher::Sha1(h) => h.update(bytes),
@@ -81,7 +87,7 @@ impl Hasher {
     }
 
     /// `Err(reason)` when the content is not what was promised.
-    fn verify(self, check: &Check) -> Result<(), String> {
+    pub(crate) fn verify(self, check: &Check) -> Result<(), String> {
         let (kind, got, want) = match (self, check) {
             (Hasher::Sha256(h), Check::Sha256(want)) => ("sha256", hex(&h.finalize()), want),
             (Hasher::Sha1(h), Check::GitSha1(want)) => ("git sha1", hex(&h.finalize()), want),
@@ -99,19 +105,21 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Fetches `blob` into `blobs/<etag>` with retries. `sent` counts the bytes
-/// that came over the network (resumed bytes are not counted).
+/// Fetches `blob` into `blobs/<etag>` with retries. `blobs` must be a real
+/// folder (see [`nofollow::real_dir`]). `sent` counts the bytes that came
+/// over the network (resumed bytes are not counted).
 pub async fn fetch(
     client: &HubClient,
     blobs: &Path,
     blob: &Blob,
     reporter: &dyn Reporter,
     sent: &Cell<u64>,
+    note: Note<'_>,
 ) -> Result<(), HubError> {
     let policy = client.config().backoff;
     retry(
         &policy,
-        |_| attempt(client, blobs, blob, reporter, sent),
+        |_| attempt(client, blobs, blob, reporter, sent, note),
         |n, e, pause| {
             reporter.note(
                 &blob.repo,
@@ -133,17 +141,11 @@ async fn attempt(
     blob: &Blob,
     reporter: &dyn Reporter,
     sent: &Cell<u64>,
+    note: Note<'_>,
 ) -> Result<(), HubError> {
-    fs::create_dir_all(blobs).map_err(|e| HubError::io(blobs, e))?;
     let part = blob.incomplete_path(blobs);
     let io = |e| HubError::io(&part, e);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&part)
-        .map_err(io)?;
+    let mut file = nofollow::open_partial(&part, note)?;
     let mut have = file.metadata().map_err(io)?.len();
     if have > blob.size {
         file.set_len(0).map_err(io)?;
@@ -151,7 +153,8 @@ async fn attempt(
     }
     let mut hasher = Hasher::new(&blob.check, blob.size);
     if have > 0 {
-        hasher = hash_prefix(part.clone(), hasher, have).await?;
+        let reader = file.try_clone().map_err(io)?;
+        hasher = hash_prefix(reader, part.clone(), hasher, have).await?;
     }
     file.seek(SeekFrom::Start(have)).map_err(io)?;
     reporter.file_start(&blob.repo, &blob.file, have, blob.size);
@@ -226,6 +229,7 @@ async fn attempt(
         let _ = fs::remove_file(&part);
         return Err(HubError::Verify(format!("{}: {reason}", blob.file)));
     }
+    nofollow::seal(&file).map_err(io)?;
     file.sync_data().map_err(io)?;
     drop(file);
     let dest = blobs.join(&blob.etag);
@@ -246,10 +250,16 @@ fn content_range_start(resp: &reqwest::Response) -> Option<u64> {
     range.split('-').next()?.trim().parse().ok()
 }
 
-/// Hashes the first `len` bytes of `path` off the async thread.
-async fn hash_prefix(path: PathBuf, mut hasher: Hasher, len: u64) -> Result<Hasher, HubError> {
+/// Hashes the first `len` bytes of the open partial file off the async thread.
+async fn hash_prefix(
+    mut f: File,
+    path: PathBuf,
+    mut hasher: Hasher,
+    len: u64,
+) -> Result<Hasher, HubError> {
     tokio::task::spawn_blocking(move || {
-        let mut f = File::open(&path).map_err(|e| HubError::io(&path, e))?;
+        f.seek(SeekFrom::Start(0))
+            .map_err(|e| HubError::io(&path, e))?;
         let mut left = len;
         let mut buf = vec![0u8; 1 << 20];
         while left > 0 {

@@ -58,6 +58,19 @@ pub enum HubError {
     #[error("{0}")]
     Invalid(String),
 
+    /// `HF_HUB_OFFLINE` forbids what was asked.
+    #[error("{0}")]
+    Offline(String),
+
+    /// The whole run took longer than `--deadline`.
+    #[error("gave up after the --deadline of {}s", .after.as_secs_f64())]
+    Deadline { after: Duration },
+
+    /// The server went past a bound we set on what it controls: pages of a
+    /// listing, bytes of a JSON answer, redirects.
+    #[error("refusing the server's answer: {0}")]
+    Bounds(String),
+
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -96,6 +109,7 @@ impl HubError {
         match self {
             HubError::AccessDenied { .. } => DownloadStatus::AccessDenied,
             HubError::NotFound { .. } => DownloadStatus::NotFound,
+            HubError::Offline(_) => DownloadStatus::Offline,
             _ => DownloadStatus::Failed,
         }
     }
@@ -117,6 +131,18 @@ impl HubError {
             } else {
                 format!("check the network connection to {endpoint} (HF_HUB_OFFLINE=1 reports what the cache holds)")
             }),
+            HubError::Offline(_) => Some(
+                "unset HF_HUB_OFFLINE (mlxk-push --check-only checks a folder without the network)"
+                    .into(),
+            ),
+            HubError::Deadline { .. } => Some(
+                "finished files are kept and partial ones resume: run it again, or raise --deadline"
+                    .into(),
+            ),
+            HubError::Bounds(_) => Some(
+                "the server does not speak the Hub protocol as it should; is HF_ENDPOINT right?"
+                    .into(),
+            ),
             HubError::Stalled { .. } | HubError::Network { .. } | HubError::Http { .. } => Some(
                 "run the same command again: finished files are kept and partial ones resume".into(),
             ),

@@ -7,9 +7,11 @@
 //! state; both clients leave it out of uploads.) A file is read once for
 //! both hashes: sha256 (the LFS oid) and, for files small enough to be
 //! regular git blobs, the git blob sha1 (`sha1("blob <len>\0" + data)`).
+//! The cache is read and written only through real folders of the workspace
+//! (never through a `.cache` link), and files are read with `O_NOFOLLOW`.
 
 use std::collections::BTreeMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -52,6 +54,8 @@ struct Stored {
 /// The cache of one workspace.
 #[derive(Debug)]
 pub struct HashCache {
+    /// The workspace.
+    root: PathBuf,
     path: PathBuf,
     stored: Stored,
     dirty: bool,
@@ -63,8 +67,14 @@ impl HashCache {
     /// Loads the cache of `dir`; a missing or unreadable one starts empty.
     pub fn load(dir: &Path) -> Self {
         let path = dir.join(CACHE_FILE);
-        let stored = fs::read(&path)
-            .ok()
+        let real = super::nofollow::is_real_dir(dir, Path::new(".cache/huggingface"));
+        let stored = real
+            .then(|| super::nofollow::open_read(&path).ok())
+            .flatten()
+            .and_then(|mut f| {
+                let mut b = Vec::new();
+                f.read_to_end(&mut b).ok().map(|_| b)
+            })
             .and_then(|b| serde_json::from_slice::<Stored>(&b).ok())
             .filter(|s| s.version == 1)
             .unwrap_or(Stored {
@@ -72,6 +82,7 @@ impl HashCache {
                 files: BTreeMap::new(),
             });
         HashCache {
+            root: dir.to_path_buf(),
             path,
             stored,
             dirty: false,
@@ -117,16 +128,32 @@ impl HashCache {
         if !self.dirty && before == self.stored.files.len() {
             return Ok(());
         }
-        if let Some(parent) = self.path.parent() {
-            fs::create_dir_all(parent)?;
+        // Real folders of the workspace only: a `.cache` link is not followed.
+        let mut dir = self.root.clone();
+        for part in [".cache", "huggingface"] {
+            dir.push(part);
+            match fs::symlink_metadata(&dir) {
+                Ok(m) if m.is_dir() => {}
+                Ok(_) => {
+                    return Err(std::io::Error::other(format!(
+                        "{} is not a folder of the workspace (a link?); not written",
+                        dir.display()
+                    )))
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => fs::create_dir(&dir)?,
+                Err(e) => return Err(e),
+            }
         }
         let tmp = self
             .path
             .with_extension(format!("json.tmp{}", std::process::id()));
-        fs::write(
-            &tmp,
-            serde_json::to_vec(&self.stored).expect("serializable"),
+        let _ = fs::remove_file(&tmp);
+        let mut f = super::nofollow::create_new(&tmp)?;
+        std::io::Write::write_all(
+            &mut f,
+            &serde_json::to_vec(&self.stored).expect("serializable"),
         )?;
+        drop(f);
         fs::rename(&tmp, &self.path)?;
         self.dirty = false;
         Ok(())
@@ -136,7 +163,7 @@ impl HashCache {
 /// Reads `path` once: sha256, and the git blob sha1 when asked.
 pub fn hash_file(path: &Path, want_sha1: bool) -> Result<Hashes, HubError> {
     let io = |e| HubError::io(path, e);
-    let mut f = File::open(path).map_err(io)?;
+    let mut f = super::nofollow::open_read(path).map_err(io)?;
     let len = f.metadata().map_err(io)?.len();
     let mut sha256 = Sha256::new();
     let mut sha1 = want_sha1.then(|| {

@@ -12,8 +12,12 @@
 //! are regular files whose blob is their git blob sha1. The commit is a
 //! sha1 over the sorted paths and their ids, so importing the same folder
 //! twice gives the same snapshot (and the second time, `already_exists`).
+//!
+//! Only regular files inside the folder are imported ([`super::folder`]):
+//! a symbolic link is followed only to a file inside the folder; one that
+//! leads outside (or to a folder, a FIFO, nothing) is skipped and reported.
+//! The cache is written as a pull writes it, never through a planted link.
 
-use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -21,7 +25,12 @@ use sha1::Sha1;
 use sha2::{Digest, Sha256};
 
 use super::client::{Lfs, TreeEntry};
+use super::download::Check;
+use super::folder::{self, Links};
 use super::hash_cache::{hash_file, hex, pointer_sha1};
+use super::nofollow;
+use super::progress::Reporter;
+use super::trust::{trust, Trust};
 use super::{layout, lock, HubError};
 use crate::cache::{is_safe_relative, repo_dir_name, Cache};
 use crate::ndjson::DownloadStatus;
@@ -64,6 +73,7 @@ pub async fn import(
     dir: &Path,
     name: &str,
     revision: &str,
+    reporter: &dyn Reporter,
 ) -> Result<Imported, HubError> {
     if !dir.is_dir() {
         return Err(HubError::Invalid(format!(
@@ -71,44 +81,68 @@ pub async fn import(
             dir.display()
         )));
     }
-    let mut paths = Vec::new();
-    walk(dir, dir, &mut paths)?;
-    paths.sort();
-    if paths.is_empty() {
+    // Hidden names (`.git`, `.DS_Store`) stay out, but for `.gitattributes`.
+    let hidden = |rel: &str| {
+        let base = rel.rsplit('/').next().unwrap_or(rel);
+        base.starts_with('.') && base != ".gitattributes"
+    };
+    let (found, skipped) = folder::walk(dir, Links::Inside, &hidden)?;
+    for s in &skipped {
+        reporter.note(name, &format!("{}: skipped: {}", s.path, s.reason));
+    }
+    let mut sources = Vec::new();
+    for f in found {
+        if !is_safe_relative(&f.rel) {
+            return Err(HubError::UnsafePath(f.rel));
+        }
+        sources.push((f.rel, f.path));
+    }
+    if sources.is_empty() {
         return Err(HubError::Invalid(format!(
             "{} holds no files",
             dir.display()
         )));
     }
-    let entries = paths
+    let entries = sources
         .iter()
-        .map(|rel| describe(&dir.join(rel), rel))
+        .map(|(rel, path)| describe(path, rel))
         .collect::<Result<Vec<_>, _>>()?;
     let commit = commit_id(&entries);
 
     let repo = cache.repo(name);
+    let dir_name = repo_dir_name(name);
+    let noted =
+        |path: &Path, message: &str| reporter.note(name, &format!("{}: {message}", path.display()));
+    let note: nofollow::Note = &noted;
+    let repo_real = nofollow::is_real_dir(cache.root(), Path::new(&dir_name));
+    let fresh_layout = !repo_real
+        || !layout::has_ref(&repo.path, revision, &commit)
+        || !layout::has_tree(&repo.path, &commit);
+    nofollow::real_dir(cache.root(), Path::new(&dir_name), note)?;
+    let blobs = nofollow::real_dir(&repo.path, Path::new("blobs"), note)?;
     let (mut files, mut bytes) = (0, 0);
-    for entry in &entries {
+    for (entry, (_, src)) in entries.iter().zip(&sources) {
         let size = entry.content_size();
-        if layout::blob_complete(&repo.path, entry.etag(), size) {
+        let check = match &entry.lfs {
+            Some(l) => Check::Sha256(l.oid.clone()),
+            None => Check::GitSha1(entry.oid.clone()),
+        };
+        if trust(&repo.path, entry.etag(), size, &check, note)? == Trust::Trusted {
             continue;
         }
-        let lock_path = lock::lock_path(cache.root(), &repo_dir_name(name), entry.etag());
-        let _lock = lock::acquire(lock_path, || {}).await?;
-        if !layout::blob_complete(&repo.path, entry.etag(), size) {
-            copy_blob(&dir.join(&entry.path), &repo.blobs_dir(), entry)?;
+        let _lock = lock::acquire(cache.root(), &dir_name, entry.etag(), || {}, note).await?;
+        if trust(&repo.path, entry.etag(), size, &check, note)? != Trust::Trusted {
+            copy_blob(src, &blobs, entry, note)?;
             files += 1;
             bytes += size;
         }
     }
-    let fresh = files > 0
-        || repo.read_ref(revision).as_deref() != Some(commit.as_str())
-        || !repo.tree_file(&commit).is_file();
+    let fresh = files > 0 || fresh_layout;
     for entry in &entries {
-        layout::link(&repo.path, &commit, &entry.path, entry.etag())?;
+        layout::link(&repo.path, &commit, &entry.path, entry.etag(), note)?;
     }
-    layout::write_tree(&repo.path, &commit, &entries)?;
-    layout::write_ref(&repo.path, revision, &commit)?;
+    layout::write_tree(&repo.path, &commit, &entries, note)?;
+    layout::write_ref(&repo.path, revision, &commit, note)?;
     let _ = layout::write_cachedir_tag(cache.root());
     Ok(Imported {
         commit,
@@ -122,32 +156,6 @@ pub async fn import(
     })
 }
 
-/// Regular files under `dir`, relative, leaving out hidden names (`.git`,
-/// `.DS_Store`) but for `.gitattributes`, which Hub repositories carry.
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>) -> Result<(), HubError> {
-    for item in fs::read_dir(dir).map_err(|e| HubError::io(dir, e))? {
-        let item = item.map_err(|e| HubError::io(dir, e))?;
-        let name = item.file_name();
-        if name.to_string_lossy().starts_with('.') && name != ".gitattributes" {
-            continue;
-        }
-        let path = item.path();
-        let meta = fs::metadata(&path).map_err(|e| HubError::io(&path, e))?;
-        if meta.is_dir() {
-            walk(root, &path, out)?;
-        } else if meta.is_file() {
-            let rel = path
-                .strip_prefix(root)
-                .ok()
-                .and_then(Path::to_str)
-                .filter(|r| is_safe_relative(r))
-                .ok_or_else(|| HubError::UnsafePath(path.display().to_string()))?;
-            out.push(rel.to_string());
-        }
-    }
-    Ok(())
-}
-
 fn is_lfs(rel: &str, size: u64) -> bool {
     let ext = rel.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
     size >= LFS_MIN_SIZE || ext.is_some_and(|e| LFS_EXTENSIONS.contains(&e.as_str()))
@@ -155,8 +163,11 @@ fn is_lfs(rel: &str, size: u64) -> bool {
 
 /// The tree entry the Hub would list for `path`.
 fn describe(path: &Path, rel: &str) -> Result<TreeEntry, HubError> {
-    let size = fs::metadata(path).map_err(|e| HubError::io(path, e))?.len();
     let hashes = hash_file(path, true)?;
+    let size = nofollow::open_read(path)
+        .and_then(|f| f.metadata())
+        .map_err(|e| HubError::io(path, e))?
+        .len();
     let (oid, git_size, lfs) = if is_lfs(rel, size) {
         let pointer_len = format!(
             "version https://git-lfs.github.com/spec/v1\noid sha256:{}\nsize {size}\n",
@@ -184,12 +195,16 @@ fn describe(path: &Path, rel: &str) -> Result<TreeEntry, HubError> {
 
 /// Copies `src` to `blobs/<etag>.incomplete`, checks that what was copied is
 /// what was hashed (the folder may change in between), flushes, renames.
-fn copy_blob(src: &Path, blobs: &Path, entry: &TreeEntry) -> Result<(), HubError> {
-    fs::create_dir_all(blobs).map_err(|e| HubError::io(blobs, e))?;
+fn copy_blob(
+    src: &Path,
+    blobs: &Path,
+    entry: &TreeEntry,
+    note: nofollow::Note,
+) -> Result<(), HubError> {
     let part: PathBuf = blobs.join(format!("{}.incomplete", entry.etag()));
     let copy = || -> Result<(), HubError> {
-        let mut from = File::open(src).map_err(|e| HubError::io(src, e))?;
-        let mut to = File::create(&part).map_err(|e| HubError::io(&part, e))?;
+        let mut from = nofollow::open_read(src).map_err(|e| HubError::io(src, e))?;
+        let mut to = nofollow::create_fresh(&part, note)?;
         let mut buf = vec![0u8; 1 << 20];
         let size = entry.content_size();
         let mut sha256 = Sha256::new();
@@ -215,12 +230,13 @@ fn copy_blob(src: &Path, blobs: &Path, entry: &TreeEntry) -> Result<(), HubError
                 src.display()
             )));
         }
+        nofollow::seal(&to).map_err(|e| HubError::io(&part, e))?;
         to.sync_all().map_err(|e| HubError::io(&part, e))?;
         let dest = blobs.join(entry.etag());
-        fs::rename(&part, &dest).map_err(|e| HubError::io(&dest, e))
+        std::fs::rename(&part, &dest).map_err(|e| HubError::io(&dest, e))
     };
     copy().inspect_err(|_| {
-        let _ = fs::remove_file(&part);
+        let _ = std::fs::remove_file(&part);
     })
 }
 
@@ -255,7 +271,7 @@ mod tests {
         // A file of "hello" stored in LFS: `git lfs pointer` text, hashed as a git blob.
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.safetensors");
-        fs::write(&path, b"hello").unwrap();
+        std::fs::write(&path, b"hello").unwrap();
         let e = describe(&path, "w.safetensors").unwrap();
         let lfs = e.lfs.as_ref().unwrap();
         assert_eq!(
@@ -265,7 +281,7 @@ mod tests {
         let pointer = "version https://git-lfs.github.com/spec/v1\noid sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\nsize 5\n";
         assert_eq!(e.size, pointer.len() as u64);
         let path = dir.path().join("a.txt");
-        fs::write(&path, b"hello\n").unwrap();
+        std::fs::write(&path, b"hello\n").unwrap();
         // `printf 'hello\n' | git hash-object --stdin`
         assert_eq!(
             describe(&path, "a.txt").unwrap().oid,

@@ -10,7 +10,10 @@
 //! - `CACHEDIR.TAG` at the cache root.
 //!
 //! Every file is written under a temporary name and renamed, so a reader
-//! (or a crash) never sees half of one.
+//! (or a crash) never sees half of one. Every folder written into is made
+//! real first and every temporary file created with `O_EXCL|O_NOFOLLOW`
+//! ([`super::nofollow`]): a link planted in the cache is replaced, never
+//! followed.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -20,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::client::TreeEntry;
+use super::nofollow::{self, Note};
 use super::HubError;
 
 const CACHEDIR_TAG: &str = "Signature: 8a477f597d28d172789f06886806bc55\n\
@@ -37,15 +41,30 @@ pub fn link_target(rel: &str, etag: &str) -> PathBuf {
     target.join("blobs").join(etag)
 }
 
+/// `snapshots/<commit>/<rel>` split into its folder (relative to the repo) and name.
+fn pointer_parts(commit: &str, rel: &str) -> (PathBuf, String) {
+    let full = Path::new("snapshots").join(commit).join(rel);
+    let name = full
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let dir = full.parent().map(Path::to_path_buf).unwrap_or_default();
+    (dir, name)
+}
+
 /// Points `snapshots/<commit>/<rel>` at `blobs/<etag>`.
-pub fn link(repo_dir: &Path, commit: &str, rel: &str, etag: &str) -> Result<(), HubError> {
-    let pointer = repo_dir.join("snapshots").join(commit).join(rel);
+pub fn link(
+    repo_dir: &Path,
+    commit: &str,
+    rel: &str,
+    etag: &str,
+    note: Note,
+) -> Result<(), HubError> {
+    let (dir, name) = pointer_parts(commit, rel);
+    let pointer = nofollow::real_dir(repo_dir, &dir, note)?.join(name);
     let target = link_target(rel, etag);
     if fs::read_link(&pointer).ok().as_deref() == Some(target.as_path()) {
         return Ok(());
-    }
-    if let Some(dir) = pointer.parent() {
-        fs::create_dir_all(dir).map_err(|e| HubError::io(dir, e))?;
     }
     match fs::symlink_metadata(&pointer) {
         Ok(m) if m.is_dir() => {
@@ -70,16 +89,14 @@ pub fn link(repo_dir: &Path, commit: &str, rel: &str, etag: &str) -> Result<(), 
     }
 }
 
-/// Whether `snapshots/<commit>/<rel>` points at a complete `blobs/<etag>` of `size` bytes.
-pub fn is_linked(repo_dir: &Path, commit: &str, rel: &str, etag: &str, size: u64) -> bool {
-    let pointer = repo_dir.join("snapshots").join(commit).join(rel);
-    fs::read_link(&pointer).ok().as_deref() == Some(link_target(rel, etag).as_path())
-        && blob_complete(repo_dir, etag, size)
-}
-
-/// Whether `blobs/<etag>` exists with `size` bytes.
-pub fn blob_complete(repo_dir: &Path, etag: &str, size: u64) -> bool {
-    fs::metadata(repo_dir.join("blobs").join(etag)).is_ok_and(|m| m.is_file() && m.len() == size)
+/// Whether `snapshots/<commit>/<rel>` is our link to `blobs/<etag>`, in
+/// real folders (whether the blob can be trusted is [`super::trust`]'s call).
+pub fn is_linked(repo_dir: &Path, commit: &str, rel: &str, etag: &str) -> bool {
+    let (dir, name) = pointer_parts(commit, rel);
+    nofollow::is_real_dir(repo_dir, &dir)
+        && nofollow::is_real_dir(repo_dir, Path::new("blobs"))
+        && fs::read_link(repo_dir.join(dir).join(name)).ok().as_deref()
+            == Some(link_target(rel, etag).as_path())
 }
 
 #[derive(Serialize)]
@@ -100,8 +117,32 @@ struct Tree<'a> {
     files: BTreeMap<&'a str, TreeFile<'a>>,
 }
 
+/// Whether `refs/<revision>` is a file (in real folders) naming `commit`.
+pub fn has_ref(repo_dir: &Path, revision: &str, commit: &str) -> bool {
+    if !crate::cache::is_safe_relative(revision) {
+        return false;
+    }
+    let rel = Path::new("refs").join(revision);
+    let path = repo_dir.join(&rel);
+    nofollow::is_real_dir(repo_dir, rel.parent().expect("refs/…"))
+        && fs::symlink_metadata(&path).is_ok_and(|m| m.is_file())
+        && fs::read_to_string(&path).is_ok_and(|c| c.trim() == commit)
+}
+
+/// Whether `trees/<commit>.json` is there, a file in a real folder.
+pub fn has_tree(repo_dir: &Path, commit: &str) -> bool {
+    nofollow::is_real_dir(repo_dir, Path::new("trees"))
+        && fs::symlink_metadata(repo_dir.join("trees").join(format!("{commit}.json")))
+            .is_ok_and(|m| m.is_file())
+}
+
 /// `trees/<commit>.json`, as huggingface_hub writes it, for every file of the tree.
-pub fn write_tree(repo_dir: &Path, commit: &str, entries: &[TreeEntry]) -> Result<(), HubError> {
+pub fn write_tree(
+    repo_dir: &Path,
+    commit: &str,
+    entries: &[TreeEntry],
+    note: Note,
+) -> Result<(), HubError> {
     let tree = Tree {
         format_version: 1,
         files: entries
@@ -128,12 +169,17 @@ pub fn write_tree(repo_dir: &Path, commit: &str, entries: &[TreeEntry]) -> Resul
     );
     tree.serialize(&mut ser)
         .map_err(|e| HubError::Invalid(format!("tree json: {e}")))?;
-    let path = repo_dir.join("trees").join(format!("{commit}.json"));
-    write_atomic(&path, &text)
+    let dir = nofollow::real_dir(repo_dir, Path::new("trees"), note)?;
+    write_atomic(&dir.join(format!("{commit}.json")), &text)
 }
 
 /// `refs/<revision>` = `commit`, unless the revision is the commit.
-pub fn write_ref(repo_dir: &Path, revision: &str, commit: &str) -> Result<(), HubError> {
+pub fn write_ref(
+    repo_dir: &Path,
+    revision: &str,
+    commit: &str,
+    note: Note,
+) -> Result<(), HubError> {
     if revision == commit {
         return Ok(());
     }
@@ -142,8 +188,11 @@ pub fn write_ref(repo_dir: &Path, revision: &str, commit: &str) -> Result<(), Hu
             "unsafe revision name {revision:?}"
         )));
     }
-    let path = repo_dir.join("refs").join(revision);
-    if fs::read_to_string(&path).is_ok_and(|c| c == commit) {
+    let rel = Path::new("refs").join(revision);
+    let dir = nofollow::real_dir(repo_dir, rel.parent().expect("refs/…"), note)?;
+    let path = dir.join(rel.file_name().expect("a revision has a name"));
+    let is_file = fs::symlink_metadata(&path).is_ok_and(|m| m.is_file());
+    if is_file && fs::read_to_string(&path).is_ok_and(|c| c == commit) {
         return Ok(());
     }
     write_atomic(&path, commit.as_bytes())
@@ -152,20 +201,21 @@ pub fn write_ref(repo_dir: &Path, revision: &str, commit: &str) -> Result<(), Hu
 /// `CACHEDIR.TAG` at the cache root, if absent (backup tools skip the cache).
 pub fn write_cachedir_tag(cache_root: &Path) -> Result<(), HubError> {
     let path = cache_root.join("CACHEDIR.TAG");
-    if path.exists() {
+    if fs::symlink_metadata(&path).is_ok() {
         return Ok(());
     }
     write_atomic(&path, CACHEDIR_TAG.as_bytes())
 }
 
-/// Writes `bytes` to a temporary file next to `path`, then renames it over `path`.
+/// Writes `bytes` to a new temporary file next to `path` (in a folder the
+/// caller made real), then renames it over `path` (a rename replaces a link
+/// planted at `path` itself, never its target).
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), HubError> {
     let dir = path.parent().expect("a file path has a parent");
-    fs::create_dir_all(dir).map_err(|e| HubError::io(dir, e))?;
     let name = path.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let write = || -> std::io::Result<()> {
-        let mut f = fs::File::create(&tmp)?;
+    let mut f = nofollow::create_fresh(&tmp, &nofollow::ignore)?;
+    let mut write = || -> std::io::Result<()> {
         f.write_all(bytes)?;
         f.sync_data()?;
         fs::rename(&tmp, path)
@@ -199,18 +249,19 @@ mod tests {
         let repo = tmp.path().join("models--a--b");
         fs::create_dir_all(repo.join("blobs")).unwrap();
         fs::write(repo.join("blobs/e1"), b"{}").unwrap();
-        link(&repo, "c0", "sub/config.json", "e1").unwrap();
-        link(&repo, "c0", "sub/config.json", "e1").unwrap();
-        assert!(is_linked(&repo, "c0", "sub/config.json", "e1", 2));
+        let quiet = &nofollow::ignore;
+        link(&repo, "c0", "sub/config.json", "e1", quiet).unwrap();
+        link(&repo, "c0", "sub/config.json", "e1", quiet).unwrap();
+        assert!(is_linked(&repo, "c0", "sub/config.json", "e1"));
         assert_eq!(
             fs::read(repo.join("snapshots/c0/sub/config.json")).unwrap(),
             b"{}"
         );
-        write_ref(&repo, "main", "c0").unwrap();
-        write_ref(&repo, "c0", "c0").unwrap();
+        write_ref(&repo, "main", "c0", quiet).unwrap();
+        write_ref(&repo, "c0", "c0", quiet).unwrap();
         assert_eq!(fs::read_to_string(repo.join("refs/main")).unwrap(), "c0");
         assert!(!repo.join("refs/c0").exists());
-        assert!(write_ref(&repo, "../x", "c0").is_err());
+        assert!(write_ref(&repo, "../x", "c0", quiet).is_err());
         let entries = vec![
             TreeEntry {
                 kind: "file".into(),
@@ -240,10 +291,42 @@ mod tests {
                 xet_hash: None,
             },
         ];
-        write_tree(&repo, "c0", &entries).unwrap();
+        write_tree(&repo, "c0", &entries, quiet).unwrap();
         let text = fs::read_to_string(repo.join("trees/c0.json")).unwrap();
         // Python: json.dump(data, f, indent=1) with sorted file names.
         let expected = "{\n \"format_version\": 1,\n \"files\": {\n  \"a.json\": {\n   \"size\": 2,\n   \"blob_id\": \"o1\"\n  },\n  \"m.safetensors\": {\n   \"size\": 9,\n   \"blob_id\": \"o2\",\n   \"lfs_sha256\": \"s2\",\n   \"lfs_size\": 9\n  }\n }\n}";
         assert_eq!(text, expected);
+    }
+
+    #[test]
+    fn links_planted_in_snapshots_refs_and_trees_are_replaced_not_followed() {
+        use std::os::unix::fs::symlink;
+        let tmp = tempfile::tempdir().unwrap();
+        let outside = tmp.path().join("outside");
+        fs::create_dir(&outside).unwrap();
+        let repo = tmp.path().join("models--a--b");
+        fs::create_dir_all(repo.join("snapshots")).unwrap();
+        symlink(&outside, repo.join("snapshots/c0")).unwrap();
+        symlink(&outside, repo.join("refs")).unwrap();
+        symlink(&outside, repo.join("trees")).unwrap();
+        let seen = std::cell::Cell::new(0);
+        let note = |_: &Path, _: &str| seen.set(seen.get() + 1);
+        assert!(!is_linked(&repo, "c0", "config.json", "e1"));
+        link(&repo, "c0", "config.json", "e1", &note).unwrap();
+        write_ref(&repo, "main", "c0", &note).unwrap();
+        write_tree(&repo, "c0", &[], &note).unwrap();
+        assert_eq!(seen.get(), 3);
+        assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
+        assert!(fs::symlink_metadata(repo.join("refs")).unwrap().is_dir());
+        // A link planted at the ref's own name is replaced by the rename.
+        let victim = outside.join("victim");
+        fs::write(&victim, b"precious").unwrap();
+        fs::remove_file(repo.join("refs/main")).unwrap();
+        symlink(&victim, repo.join("refs/main")).unwrap();
+        let tmp = format!("refs/.main.{}.tmp", std::process::id());
+        symlink(&victim, repo.join(tmp)).unwrap();
+        write_ref(&repo, "main", "c1", &note).unwrap();
+        assert_eq!(fs::read(&victim).unwrap(), b"precious");
+        assert_eq!(fs::read_to_string(repo.join("refs/main")).unwrap(), "c1");
     }
 }

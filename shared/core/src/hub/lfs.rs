@@ -11,7 +11,8 @@
 //!
 //! Bodies stream from the file (1 MiB at a time, with `Content-Length`, as
 //! storage requires), so memory stays flat whatever the file size. The
-//! storage URLs never see the token; only URLs on the Hub itself do. A
+//! storage URLs never see the token; only URLs on the Hub's own origin do
+//! ([`HubClient::token_for`] decides, for every request). A
 //! transfer fails as stalled when no byte moves for the timeout.
 
 use std::cell::Cell;
@@ -95,7 +96,7 @@ pub async fn batch(
     });
     let what = format!("the LFS batch for {repo}");
     let rb = client
-        .hub_request(Method::POST, &url)
+        .request(Method::POST, &url)
         .header(ACCEPT, LFS_JSON)
         .header(CONTENT_TYPE, LFS_JSON)
         .body(body.to_string());
@@ -254,13 +255,10 @@ async fn verify_object(client: &HubClient, obj: &Object, verify: &Action) -> Res
     .map(|_| ())
 }
 
-/// A POST to `url`, with the token only when `url` is on the Hub.
+/// A POST to `url` (the token goes only to the Hub's own origin:
+/// [`HubClient::token_for`]).
 fn request(client: &HubClient, url: &str) -> reqwest::RequestBuilder {
-    if client.is_hub_url(url) {
-        client.hub_request(Method::POST, url)
-    } else {
-        client.bare_request(Method::POST, url)
-    }
+    client.request(Method::POST, url)
 }
 
 fn note(
@@ -316,7 +314,7 @@ async fn put_once(
     let counter = Arc::new(AtomicU64::new(0));
     let body = Body::wrap_stream(file_stream(obj.path.clone(), offset, len, counter.clone()));
     let rb = client
-        .bare_request(Method::PUT, url)
+        .request(Method::PUT, url)
         .header(CONTENT_LENGTH, len)
         .body(body);
     let exchange = client.call_unguarded(rb, what);
@@ -407,7 +405,7 @@ fn file_stream(
 }
 
 async fn open_at(path: &Path, offset: u64) -> std::io::Result<tokio::fs::File> {
-    let mut f = tokio::fs::File::open(path).await?;
+    let mut f = tokio::fs::File::from_std(super::nofollow::open_read(path)?);
     f.seek(std::io::SeekFrom::Start(offset)).await?;
     Ok(f)
 }

@@ -3,12 +3,18 @@
 //! `flock`). Two pulls of the same repository, or mlxk-pull next to
 //! `hf download`, never write the same `.incomplete` at once: the second
 //! waits, then finds the blob in place.
+//!
+//! The `.locks` folders are made real (a planted link is replaced) and the
+//! lock file is opened with `O_NOFOLLOW`: creating a lock never creates or
+//! touches a file elsewhere.
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io;
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use super::nofollow::{self, Note};
 use super::HubError;
 
 /// Held until dropped.
@@ -25,18 +31,38 @@ pub fn lock_path(cache_root: &Path, repo_dir_name: &str, etag: &str) -> PathBuf 
         .join(format!("{etag}.lock"))
 }
 
-/// Takes the lock, waiting for another process if it holds it;
-/// `on_wait` is called once before waiting.
-pub async fn acquire(path: PathBuf, on_wait: impl FnOnce()) -> Result<BlobLock, HubError> {
-    if let Some(dir) = path.parent() {
-        fs::create_dir_all(dir).map_err(|e| HubError::io(dir, e))?;
+/// Takes the lock of `etag` in `repo_dir_name`, waiting for another
+/// process if it holds it; `on_wait` is called once before waiting.
+pub async fn acquire(
+    cache_root: &Path,
+    repo_dir_name: &str,
+    etag: &str,
+    on_wait: impl FnOnce(),
+    note: Note<'_>,
+) -> Result<BlobLock, HubError> {
+    let rel = Path::new(".locks").join(repo_dir_name);
+    nofollow::real_dir(cache_root, &rel, note)?;
+    let path = lock_path(cache_root, repo_dir_name, etag);
+    let open = || {
+        File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .open(&path)
+    };
+    let file = match open() {
+        Err(e) if nofollow::is_link_error(&e) => {
+            note(
+                &path,
+                "a symbolic link planted where a lock belongs; replaced",
+            );
+            std::fs::remove_file(&path).map_err(|e| HubError::io(&path, e))?;
+            open()
+        }
+        r => r,
     }
-    let file = File::options()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&path)
-        .map_err(|e| HubError::io(&path, e))?;
+    .map_err(|e| HubError::io(&path, e))?;
     match flock(&file, libc::LOCK_EX | libc::LOCK_NB) {
         Ok(()) => return Ok(BlobLock { _file: file }),
         Err(e) if e.kind() == io::ErrorKind::WouldBlock => on_wait(),
@@ -71,18 +97,45 @@ mod tests {
     #[tokio::test]
     async fn second_taker_waits_for_the_first() {
         let tmp = tempfile::tempdir().unwrap();
-        let path = lock_path(tmp.path(), "models--a--b", "abc");
-        let first = acquire(path.clone(), || panic!("must not wait"))
-            .await
-            .unwrap();
+        let root = tmp.path().to_path_buf();
+        let first = acquire(
+            &root,
+            "models--a--b",
+            "abc",
+            || panic!("must not wait"),
+            &nofollow::ignore,
+        )
+        .await
+        .unwrap();
         let waited = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let w = waited.clone();
-        let second = tokio::spawn(acquire(path, move || {
-            w.store(true, std::sync::atomic::Ordering::SeqCst)
-        }));
-        tokio::task::yield_now().await;
-        drop(first);
-        second.await.unwrap().unwrap();
+        let second = acquire(
+            &root,
+            "models--a--b",
+            "abc",
+            move || w.store(true, std::sync::atomic::Ordering::SeqCst),
+            &nofollow::ignore,
+        );
+        let release = async move {
+            tokio::task::yield_now().await;
+            drop(first);
+        };
+        let (second, ()) = tokio::join!(second, release);
+        second.unwrap();
         assert!(waited.load(std::sync::atomic::Ordering::SeqCst));
+    }
+
+    #[tokio::test]
+    async fn a_planted_lock_link_creates_nothing_outside() {
+        let tmp = tempfile::tempdir().unwrap();
+        let target = tmp.path().join("elsewhere");
+        let dir = tmp.path().join(".locks/models--a--b");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::os::unix::fs::symlink(&target, dir.join("abc.lock")).unwrap();
+        let lock = acquire(tmp.path(), "models--a--b", "abc", || {}, &nofollow::ignore)
+            .await
+            .unwrap();
+        drop(lock);
+        assert!(!target.exists(), "the dangling link's target was created");
     }
 }

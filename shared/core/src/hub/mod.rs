@@ -14,9 +14,13 @@
 //! - [`filter`]: `--include` / `--exclude` globs and the MLX default set;
 //! - [`pull`]: one repository from preflight to health check;
 //! - [`import`]: a local folder written into the cache the way a pull writes it;
-//! - [`progress`]: the reporter trait the binary draws bars or NDJSON with.
+//! - [`progress`]: the reporter trait the binary draws bars or NDJSON with;
+//! - [`nofollow`]: writing into a cache others may write, never through a
+//!   link we did not make;
+//! - [`trust`]: which blob already in the cache is used without reading it.
 //!
 //! Pushing (the LFS protocol huggingface_hub speaks with Xet off):
+//! - [`folder`]: the regular files of a folder, links and FIFOs skipped;
 //! - [`workspace`]: which files of a folder go, `.hfignore`, its health;
 //! - [`hash_cache`]: sha256 / git sha1 kept beside the workspace;
 //! - [`plan`]: added, changed, deleted, unchanged against the remote tree;
@@ -42,15 +46,18 @@ pub mod config;
 pub mod download;
 pub mod error;
 pub mod filter;
+pub mod folder;
 pub mod hash_cache;
 pub mod import;
 pub mod layout;
 pub mod lfs;
 pub mod lock;
+pub mod nofollow;
 pub mod plan;
 pub mod progress;
 pub mod pull;
 pub mod retry;
+pub mod trust;
 pub mod upload;
 pub mod workspace;
 

@@ -3,14 +3,18 @@
 //! 1. `HF_HUB_OFFLINE`: no network; report what the cache holds.
 //! 2. Preflight: repo info (the commit) and the file tree. A gated, private
 //!    or missing repository stops here, before anything is written.
-//! 3. Every wanted file whose blob is in place and linked is skipped; when
-//!    nothing is missing the result is `already_exists`, with no transfer.
+//! 3. Every wanted file whose blob is in place, trusted ([`super::trust`])
+//!    and linked is skipped; when nothing is missing the result is
+//!    `already_exists`, with no transfer. Links planted in the cache are
+//!    reported and replaced, never followed ([`super::nofollow`]).
 //! 4. Missing blobs are fetched (a few at a time), each under its lock.
 //! 5. Snapshot links, then `trees/<commit>.json`, then `refs/<revision>`
 //!    last, so a ref never names a snapshot that is not whole.
 //! 6. The shared health check judges the snapshot.
 
 use std::cell::Cell;
+use std::collections::HashSet;
+use std::path::Path;
 use std::time::Instant;
 
 use futures_util::stream::{self, StreamExt};
@@ -18,8 +22,10 @@ use futures_util::stream::{self, StreamExt};
 use super::client::{HubClient, TreeEntry};
 use super::download::{self, Blob, Check};
 use super::filter::Filter;
+use super::nofollow;
 use super::progress::Reporter;
 use super::retry::retry;
+use super::trust::{trust_async, Trust};
 use super::{layout, lock, HubError};
 use crate::cache::{is_safe_relative, repo_dir_name, Cache};
 use crate::ndjson::{DownloadStatus, Health, PullResult};
@@ -111,7 +117,9 @@ pub async fn pull(
     let outcome = if client.config().offline {
         Ok(offline(cache, request, &options.filter))
     } else {
-        online(client, cache, request, options, reporter, &sent).await
+        client
+            .bounded(online(client, cache, request, options, reporter, &sent))
+            .await
     };
     judge(cache, request, outcome, started, sent.get())
 }
@@ -119,9 +127,15 @@ pub async fn pull(
 /// Imports the local folder `dir` as `request` (`mlxk-pull --from DIR`),
 /// through the same blob, link, tree and ref writes as a download, and
 /// judges it like a pull.
-pub async fn import(cache: &Cache, dir: &std::path::Path, request: &Request) -> PullResult {
+pub async fn import(
+    cache: &Cache,
+    dir: &std::path::Path,
+    request: &Request,
+    reporter: &dyn Reporter,
+) -> PullResult {
     let started = Instant::now();
-    let imported = super::import::import(cache, dir, &request.name, request.revision()).await;
+    let imported =
+        super::import::import(cache, dir, &request.name, request.revision(), reporter).await;
     let bytes = imported.as_ref().map_or(0, |i| i.bytes);
     let outcome = imported.map(|i| Outcome {
         status: i.status,
@@ -286,13 +300,33 @@ async fn online(
     }
 
     let repo = cache.repo(name);
+    let dir_name = repo_dir_name(name);
+    let noted =
+        |path: &Path, message: &str| reporter.note(name, &format!("{}: {message}", path.display()));
+    let note: nofollow::Note = &noted;
+    // Each blob is looked at once: trusted as it is, or fetched.
+    let repo_real = nofollow::is_real_dir(cache.root(), Path::new(&dir_name));
+    let mut trusted = HashSet::new();
+    if repo_real {
+        for f in &wanted {
+            if !trusted.contains(f.etag())
+                && trust_async(&repo.path, f.etag(), f.content_size(), &check_of(f), note).await?
+                    == Trust::Trusted
+            {
+                trusted.insert(f.etag().to_string());
+            }
+        }
+    }
     let missing: Vec<&TreeEntry> = wanted
         .iter()
         .copied()
-        .filter(|f| !layout::is_linked(&repo.path, &commit, &f.path, f.etag(), f.content_size()))
+        .filter(|f| {
+            !(trusted.contains(f.etag())
+                && layout::is_linked(&repo.path, &commit, &f.path, f.etag()))
+        })
         .collect();
-    let ref_ok = rev == commit || repo.read_ref(rev).as_deref() == Some(commit.as_str());
-    let tree_ok = repo.tree_file(&commit).is_file();
+    let ref_ok = rev == commit || (repo_real && layout::has_ref(&repo.path, rev, &commit));
+    let tree_ok = repo_real && layout::has_tree(&repo.path, &commit);
     if missing.is_empty() && ref_ok && tree_ok {
         return Ok(Outcome {
             status: DownloadStatus::AlreadyExists,
@@ -301,11 +335,10 @@ async fn online(
             reason: None,
         });
     }
-
     let to_fetch: Vec<&TreeEntry> = missing
         .iter()
         .copied()
-        .filter(|f| !layout::blob_complete(&repo.path, f.etag(), f.content_size()))
+        .filter(|f| !trusted.contains(f.etag()))
         .collect();
     reporter.repo_start(
         name,
@@ -313,16 +346,27 @@ async fn online(
         to_fetch.iter().map(|f| f.content_size()).sum(),
     );
     let fetched = Cell::new(0u64);
+    let trusted = &trusted;
     let results: Vec<(&TreeEntry, Result<String, HubError>)> = stream::iter(wanted.iter().copied())
         .map(|entry| {
             let repo = &repo;
             let commit = &commit;
             let fetched = &fetched;
             async move {
-                let r = fetch_file(
-                    client, cache, repo, name, commit, entry, reporter, sent, fetched,
-                )
-                .await;
+                let r = if trusted.contains(entry.etag()) {
+                    Ok(entry.etag().to_string())
+                } else {
+                    let job = Job {
+                        client,
+                        cache,
+                        repo,
+                        name,
+                        commit,
+                        reporter,
+                        note,
+                    };
+                    fetch_file(&job, entry, sent, fetched).await
+                };
                 (entry, r)
             }
         })
@@ -360,10 +404,10 @@ async fn online(
 
     // Links, then the tree listing, then the ref: last, once all is in place.
     for (entry, etag) in &etags {
-        layout::link(&repo.path, &commit, &entry.path, etag)?;
+        layout::link(&repo.path, &commit, &entry.path, etag, note)?;
     }
-    layout::write_tree(&repo.path, &commit, &tree)?;
-    layout::write_ref(&repo.path, rev, &commit)?;
+    layout::write_tree(&repo.path, &commit, &tree, note)?;
+    layout::write_ref(&repo.path, rev, &commit, note)?;
     let _ = layout::write_cachedir_tag(cache.root());
     Ok(Outcome {
         status: if fetched.get() == 0 {
@@ -377,23 +421,43 @@ async fn online(
     })
 }
 
-/// Makes sure the blob of `entry` is in place; returns its blob name.
-#[allow(clippy::too_many_arguments)]
+/// How the content of a tree entry is checked.
+fn check_of(entry: &TreeEntry) -> Check {
+    match &entry.lfs {
+        Some(lfs) => Check::Sha256(lfs.oid.clone()),
+        None if entry.oid.len() == 40 => Check::GitSha1(entry.oid.clone()),
+        None => Check::Size,
+    }
+}
+
+/// What every file of one pull shares.
+struct Job<'a> {
+    client: &'a HubClient,
+    cache: &'a Cache,
+    repo: &'a crate::cache::Repo,
+    name: &'a str,
+    commit: &'a str,
+    reporter: &'a dyn Reporter,
+    note: nofollow::Note<'a>,
+}
+
+/// Fetches the blob of `entry` (not trusted in the cache); returns its blob name.
 async fn fetch_file(
-    client: &HubClient,
-    cache: &Cache,
-    repo: &crate::cache::Repo,
-    name: &str,
-    commit: &str,
+    job: &Job<'_>,
     entry: &TreeEntry,
-    reporter: &dyn Reporter,
     sent: &Cell<u64>,
     fetched: &Cell<u64>,
 ) -> Result<String, HubError> {
+    let Job {
+        client,
+        cache,
+        repo,
+        name,
+        commit,
+        reporter,
+        note,
+    } = *job;
     let size = entry.content_size();
-    if layout::blob_complete(&repo.path, entry.etag(), size) {
-        return Ok(entry.etag().to_string());
-    }
     let policy = client.config().backoff;
     let meta = retry(
         &policy,
@@ -422,32 +486,30 @@ async fn fetch_file(
             )));
         }
     }
-    let check = match &entry.lfs {
-        Some(lfs) => Check::Sha256(lfs.oid.clone()),
-        None if entry.oid.len() == 40 => Check::GitSha1(entry.oid.clone()),
-        None => Check::Size,
-    };
+    let check = check_of(entry);
     let blob = Blob {
         repo: name.to_string(),
         file: entry.path.clone(),
         url: client.resolve_url(name, commit, &entry.path),
         etag: etag.clone(),
         size,
-        check,
+        check: check.clone(),
     };
-    let lock_path = lock::lock_path(cache.root(), &repo_dir_name(name), &etag);
-    let _lock = lock::acquire(lock_path, || {
+    // Nothing is written before the server answered for the file.
+    nofollow::real_dir(cache.root(), Path::new(&repo_dir_name(name)), note)?;
+    nofollow::real_dir(&repo.path, Path::new("blobs"), note)?;
+    let on_wait = || {
         reporter.note(
             name,
             &format!("{}: another download holds it; waiting", entry.path),
         )
-    })
-    .await?;
+    };
+    let _lock = lock::acquire(cache.root(), &repo_dir_name(name), &etag, on_wait, note).await?;
     // Another process may have finished it while we waited.
-    if layout::blob_complete(&repo.path, &etag, size) {
+    if trust_async(&repo.path, &etag, size, &check, note).await? == Trust::Trusted {
         return Ok(etag);
     }
-    let r = download::fetch(client, &repo.blobs_dir(), &blob, reporter, sent).await;
+    let r = download::fetch(client, &repo.blobs_dir(), &blob, reporter, sent, note).await;
     reporter.file_end(name, &entry.path, r.is_ok());
     r?;
     fetched.set(fetched.get() + 1);

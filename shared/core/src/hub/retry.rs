@@ -1,13 +1,18 @@
-//! Exponential backoff and the read-stall timeout.
+//! Exponential backoff, the read-stall timeout and the overall deadline.
 //!
-//! A transfer is not limited in total time (a 20 GB model on a slow line
-//! takes hours); it fails when *no byte* arrives for the stall timeout.
+//! A transfer is not limited in total time by default (a 20 GB model on a
+//! slow line takes hours); it fails when *no byte* arrives for the stall
+//! timeout, or when the whole run passes `--deadline` ([`within`]).
 //! Failures that may pass (network, stall, 429, 5xx, a bad checksum) are
-//! retried after `base · 2^(n-1)` (capped at `max`; a server's
-//! `Retry-After` is honoured up to `max`).
+//! retried after `base · 2^(n-1)` (capped at `max`), jittered to between
+//! half and all of that so that `--jobs` parallel downloads do not retry in
+//! step; a server's `Retry-After` (seconds or an HTTP date) is honoured up
+//! to `max`.
 
 use std::future::Future;
-use std::time::Duration;
+use std::hash::{BuildHasher, Hasher as _};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
 
 use super::HubError;
 
@@ -17,6 +22,8 @@ pub struct Backoff {
     pub retries: u32,
     pub base: Duration,
     pub max: Duration,
+    /// Spread each pause over [half, all] of its exponential value.
+    pub jitter: bool,
 }
 
 impl Default for Backoff {
@@ -25,6 +32,7 @@ impl Default for Backoff {
             retries: 4,
             base: Duration::from_secs(1),
             max: Duration::from_secs(30),
+            jitter: true,
         }
     }
 }
@@ -36,13 +44,63 @@ impl Backoff {
         self.base.saturating_mul(factor).min(self.max)
     }
 
-    /// The pause before retry `n` after `error`.
-    pub fn pause(&self, n: u32, error: &HubError) -> Duration {
-        error
-            .retry_after()
-            .map(|d| d.min(self.max))
-            .unwrap_or_else(|| self.delay(n))
+    /// The pause before retry `n` after `error`; `unit` is a number in
+    /// [0, 1) that places a jittered pause between half and all of the
+    /// exponential delay. A server's `Retry-After` is taken as it is.
+    pub fn pause(&self, n: u32, error: &HubError, unit: f64) -> Duration {
+        if let Some(wait) = error.retry_after() {
+            return wait.min(self.max);
+        }
+        let delay = self.delay(n);
+        if self.jitter {
+            // Whole milliseconds: what the timer resolves anyway.
+            let ms = delay.mul_f64(0.5 + 0.5 * unit.clamp(0.0, 1.0)).as_millis();
+            Duration::from_millis(ms as u64)
+        } else {
+            delay
+        }
     }
+}
+
+/// A number in [0, 1), different on every call and in every process
+/// (std's randomly keyed hasher over a counter; no RNG crate needed).
+pub fn random_unit() -> f64 {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    (h.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// `Retry-After` as the Hub (or a proxy) may send it: delay-seconds, or an
+/// HTTP date (`Wed, 21 Oct 2015 07:28:00 GMT`) taken relative to `now`
+/// (a date already past means: now).
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(secs) = value.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let format = time::macros::format_description!(
+        "[weekday repr:short], [day] [month repr:short] [year] [hour]:[minute]:[second] GMT"
+    );
+    let date = time::PrimitiveDateTime::parse(value, format)
+        .ok()?
+        .assume_utc();
+    let at = SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(
+        u64::try_from(date.unix_timestamp()).ok()?,
+    ))?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// Runs `fut` until the `deadline` instant; past it, the run gives up with
+/// [`HubError::Deadline`] (`limit` is the `--deadline` it came from).
+pub async fn within<T>(
+    deadline: tokio::time::Instant,
+    limit: Duration,
+    fut: impl Future<Output = Result<T, HubError>>,
+) -> Result<T, HubError> {
+    tokio::time::timeout_at(deadline, fut)
+        .await
+        .unwrap_or(Err(HubError::Deadline { after: limit }))
 }
 
 /// Runs `op` (given the 0-based attempt number) until it succeeds, fails
@@ -63,7 +121,7 @@ where
             Ok(value) => return Ok(value),
             Err(e) if e.retryable() && attempt < policy.retries => {
                 attempt += 1;
-                let pause = policy.pause(attempt, &e);
+                let pause = policy.pause(attempt, &e, random_unit());
                 on_retry(attempt, &e, pause);
                 tokio::time::sleep(pause).await;
             }
@@ -107,10 +165,18 @@ mod tests {
             retries: 10,
             base: Duration::from_secs(1),
             max: Duration::from_secs(5),
+            jitter: false,
         };
         let delays: Vec<u64> = (1..=5).map(|n| b.delay(n).as_secs()).collect();
         assert_eq!(delays, [1, 2, 4, 5, 5]);
         assert_eq!(b.delay(200), Duration::from_secs(5));
+    }
+
+    fn steady() -> Backoff {
+        Backoff {
+            jitter: false,
+            ..Backoff::default()
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -119,7 +185,7 @@ mod tests {
         let calls = Cell::new(0);
         let mut pauses = Vec::new();
         let out = retry(
-            &Backoff::default(),
+            &steady(),
             |attempt| {
                 calls.set(calls.get() + 1);
                 async move {
@@ -144,7 +210,7 @@ mod tests {
         let start = Instant::now();
         let policy = Backoff {
             retries: 2,
-            ..Backoff::default()
+            ..steady()
         };
         let calls = Cell::new(0);
         let out: Result<(), _> = retry(
@@ -304,5 +370,117 @@ mod tests {
             assert_eq!(chunk.unwrap(), 42);
         }
         assert_eq!(start.elapsed(), Duration::from_secs(40));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn jittered_pauses_stay_between_half_and_all_of_the_delay() {
+        let start = Instant::now();
+        let mut pauses = Vec::new();
+        let out: Result<(), _> = retry(
+            &Backoff::default(),
+            |_| async { Err(net()) },
+            |_, _, pause| pauses.push(pause),
+        )
+        .await;
+        assert!(out.is_err());
+        assert_eq!(pauses.len(), 4);
+        for (n, pause) in pauses.iter().enumerate() {
+            let full = Duration::from_secs(1 << n);
+            assert!(*pause >= full / 2 && *pause < full, "{n}: {pause:?}");
+        }
+        assert_eq!(start.elapsed(), pauses.iter().sum::<Duration>());
+        // Two runs (two parallel downloads) do not pause in step.
+        let b = Backoff::default();
+        let e = net();
+        assert_ne!(b.pause(1, &e, random_unit()), b.pause(1, &e, random_unit()));
+        assert_eq!(b.pause(3, &e, 0.0), Duration::from_secs(2));
+    }
+
+    #[test]
+    fn retry_after_is_seconds_or_an_http_date() {
+        // 2015-10-21T07:28:00Z
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(
+            parse_retry_after("120", now),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:45 GMT", now),
+            Some(Duration::from_secs(45))
+        );
+        // Already past: retry now.
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:00:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        for bad in ["", "soon", "-5", "Wed, 21 Oct 2015 07:28 GMT"] {
+            assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_date_in_retry_after_sets_the_pause() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        let wait = parse_retry_after("Wed, 21 Oct 2015 07:28:07 GMT", now);
+        let start = Instant::now();
+        let calls = Cell::new(0);
+        let out = retry(
+            &Backoff::default(),
+            |attempt| {
+                calls.set(calls.get() + 1);
+                async move {
+                    match attempt {
+                        0 => Err(HubError::Http {
+                            status: 503,
+                            url: "u".into(),
+                            retry_after: wait,
+                        }),
+                        _ => Ok(()),
+                    }
+                }
+            },
+            |_, _, _| {},
+        )
+        .await;
+        assert!(out.is_ok());
+        assert_eq!(calls.get(), 2);
+        assert_eq!(start.elapsed(), Duration::from_secs(7));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_deadline_ends_a_run_that_keeps_retrying() {
+        let start = Instant::now();
+        let limit = Duration::from_secs(10);
+        let calls = Cell::new(0);
+        // A server that answers 503 with Retry-After: 3 for ever.
+        let policy = Backoff {
+            retries: 1000,
+            ..Backoff::default()
+        };
+        let run = retry(
+            &policy,
+            |_| {
+                calls.set(calls.get() + 1);
+                async {
+                    Err::<(), _>(HubError::Http {
+                        status: 503,
+                        url: "u".into(),
+                        retry_after: Some(Duration::from_secs(3)),
+                    })
+                }
+            },
+            |_, _, _| {},
+        );
+        let err = within(start + limit, limit, run).await.unwrap_err();
+        assert!(matches!(err, HubError::Deadline { .. }), "{err}");
+        assert!(err.to_string().contains("--deadline of 10s"), "{err}");
+        assert_eq!(start.elapsed(), limit);
+        // Tries at 0, 3, 6 and 9 s; the one due at 12 s never starts.
+        assert_eq!(calls.get(), 4);
+        assert!(!err.retryable());
+
+        // A run that ends in time is not touched.
+        let quick = within(Instant::now() + limit, limit, async { Ok(7) }).await;
+        assert_eq!(quick.unwrap(), 7);
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! 1. Before any network: the name is `ORG/NAME`, the folder exists and is
 //!    not in the cache, a token is there (not needed for `--check-only` or
-//!    `--dry-run`), `--create` says `--private` or `--public`.
+//!    `--dry-run`), `--create` says `--private` or `--public`, and
+//!    `HF_HUB_OFFLINE` is not set (unless `--check-only`).
 //! 2. The workspace's health ([`super::workspace`]); an unhealthy folder
 //!    sends nothing unless `--force`. `--check-only` stops here.
 //! 3. The repository (created with `--create`), the branch (created from the
@@ -26,6 +27,7 @@ use futures_util::stream::{self, StreamExt};
 use super::client::HubClient;
 use super::commit::{self, Op, Sample, PREUPLOAD_BATCH};
 use super::filter::Filter;
+use super::folder::Links;
 use super::hash_cache::HashCache;
 use super::lfs::{self, Object, BATCH_MAX};
 use super::plan::{self, needs_sha1, Planned};
@@ -62,6 +64,8 @@ pub struct Options {
     pub filter: Filter,
     /// LFS objects uploaded at once.
     pub jobs: usize,
+    /// Follow symbolic links that lead to files inside the folder.
+    pub follow_links: bool,
 }
 
 /// `ORG/NAME`, exactly (a push needs the namespace).
@@ -92,6 +96,11 @@ pub async fn push(
             req.branch
         )));
     }
+    if client.config().offline && !opts.check_only {
+        return Err(HubError::Offline(
+            "HF_HUB_OFFLINE is set and a push needs the network".into(),
+        ));
+    }
     let writes = !opts.check_only && !opts.dry_run;
     if writes && client.config().token().is_none() {
         return Err(HubError::Invalid(
@@ -103,7 +112,12 @@ pub async fn push(
             "--create needs --private (or --public to publish it for everyone)".into(),
         ));
     }
-    let ws = workspace::scan(&req.dir, cache_root, &opts.filter)?;
+    let links = if opts.follow_links {
+        Links::Inside
+    } else {
+        Links::Skip
+    };
+    let ws = workspace::scan(&req.dir, cache_root, &opts.filter, links)?;
     let mut result = PushResult {
         repo: req.repo.clone(),
         path: ws.dir.display().to_string(),
@@ -122,11 +136,15 @@ pub async fn push(
         uploaded_bytes: 0,
         seconds: 0.0,
         files: Vec::new(),
+        skipped: ws.skipped.clone(),
     };
     if ws.health == Health::Unhealthy && !opts.force {
         result.status = PushStatus::Unhealthy;
     } else if !opts.check_only {
-        if let Err(e) = online(client, req, opts, &ws, reporter, &mut result).await {
+        let pushed = client
+            .bounded(online(client, req, opts, &ws, reporter, &mut result))
+            .await;
+        if let Err(e) = pushed {
             result.status = match e.status() {
                 DownloadStatus::AccessDenied => PushStatus::AccessDenied,
                 DownloadStatus::NotFound => PushStatus::NotFound,
@@ -294,7 +312,7 @@ async fn online(
                         size: f.size,
                     });
                 } else {
-                    let content = std::fs::read(&f.path).map_err(|e| HubError::io(&f.path, e))?;
+                    let content = read_all(&f.path)?;
                     if content.len() as u64 != f.size {
                         return Err(HubError::Invalid(format!(
                             "{} changed during the push; run it again",
@@ -416,10 +434,20 @@ async fn upload_objects(
     Ok(n)
 }
 
+/// The first `n` bytes of a workspace file (never through a link).
 fn read_prefix(path: &Path, n: u64) -> Result<Vec<u8>, HubError> {
     let mut buf = Vec::new();
-    std::fs::File::open(path)
+    super::nofollow::open_read(path)
         .and_then(|f| f.take(n).read_to_end(&mut buf))
+        .map_err(|e| HubError::io(path, e))?;
+    Ok(buf)
+}
+
+/// A whole workspace file (never through a link).
+fn read_all(path: &Path) -> Result<Vec<u8>, HubError> {
+    let mut buf = Vec::new();
+    super::nofollow::open_read(path)
+        .and_then(|mut f| f.read_to_end(&mut buf))
         .map_err(|e| HubError::io(path, e))?;
     Ok(buf)
 }

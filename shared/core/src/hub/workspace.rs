@@ -1,9 +1,14 @@
 //! The folder a push publishes: which files go, and whether it is whole.
 //!
-//! - Files are every regular file under the folder (symlinks followed),
-//!   except `.git/` and `.cache/huggingface/` (where huggingface_hub and
-//!   mlxk-push keep their state), those `.hfignore` names, and those the
-//!   `--include` / `--exclude` globs leave out.
+//! - Files are every regular file under the folder ([`super::folder`]: a
+//!   symbolic link is skipped, or with `--follow-links` taken only when it
+//!   leads to a file inside the folder; FIFOs and devices are skipped; what
+//!   was skipped is listed), except `.git/` and `.cache/huggingface/` (where
+//!   huggingface_hub and mlxk-push keep their state), those `.hfignore`
+//!   names, and those the `--include` / `--exclude` globs leave out.
+//! - A skipped link named like a weight or a config (which the health rules
+//!   would have read through the link) makes the folder unhealthy: what is
+//!   pushed must be what was judged.
 //! - `.hfignore` holds one glob a line (`#` comments): a pattern without `/`
 //!   matches a name at any depth, a trailing `/` means a whole folder, a
 //!   leading `/` anchors at the top.
@@ -19,9 +24,11 @@ use std::time::UNIX_EPOCH;
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::filter::Filter;
+use super::folder::{self, Links};
 use super::HubError;
-use crate::model::{describe_dir, Detail};
-use crate::ndjson::Health;
+use crate::cache::SnapshotFile;
+use crate::model::{describe_files, Detail};
+use crate::ndjson::{Health, SkippedEntry};
 
 /// Paths never pushed: VCS and client state.
 const ALWAYS_IGNORED: &[&str] = &[".git/**", ".git", ".cache/huggingface/**", "**/.git/**"];
@@ -45,10 +52,17 @@ pub struct Workspace {
     pub health: Health,
     /// The problems, `; `-joined; absent when healthy.
     pub reason: Option<String>,
+    /// Entries not taken (links, FIFOs, devices), with the reason.
+    pub skipped: Vec<SkippedEntry>,
 }
 
 /// Scans `dir` (which must exist and lie outside `cache_root`) and judges it.
-pub fn scan(dir: &Path, cache_root: &Path, filter: &Filter) -> Result<Workspace, HubError> {
+pub fn scan(
+    dir: &Path,
+    cache_root: &Path,
+    filter: &Filter,
+    links: Links,
+) -> Result<Workspace, HubError> {
     let meta = fs::metadata(dir).map_err(|e| HubError::io(dir, e))?;
     if !meta.is_dir() {
         return Err(HubError::Invalid(format!(
@@ -65,18 +79,43 @@ pub fn scan(dir: &Path, cache_root: &Path, filter: &Filter) -> Result<Workspace,
     }
     let ignore = hfignore(&dir)?;
     let always = build(ALWAYS_IGNORED.iter().map(|s| s.to_string()))?;
-    let mut files = Vec::new();
-    walk(&dir, &dir, &mut files)?;
-    files.retain(|f: &LocalFile| {
-        !always.is_match(&f.rel)
-            && !ignore.as_ref().is_some_and(|g| g.is_match(&f.rel))
-            && filter.matches(&f.rel)
-    });
+    let state = |rel: &str| rel == ".git" || always.is_match(rel);
+    let (found, mut skipped) = folder::walk(&dir, links, &state)?;
+    let pushed =
+        |rel: &str| !ignore.as_ref().is_some_and(|g| g.is_match(rel)) && filter.matches(rel);
+    skipped.retain(|s| pushed(&s.path));
+    // The health rules judge the folder's files as they will be read: links
+    // not followed are not there (hidden folders are left out, as for any folder).
+    let judged: Vec<SnapshotFile> = found
+        .iter()
+        .filter(|f| !f.rel.split('/').rev().skip(1).any(|d| d.starts_with('.')))
+        .map(|f| SnapshotFile {
+            rel: f.rel.clone(),
+            path: f.path.clone(),
+            blob: None,
+            size: Some(f.meta.len()),
+            modified: f.meta.modified().ok(),
+        })
+        .collect();
+    let mut files: Vec<LocalFile> = found
+        .into_iter()
+        .filter(|f| pushed(&f.rel))
+        .map(|f| LocalFile {
+            mtime_ns: f
+                .meta
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                .map_or(0, |d| d.as_nanos() as u64),
+            size: f.meta.len(),
+            rel: f.rel,
+            path: f.path,
+        })
+        .collect();
     files.sort_by(|a, b| a.rel.cmp(&b.rel));
 
     let mut problems = Vec::new();
-    let model =
-        describe_dir(&dir, Detail::default()).map_err(|e| HubError::Invalid(e.to_string()))?;
+    let model = describe_files(&dir, judged, Detail::default());
     if model.health == Health::Unhealthy {
         problems.extend(model.reason.clone());
     }
@@ -103,6 +142,17 @@ pub fn scan(dir: &Path, cache_root: &Path, filter: &Filter) -> Result<Workspace,
             leftovers.join(", ")
         ));
     }
+    let judged: Vec<&str> = skipped
+        .iter()
+        .map(|s| s.path.as_str())
+        .filter(|p| judged_by_health(p))
+        .collect();
+    if !judged.is_empty() {
+        problems.push(format!(
+            "model files that would not be pushed (links not followed): {}; copy them into the folder, or --follow-links for links inside it",
+            judged.join(", ")
+        ));
+    }
     if files.is_empty() {
         problems.push("no file to push (check .hfignore, --include and --exclude)".into());
     }
@@ -115,7 +165,16 @@ pub fn scan(dir: &Path, cache_root: &Path, filter: &Filter) -> Result<Workspace,
             Health::Unhealthy
         },
         reason: (!problems.is_empty()).then(|| problems.join("; ")),
+        skipped,
     })
+}
+
+/// Files the health rules read: weights, configs, indexes, tokenizers.
+fn judged_by_health(rel: &str) -> bool {
+    let base = rel.rsplit('/').next().unwrap_or(rel);
+    [".safetensors", ".gguf", ".bin", ".npz", ".json", ".model"]
+        .iter()
+        .any(|ext| base.ends_with(ext))
 }
 
 /// Whether `dir` (canonical) lies in the hub cache at `cache_root`, or in
@@ -141,42 +200,13 @@ pub fn inside_cache(dir: &Path, cache_root: &Path) -> bool {
     })
 }
 
-fn walk(root: &Path, dir: &Path, out: &mut Vec<LocalFile>) -> Result<(), HubError> {
-    for entry in fs::read_dir(dir).map_err(|e| HubError::io(dir, e))? {
-        let entry = entry.map_err(|e| HubError::io(dir, e))?;
-        let path = entry.path();
-        let Ok(meta) = fs::metadata(&path) else {
-            continue; // a dangling link
-        };
-        let rel = path
-            .strip_prefix(root)
-            .map_err(|_| HubError::Invalid(format!("{} escapes the folder", path.display())))?
-            .to_string_lossy()
-            .replace('\\', "/");
-        if meta.is_dir() {
-            if rel != ".git" {
-                walk(root, &path, out)?;
-            }
-        } else if meta.is_file() {
-            let mtime_ns = meta
-                .modified()
-                .ok()
-                .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-                .map_or(0, |d| d.as_nanos() as u64);
-            out.push(LocalFile {
-                rel,
-                path,
-                size: meta.len(),
-                mtime_ns,
-            });
-        }
-    }
-    Ok(())
-}
-
 /// `.hfignore` as a glob set, or `None` when there is none.
 fn hfignore(dir: &Path) -> Result<Option<GlobSet>, HubError> {
     let path = dir.join(".hfignore");
+    // Read only when it is a file of the folder itself, not through a link.
+    if !fs::symlink_metadata(&path).is_ok_and(|m| m.is_file()) {
+        return Ok(None);
+    }
     let Ok(text) = fs::read_to_string(&path) else {
         return Ok(None);
     };
