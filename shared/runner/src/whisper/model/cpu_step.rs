@@ -26,6 +26,9 @@ use crate::error::{Result, RunnerError};
 use crate::kernel::{dot_product, f16_to_f32, to_exact_f16, HalfMatrix, Isa, Threads};
 use crate::linear::{Linear, MatrixSlices};
 
+mod trace;
+pub use trace::{StepTrace, TraceStep};
+
 /// Which step decodes the tokens after the prompt, decided once at load.
 #[derive(Debug)]
 pub enum DecodeStep {
@@ -594,68 +597,7 @@ fn erf(x: f32) -> f32 {
     }
 }
 
-/// Which step [`crate::whisper::Whisper::trace_first_window`] decodes with.
-#[doc(hidden)]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TraceStep {
-    /// MLX's graph.
-    Mlx,
-    /// The CPU step as chosen at load (float16 copies where exact).
-    Cpu,
-    /// The CPU step on the float32 arrays only.
-    CpuFloat32,
-}
-
-/// One window greedy-decoded with one step: the tokens sampled and the logits (before
-/// the filters) of every position sampled from.
-#[doc(hidden)]
-#[derive(Debug, Clone)]
-pub struct StepTrace {
-    pub tokens: Vec<u32>,
-    pub logits: Vec<Vec<f32>>,
-}
-
 impl crate::whisper::Whisper {
-    /// Greedy-decodes the first 30-second window of `samples` (16 kHz mono, English)
-    /// with `step` after the prompt: for tests that hold the steps to each other.
-    #[doc(hidden)]
-    pub fn trace_first_window(&self, samples: &[f32], step: TraceStep) -> Result<StepTrace> {
-        use crate::whisper::decoding::{decode_with, DecodeOptions};
-        use crate::whisper::mel::N_FRAMES;
-        let cpu = match step {
-            TraceStep::Mlx => None,
-            TraceStep::Cpu | TraceStep::CpuFloat32 => {
-                let (threads, halves) = self
-                    .model
-                    .step
-                    .cpu()
-                    .ok_or_else(|| RunnerError::Mlx(self.model.step.describe()))?;
-                Some((threads, (step == TraceStep::Cpu).then_some(halves)))
-            }
-        };
-        let mut frames = self.log_mel(samples, N_FRAMES);
-        frames.resize(N_FRAMES * self.mel.n_mels(), 0.0);
-        let features = self.encode(&frames)?;
-        let opts = DecodeOptions {
-            language: Some("en".into()),
-            ..DecodeOptions::default()
-        };
-        let mut logits = Vec::new();
-        let result = decode_with(
-            &self.model,
-            &self.tokenizer,
-            &features,
-            &opts,
-            self.config.n_text_ctx,
-            cpu,
-            &mut |l| logits.push(l.to_vec()),
-        )?;
-        Ok(StepTrace {
-            tokens: result.tokens,
-            logits,
-        })
-    }
-
     /// How decode steps run (for `--verbose`): the CPU step, or why not.
     pub fn decode_step(&self) -> String {
         self.model.step.describe()
