@@ -13,9 +13,16 @@ cross-attention K/V (`attention/linear_1`, 2·d rows); its K biases are exactly 
 (Whisper's key projection has none; checked); Q is not pre-scaled; `decoder/projection`
 aliases `decoder/embeddings`; the stored encoder position encodings equal Whisper's
 sinusoids (checked), which mlx-whisper computes instead of loading. Convolutions are
-transposed from [out, in, k] to MLX's [out, k, in]. `--quantize` applies MLX affine
-quantization (group 64) to the linear layers and the token embedding, as mlx-whisper's
-`convert.py -q` does.
+transposed from [out, in, k] to MLX's [out, k, in].
+
+Only the reading of CTranslate2's tensors is ours. The model is then written by
+mlx-whisper's own code, as its converter (mlx-examples `whisper/convert.py`) writes
+mlx-community's repos: the tensors go into an `mlx_whisper.whisper.Whisper` in the
+target dtype, the alignment heads from CTranslate2's config.json are set with
+`set_alignment_heads`, `--quantize` runs `nn.quantize` (group 64) on a fresh
+`Whisper` as convert.py's `-q` does, and the file is `tree_flatten(model.parameters())`
+saved with `mx.save_safetensors` (scripts/mlx_whisper_save.py). So the output carries everything that converter writes, `alignment_heads`
+included.
 """
 import argparse
 import json
@@ -25,6 +32,8 @@ import re
 import struct
 
 import numpy as np
+
+from mlx_whisper_save import save_like_convert
 
 CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
 
@@ -156,29 +165,28 @@ def main():
     ap.add_argument("--quantize", type=int, metavar="BITS")
     args = ap.parse_args()
     import mlx.core as mx
+    from mlx.utils import tree_flatten, tree_map, tree_unflatten
+    from mlx_whisper.whisper import ModelDimensions, Whisper
 
     ct2, _ = read_ct2(args.ct2_dir / "model.bin")
     weights, config = convert(ct2)
     dtype = getattr(mx, args.dtype)
-    arrays = {k: mx.array(np.ascontiguousarray(a)).astype(dtype) for k, a in weights.items()}
-    if args.quantize:
-        group = 64
-        quantized = {}
-        for k, a in arrays.items():
-            module = k.rsplit(".", 1)[0]
-            is_linear = k.endswith(".weight") and a.ndim == 2 and not module.endswith("_ln") \
-                and not module.endswith(".ln") and "ln_post" not in module
-            if is_linear and a.shape[-1] % group == 0:
-                w, scales, biases = mx.quantize(a, group_size=group, bits=args.quantize)
-                quantized[k], quantized[f"{module}.scales"], quantized[f"{module}.biases"] = w, scales, biases
-            else:
-                quantized[k] = a
-        arrays = quantized
-        config["quantization"] = {"group_size": group, "bits": args.quantize}
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    mx.save_safetensors(str(args.out_dir / "weights.safetensors"), arrays)
-    config["model_type"] = "whisper"
-    (args.out_dir / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+
+    # From here on, mlx-whisper's converter (mlx-examples whisper/convert.py) step by
+    # step, with the CTranslate2 tensors where it has the PyTorch ones:
+    # torch_to_mlx: a `Whisper` in the target dtype, every parameter replaced.
+    model = Whisper(ModelDimensions(**config), dtype)
+    expected = {k for k, _ in tree_flatten(model.parameters())} - {"alignment_heads"}
+    if expected != set(weights):
+        raise SystemExit(f"tensor names differ from mlx-whisper's: {sorted(expected ^ set(weights))}")
+    params = tree_unflatten([(k, mx.array(np.ascontiguousarray(a))) for k, a in weights.items()])
+    model.update(tree_map(lambda p: p.astype(dtype), params))
+    # The alignment heads OpenAI published for this model, which CTranslate2 keeps in
+    # its config.json, as convert.py sets them (`set_alignment_heads`).
+    ct2_config = json.loads((args.ct2_dir / "config.json").read_text())
+    if ct2_config.get("alignment_heads"):
+        model.set_alignment_heads(np.array(ct2_config["alignment_heads"], dtype=np.int64))
+    save_like_convert(model, args.out_dir, args.quantize)
 
 
 if __name__ == "__main__":

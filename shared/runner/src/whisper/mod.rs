@@ -209,6 +209,36 @@ impl Whisper {
         )
     }
 
+    /// The logits `[tokens.len() × vocabulary]`, row-major, of the decoder fed `tokens`
+    /// after the first 30-second window of `samples` (16 kHz mono): teacher forcing, as
+    /// mlx-whisper's `model.logits(tokens, model.embed_audio(mel))`. For scoring a known
+    /// transcript and for checks against the reference.
+    pub fn window_logits(&self, samples: &[f32], tokens: &[u32]) -> Result<Vec<f32>> {
+        let features = self.encode(&self.log_mel(samples, mel::N_FRAMES))?;
+        let mut cache = self.model.decoder.new_cache(&features)?;
+        let rows: Vec<i32> = (0..tokens.len() as i32).collect();
+        let logits = self.model.decoder.forward(tokens, &mut cache, &rows)?;
+        logits.eval()?;
+        Ok(logits.as_slice::<f32>().to_vec())
+    }
+
+    /// The first 30-second window of `samples` decoded once with `options` (no
+    /// fallback), as mlx-whisper's `decode(model, mel, options)`.
+    pub fn decode_window(
+        &self,
+        samples: &[f32],
+        options: &decoding::DecodeOptions,
+    ) -> Result<decoding::DecodeResult> {
+        let features = self.encode(&self.log_mel(samples, mel::N_FRAMES))?;
+        decoding::decode(
+            &self.model,
+            &self.tokenizer,
+            &features,
+            options,
+            self.config.n_text_ctx,
+        )
+    }
+
     /// What the memory gate decided.
     pub fn memory_verdict(&self) -> &MemoryVerdict {
         &self.memory

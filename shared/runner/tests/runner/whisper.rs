@@ -125,3 +125,74 @@ fn memory_gate_refuses_when_capped() {
     assert!(estimate.total_bytes() > 150 << 20);
     assert!(!mlxk_runner::memory::check(estimate, Some(100 << 20)).fits());
 }
+
+/// Tiny random checkpoints of large-v3-turbo's shape (32 encoder and 4 decoder layers,
+/// 128 mel bins, the 51,866-token v3 vocabulary) quantized to 4 and 8 bits, and of
+/// large-v3's (32 decoder layers, float32), made and saved by mlx-whisper's own code:
+/// the logits of a teacher-forced transcript at every position within 1e-3 of
+/// mlx-whisper's with the same argmax, and the same greedy tokens for the window.
+/// References: `scripts/fixtures-audio.sh v3`.
+#[test]
+fn large_v3_shapes_agree_with_mlx_whisper() {
+    use mlxk_runner::whisper::decoding::DecodeOptions;
+    for v in ["turbo-4bit", "turbo-8bit", "f32"] {
+        let name = format!("tiny-whisper-v3-{v}");
+        let Some(dir) = model(&name) else { return };
+        let prefix = fixtures_dir().join("audio/reference/v3").join(&name);
+        let Ok(meta) = std::fs::read_to_string(prefix.with_extension("json")) else {
+            skip(&format!(
+                "{} is absent; run scripts/fixtures-audio.sh v3",
+                prefix.display()
+            ));
+            return;
+        };
+        let meta: serde_json::Value = serde_json::from_str(&meta).unwrap();
+        let tokens: Vec<u32> = serde_json::from_value(meta["tokens"].clone()).unwrap();
+        let greedy: Vec<u32> = serde_json::from_value(meta["greedy"].clone()).unwrap();
+        let theirs: Vec<f32> = std::fs::read(prefix.with_extension("f32"))
+            .unwrap()
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
+            .collect();
+        let _lock = mlx_lock();
+        let whisper = Whisper::load(&dir, &LoadWhisper::default()).unwrap();
+        let c = &whisper.config;
+        assert_eq!(
+            (c.n_mels, c.n_vocab, c.n_audio_layer),
+            (128, 51866, 32),
+            "{v}"
+        );
+        assert_eq!(whisper.tokenizer.vocab_size(), 51866);
+        let ours = whisper.window_logits(&jfk(), &tokens).unwrap();
+        assert_eq!(ours.len(), theirs.len(), "{v}");
+        let vocab = c.n_vocab;
+        let argmax = |row: &[f32]| {
+            row.iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .unwrap()
+                .0
+        };
+        let mut worst = 0f32;
+        for (i, (a, b)) in ours.chunks(vocab).zip(theirs.chunks(vocab)).enumerate() {
+            worst = a
+                .iter()
+                .zip(b)
+                .map(|(x, y)| (x - y).abs())
+                .fold(worst, f32::max);
+            assert_eq!(argmax(a), argmax(b), "{v}: argmax at position {i}");
+        }
+        eprintln!(
+            "{name}: {} positions, max |Δlogit| vs mlx-whisper {worst:e}",
+            tokens.len()
+        );
+        assert!(worst < 1e-3, "{v}: max |Δlogit| {worst}");
+        let options = DecodeOptions {
+            language: Some("en".into()),
+            without_timestamps: true,
+            ..DecodeOptions::default()
+        };
+        let decoded = whisper.decode_window(&jfk(), &options).unwrap();
+        assert_eq!(decoded.tokens, greedy, "{v}: greedy tokens");
+    }
+}
