@@ -419,8 +419,8 @@ mod x86 {
                 }
                 j += 8;
             }
-            for r in 0..4 {
-                *out.get_unchecked_mut(i + r) = hsum(acc[r]);
+            for (r, a) in acc.iter().enumerate() {
+                *out.get_unchecked_mut(i + r) = hsum(*a);
             }
             i += 4;
         }
