@@ -201,6 +201,7 @@ impl<'a> Session<'a> {
         let whisper = Whisper::load(&path, &options).map_err(Failure::Runner)?;
         if self.args.verbose {
             eprintln!("{}: {}", found.name, whisper.load_notes());
+            eprintln!("{}: {}", found.name, whisper.decode_step());
         }
         Ok((found.name, whisper))
     }

@@ -173,6 +173,38 @@ impl Matrix {
     }
 }
 
+/// A weight matrix borrowed as float32 slices, for decode steps computed in Rust that
+/// read dense matrices as well as quantized ones (Whisper's CPU step).
+#[derive(Debug, Clone, Copy)]
+pub enum MatrixSlices<'a> {
+    /// `[rows, cols]`, row-major.
+    Dense {
+        weight: &'a [f32],
+        rows: usize,
+        cols: usize,
+    },
+    Quantized(QuantMatrix<'a>),
+}
+
+impl Matrix {
+    /// The matrix as slices, whatever the kernel setting; `None` for half precision
+    /// (no upcast) or a layout the kernel does not handle.
+    fn slices(&self) -> Option<MatrixSlices<'_>> {
+        match self {
+            Matrix::Dense(w) => {
+                let shape = w.shape();
+                (shape.len() == 2).then_some(())?;
+                Some(MatrixSlices::Dense {
+                    weight: w.try_as_slice::<f32>().ok()?,
+                    rows: shape[0] as usize,
+                    cols: shape[1] as usize,
+                })
+            }
+            Matrix::Quantized(p, _) => p.kernel().map(MatrixSlices::Quantized),
+        }
+    }
+}
+
 /// From this many rows of input on (prefill), a quantized product dequantizes the
 /// weight and multiplies with BLAS: MLX's CPU `quantized_matmul` costs one
 /// matrix-vector product per row, while dequantizing costs about two, after which
@@ -305,6 +337,15 @@ impl Linear {
         Some(k)
     }
 
+    /// The weight and bias as float32 slices (see [`MatrixSlices`]).
+    pub fn slices(&self) -> Option<(MatrixSlices<'_>, Option<&[f32]>)> {
+        let bias = match &self.bias {
+            Some(b) => Some(b.try_as_slice::<f32>().ok()?),
+            None => None,
+        };
+        Some((self.matrix.slices()?, bias))
+    }
+
     pub fn forward(&self, x: &Array) -> Result<Array> {
         let y = self.matrix.matmul_t(x)?;
         Ok(match &self.bias {
@@ -353,6 +394,11 @@ impl Embedding {
     /// in decode steps computed on slices), when it runs there.
     pub fn kernel(&self) -> Option<KernelLinear<'_>> {
         self.matrix.kernel()
+    }
+
+    /// The table as float32 slices (see [`MatrixSlices`]).
+    pub fn slices(&self) -> Option<MatrixSlices<'_>> {
+        self.matrix.slices()
     }
 
     /// `x @ Eᵀ`: logits from hidden states with tied embeddings.

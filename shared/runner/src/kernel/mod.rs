@@ -13,9 +13,11 @@
 //! on x86_64, chosen at run time) and the portable scalar code here, which other CPUs
 //! use and the tests compare against. Output rows are split over [`Threads`].
 
+mod float16;
 mod simd;
 mod threads;
 
+pub use float16::{exact_f16, f16_to_f32, to_exact_f16, HalfMatrix};
 pub use threads::Threads;
 
 /// Shape and packing of one affine-quantized `[rows, cols]` matrix.

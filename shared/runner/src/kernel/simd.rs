@@ -112,6 +112,38 @@ pub fn dot(a: &[f32], b: &[f32]) -> Option<f32> {
     }
 }
 
+/// Whether this CPU also converts float16 (F16C), which [`half_rows`] needs.
+fn f16c() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        available() && std::arch::is_x86_feature_detected!("f16c")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `out[i] = Σ_j w[i·cols + j] · x[j]` with `w` float16 bits, `cols = x.len()` a
+/// multiple of 8 and `w.len() == out.len() · cols`.
+pub fn half_rows(w: &[u16], x: &[f32], out: &mut [f32]) -> bool {
+    let cols = x.len();
+    if cols == 0 || cols % 8 != 0 || w.len() != out.len() * cols || !f16c() {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: AVX2, FMA and F16C are present (checked above); every row read lies
+    // inside `w` and every input inside `x` (lengths checked above).
+    unsafe {
+        x86::half_rows(w, x, out);
+        true
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use std::arch::x86_64::*;
@@ -353,6 +385,55 @@ mod x86 {
                 _ => chunk::<8>(bytes, len, c),
             };
             _mm256_storeu_ps(out.as_mut_ptr(), v);
+        }
+    }
+
+    /// 8 float16 values at `p` as floats.
+    ///
+    /// # Safety
+    /// AVX2 + F16C; `p` points at 8 readable values.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn halves(p: *const u16) -> __m256 {
+        _mm256_cvtph_ps(_mm_loadu_si128(p as *const __m128i))
+    }
+
+    /// See [`super::half_rows`]. Rows go four at a time, sharing each load of `x`.
+    ///
+    /// # Safety
+    /// AVX2 + FMA + F16C; lengths as checked by [`super::half_rows`].
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn half_rows(w: &[u16], x: &[f32], out: &mut [f32]) {
+        let cols = x.len();
+        let (wp, xp) = (w.as_ptr(), x.as_ptr());
+        let n = out.len();
+        let mut i = 0;
+        while i + 4 <= n {
+            let rows = [0, 1, 2, 3].map(|r| wp.add((i + r) * cols));
+            let mut acc = [_mm256_setzero_ps(); 4];
+            let mut j = 0;
+            while j < cols {
+                let xv = _mm256_loadu_ps(xp.add(j));
+                for r in 0..4 {
+                    acc[r] = _mm256_fmadd_ps(halves(rows[r].add(j)), xv, acc[r]);
+                }
+                j += 8;
+            }
+            for (r, a) in acc.iter().enumerate() {
+                *out.get_unchecked_mut(i + r) = hsum(*a);
+            }
+            i += 4;
+        }
+        while i < n {
+            let row = wp.add(i * cols);
+            let mut acc = _mm256_setzero_ps();
+            let mut j = 0;
+            while j < cols {
+                acc = _mm256_fmadd_ps(halves(row.add(j)), _mm256_loadu_ps(xp.add(j)), acc);
+                j += 8;
+            }
+            *out.get_unchecked_mut(i) = hsum(acc);
+            i += 1;
         }
     }
 

@@ -11,8 +11,10 @@
 
 use mlx_rs::Array;
 
-use crate::error::Result;
-use crate::whisper::model::WhisperModel;
+use crate::error::{Result, RunnerError};
+use crate::kernel::Threads;
+use crate::whisper::model::cpu_step::{CpuStep, HalfCopies, StepCache};
+use crate::whisper::model::{DecoderCache, WhisperModel};
 use crate::whisper::tokenizer::{Task, WhisperTokenizer};
 
 /// What to decode a window with (mlx-whisper's `DecodingOptions`, the parts we use).
@@ -72,13 +74,30 @@ pub fn compression_ratio(text: &str) -> f64 {
     bytes.len() as f64 / compressed.len() as f64
 }
 
-/// Decodes one window whose encoded audio is `features` (`[1, n_audio_ctx, state]`).
+/// Decodes one window whose encoded audio is `features` (`[1, n_audio_ctx, state]`),
+/// with the decode step chosen at load (`model.step`).
 pub fn decode(
     model: &WhisperModel,
     tok: &WhisperTokenizer,
     features: &Array,
     opts: &DecodeOptions,
     n_text_ctx: usize,
+) -> Result<DecodeResult> {
+    let cpu = model.step.cpu().map(|(t, h)| (t, Some(h)));
+    decode_with(model, tok, features, opts, n_text_ctx, cpu, &mut |_| {})
+}
+
+/// [`decode`] with the step after the prompt chosen by the caller (`cpu`: the CPU step
+/// on those threads, with those float16 copies; `None`: MLX's graph), showing `seen` the
+/// logits of every position sampled from (before the filters).
+pub fn decode_with(
+    model: &WhisperModel,
+    tok: &WhisperTokenizer,
+    features: &Array,
+    opts: &DecodeOptions,
+    n_text_ctx: usize,
+    cpu: Option<(&Threads, Option<&HalfCopies>)>,
+    seen: &mut dyn FnMut(&[f32]),
 ) -> Result<DecodeResult> {
     let sample_len = opts.sample_len.unwrap_or(n_text_ctx / 2);
     let mut initial = Vec::new();
@@ -106,11 +125,20 @@ pub fn decode(
     let vocab = rows.len() / 2;
     let no_speech_prob = softmax_at(&rows[..vocab], tok.no_speech as usize);
     let mut logits = rows[vocab..].to_vec();
+    let mut stepper = match cpu {
+        Some((threads, halves)) => {
+            let step = CpuStep::new(&model.decoder, threads, halves).map_err(RunnerError::Mlx)?;
+            let own = step.import(&cache)?;
+            Stepper::Cpu(step, own)
+        }
+        None => Stepper::Mlx(cache),
+    };
 
     let mut tokens = initial.clone();
     let mut sum_logprob = 0f64;
     let mut sampled = 0;
     loop {
+        seen(&logits);
         filters.apply(&mut logits, &tokens);
         let next = if opts.temperature == 0.0 {
             argmax(&logits)
@@ -123,9 +151,7 @@ pub fn decode(
         if next == tok.eot || sampled >= sample_len || tokens.len() > n_text_ctx {
             break;
         }
-        let out = model.decoder.forward(&[next], &mut cache, &[0])?;
-        out.eval()?;
-        logits = out.as_slice::<f32>().to_vec();
+        logits = stepper.next(model, next)?;
     }
     let mut text_tokens = tokens[sample_begin..].to_vec();
     if let Some(end) = text_tokens.iter().position(|&t| t == tok.eot) {
@@ -140,6 +166,26 @@ pub fn decode(
         no_speech_prob,
         temperature: opts.temperature,
     })
+}
+
+/// The step after the prompt, with its cache.
+enum Stepper<'m> {
+    Mlx(DecoderCache),
+    Cpu(CpuStep<'m>, StepCache),
+}
+
+impl Stepper<'_> {
+    /// The logits after `token`.
+    fn next(&mut self, model: &WhisperModel, token: u32) -> Result<Vec<f32>> {
+        match self {
+            Stepper::Cpu(step, cache) => step.step(token, cache),
+            Stepper::Mlx(cache) => {
+                let out = model.decoder.forward(&[token], cache, &[0])?;
+                out.eval()?;
+                Ok(out.as_slice::<f32>().to_vec())
+            }
+        }
+    }
 }
 
 /// The language of the audio: the most probable language token after

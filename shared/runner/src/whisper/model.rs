@@ -11,6 +11,8 @@ use crate::linear::{Embedding, Linear, Parallelism};
 use crate::weights::Weights;
 use crate::whisper::config::WhisperConfig;
 
+pub mod cpu_step;
+
 const LN_EPS: f32 = 1e-5;
 
 #[derive(Debug)]
@@ -451,6 +453,8 @@ pub struct WhisperModel {
     pub decoder: TextDecoder,
     /// From the weights when mlx-whisper's converter saved them there, else `None`.
     pub alignment_heads: Option<AlignmentHeads>,
+    /// How decode steps after the prompt run (`cpu_step`).
+    pub step: cpu_step::DecodeStep,
 }
 
 impl WhisperModel {
@@ -499,10 +503,12 @@ impl WhisperModel {
                 ),
             });
         }
+        let step = cpu_step::DecodeStep::choose(&decoder);
         Ok(WhisperModel {
             encoder,
             decoder,
             alignment_heads,
+            step,
         })
     }
 }

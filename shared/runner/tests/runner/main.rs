@@ -8,3 +8,4 @@ mod smollm2;
 mod tiny_qwen;
 mod vlm;
 mod whisper;
+mod whisper_cpu_step;
