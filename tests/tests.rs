@@ -5,6 +5,7 @@ mod harness;
 mod agreement;
 mod audio;
 mod audio_npz;
+mod audio_words;
 mod docs;
 mod list;
 mod pull;
