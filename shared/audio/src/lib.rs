@@ -15,7 +15,7 @@
 //! # }
 //! ```
 //!
-//! Formats: WAV (PCM 8–32 bit, 32-bit float; hound), MP3, FLAC, Ogg/Vorbis, M4A/AAC
+//! Formats: WAV (PCM 8–32 bit, 32-bit float: hound; A-law, µ-law, IMA and Microsoft ADPCM: symphonia), MP3, FLAC, Ogg/Vorbis, M4A/AAC
 //! (symphonia). Any rate and channel count: channels are averaged, the rate converted
 //! by a windowed-sinc filter ([`resample`]).
 

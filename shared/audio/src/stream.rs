@@ -1,7 +1,8 @@
 //! [`AudioStream`]: a file decoded piece by piece into 16 kHz mono `f32` samples.
 //!
-//! WAV goes through hound; MP3, FLAC, Ogg/Vorbis and M4A/AAC (and WAV flavours hound
-//! does not read, none) through symphonia. Channels are averaged to mono, then the
+//! PCM and float WAV go through hound; MP3, FLAC, Ogg/Vorbis, M4A/AAC and the WAV
+//! encodings hound does not read (A-law, µ-law, IMA and Microsoft ADPCM: telephone and
+//! dictaphone recordings) through symphonia. Channels are averaged to mono, then the
 //! rate is converted ([`crate::resample`]). Memory stays bounded by one decoded packet
 //! plus the resampler's kernel, whatever the file's length.
 
@@ -113,15 +114,18 @@ impl AudioStream {
             .seek(std::io::SeekFrom::Start(0))
             .map_err(|e| AudioError::Corrupt(e.to_string()))?;
         if n >= 12 && &head[0..4] == b"RIFF" && &head[8..12] == b"WAVE" {
-            if let Some(tag) = wav_format_tag(&head[..n]) {
-                if !matches!(tag, 1 | 3) {
+            match wav_format_tag(&head[..n]) {
+                Some(WAV_PCM | WAV_FLOAT) | None => return Self::open_wav(Box::new(source)),
+                Some(tag) if SYMPHONIA_WAV.contains(&tag) => {
+                    return Self::open_symphonia(Box::new(source), Some("wav"))
+                }
+                Some(tag) => {
                     return Err(AudioError::UnsupportedCodec(format!(
-                        "{} in a WAV file (PCM and 32-bit float WAV are read)",
+                        "{} in a WAV file (PCM, float, A-law, µ-law and ADPCM WAV are read)",
                         wav_codec_name(tag)
-                    )));
+                    )))
                 }
             }
-            return Self::open_wav(Box::new(source));
         }
         Self::open_symphonia(Box::new(source), ext)
     }
@@ -394,6 +398,12 @@ impl AudioStream {
 
 /// The format tag of a WAV file's `fmt ` chunk (the sub-format's for
 /// WAVE_FORMAT_EXTENSIBLE), if it is within `head`.
+/// WAV format tags (`WAVE_FORMAT_*`): PCM and IEEE float, read by hound.
+const WAV_PCM: u16 = 1;
+const WAV_FLOAT: u16 = 3;
+/// Microsoft ADPCM, A-law, µ-law and IMA ADPCM, read by symphonia's RIFF reader.
+const SYMPHONIA_WAV: [u16; 4] = [2, 6, 7, 0x11];
+
 fn wav_format_tag(head: &[u8]) -> Option<u16> {
     let le16 = |at: usize| Some(u16::from_le_bytes(head.get(at..at + 2)?.try_into().ok()?));
     let mut pos = 12usize;
@@ -419,6 +429,7 @@ fn wav_codec_name(tag: u16) -> String {
         6 => "A-law".into(),
         7 => "µ-law".into(),
         0x11 => "IMA ADPCM".into(),
+        0x31 => "GSM 6.10".into(),
         0x55 => "MP3".into(),
         other => format!("format {other:#06x}"),
     }
