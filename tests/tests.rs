@@ -4,7 +4,7 @@ mod harness;
 
 mod agreement;
 mod audio;
-mod audio_npz;
+mod audio_layouts;
 mod audio_words;
 mod docs;
 mod list;
