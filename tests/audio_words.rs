@@ -70,8 +70,17 @@ fn transcribe(args: &[&str], files: &[String]) -> (Vec<Segment>, Vec<Transcript>
         match line {
             Line::Segment(s) => segments.push(s),
             Line::Transcript(t) => transcripts.push(t),
-            Line::Summary(_) => {}
+            Line::Summary(sum) => assert_eq!((sum.failed, sum.exit_code), (0, 0)),
         }
+    }
+    // Each transcript's text is its segments' (words or not).
+    for t in &transcripts {
+        let joined: String = segments
+            .iter()
+            .filter(|s| s.file == t.file)
+            .map(|s| s.text.as_str())
+            .collect();
+        assert_eq!(joined.trim(), t.text, "{}", t.file);
     }
     (segments, transcripts)
 }
@@ -172,7 +181,7 @@ fn tiny_en_word_times_agree_with_mlx_whisper() {
         "tiny.en: {} words, worst start {:.3} s, worst end {:.3} s, worst probability {:.5}",
         a.words, a.worst_start, a.worst_end, a.worst_probability
     );
-    assert!(a.words > 100, "{a:?}");
+    assert!(a.words > 40, "{a:?}");
 }
 
 #[test]
@@ -183,7 +192,7 @@ fn base_word_times_agree_with_mlx_whisper() {
         "base: {} words, worst start {:.3} s, worst end {:.3} s, worst probability {:.5}",
         a.words, a.worst_start, a.worst_end, a.worst_probability
     );
-    assert!(a.words > 40, "{a:?}");
+    assert!(a.words > 15, "{a:?}");
 }
 
 #[test]
