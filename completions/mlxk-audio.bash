@@ -23,7 +23,7 @@ _mlxk__audio() {
 
     case "${cmd}" in
         mlxk__audio)
-            opts="-m -f -o -l -t -v -h -V --model --json --format --output-dir --overwrite --language --task --temperature --initial-prompt --no-condition --compression-ratio-threshold --logprob-threshold --no-speech-threshold --vad-threshold --no-vad --seed --force --verbose --cache-dir --generate --help --version"
+            opts="-m -f -o -l -t -v -h -V --model --json --format --output-dir --overwrite --language --task --temperature --initial-prompt --no-condition --compression-ratio-threshold --logprob-threshold --no-speech-threshold --vad-threshold --no-vad --word-timestamps --prepend-punctuations --append-punctuations --max-line-width --max-line-count --max-words-per-line --highlight-words --seed --force --verbose --cache-dir --generate --help --version"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -90,6 +90,26 @@ _mlxk__audio() {
                     return 0
                     ;;
                 --vad-threshold)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --prepend-punctuations)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --append-punctuations)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-line-width)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-line-count)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --max-words-per-line)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -399,6 +399,9 @@ cmd_references() {
   "$PYW" "$ref" "$models/whisper-base" "$audio/de16.wav" "$audio/en16.wav" "$audio/jfk.wav" --mel-frames 1 > "$tmp/base-detect.jsonl"
   "$PYW" "$ref" "$models/whisper-tiny.en-4bit" "$audio/jfk.wav" "$audio/librivox/sense_and_sensibility_01_austen_64kb-0880.wav" > "$tmp/tiny-en-4bit.jsonl"
   "$PYW" "$ref" "$models/whisper-base" "$audio/de16.wav" --task translate --temperature 0 > "$tmp/base-de-translate.jsonl"
+  # Word timestamps (mlx-whisper's timing.py): jfk and two LibriVox clips with tiny.en, jfk with base.
+  "$PYW" "$ref" "$models/whisper-tiny.en" "$audio/jfk.wav" "$audio/librivox/sense_and_sensibility_01_austen_64kb-0870.wav" "$audio/librivox/sense_and_sensibility_01_austen_64kb-0890.wav" --word-timestamps > "$tmp/tiny-en-words.jsonl"
+  "$PYW" "$ref" "$models/whisper-base" "$audio/jfk.wav" --word-timestamps > "$tmp/base-words.jsonl"
   rm -f "$CACHE/stamps/audio-references"
   install_dir "$tmp" "$out"
   stamp_write audio-references "$want"

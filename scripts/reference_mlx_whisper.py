@@ -3,12 +3,15 @@
 
     python scripts/reference_mlx_whisper.py MODEL_DIR AUDIO... [--language L] [--task T]
         [--temperature T] [--initial-prompt P] [--no-condition] [--mel-frames N]
+        [--word-timestamps]
 
 Runs `mlx_whisper.transcribe` in float32 (fp16=False) on MLX's CPU and prints one JSON
 line per file: `{"file", "language", "text", "segments": [{"start", "end", "text",
 "tokens", "avg_logprob", "no_speech_prob", "temperature"}]}`. With `--mel-frames N`
 it also prints the first N log-mel frames of the first 30-second window ("mel"),
 and the detected-language probabilities for multilingual models ("language_probs").
+With `--word-timestamps` each segment also has its "words": [{"word", "start", "end",
+"probability"}] (mlx-whisper's timing.py; segment times then follow the words).
 Audio is read with numpy from 16-bit PCM WAV when it is one (mlx-whisper's own
 loader would call ffmpeg), so both sides see the same samples.
 """
@@ -42,6 +45,7 @@ def main():
     ap.add_argument("--initial-prompt")
     ap.add_argument("--no-condition", action="store_true")
     ap.add_argument("--mel-frames", type=int, default=0)
+    ap.add_argument("--word-timestamps", action="store_true")
     args = ap.parse_args()
     import mlx.core as mx
     import mlx_whisper
@@ -64,15 +68,16 @@ def main():
             temperature=temperature,
             initial_prompt=args.initial_prompt,
             condition_on_previous_text=not args.no_condition,
+            word_timestamps=args.word_timestamps,
         )
+        keys = ("start", "end", "text", "tokens", "avg_logprob", "no_speech_prob", "temperature")
+        if args.word_timestamps:
+            keys += ("words",)
         line = {
             "file": path,
             "language": result["language"],
             "text": result["text"],
-            "segments": [
-                {k: s[k] for k in ("start", "end", "text", "tokens", "avg_logprob", "no_speech_prob", "temperature")}
-                for s in result["segments"]
-            ],
+            "segments": [{k: s[k] for k in keys} for s in result["segments"]],
         }
         if args.mel_frames:
             model = load_model(args.model, dtype=mx.float32)

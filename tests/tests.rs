@@ -6,6 +6,7 @@ mod agreement;
 mod audio;
 mod audio_layouts;
 mod audio_telephone;
+mod audio_words;
 mod docs;
 mod list;
 mod pull;

@@ -88,6 +88,45 @@ pub struct Args {
     #[arg(long)]
     pub no_vad: bool,
 
+    /// Time every word (cross-attention alignment, as mlx-whisper): `words` on each
+    /// --json segment, word-level cues in srt and vtt; segment times follow the words.
+    #[arg(long)]
+    pub word_timestamps: bool,
+
+    /// With --word-timestamps: punctuation joined to the word after it.
+    #[arg(
+        long,
+        value_name = "CHARS",
+        default_value = "\"'“¿([{-",
+        requires = "word_timestamps"
+    )]
+    pub prepend_punctuations: String,
+
+    /// With --word-timestamps: punctuation joined to the word before it.
+    #[arg(
+        long,
+        value_name = "CHARS",
+        default_value = "\"'.。,，!！?？:：”)]}、",
+        requires = "word_timestamps"
+    )]
+    pub append_punctuations: String,
+
+    /// srt/vtt with --word-timestamps: most characters in a line before it breaks.
+    #[arg(long, value_name = "N", requires = "word_timestamps")]
+    pub max_line_width: Option<usize>,
+
+    /// srt/vtt with --word-timestamps and --max-line-width: most lines in a cue.
+    #[arg(long, value_name = "N", requires = "max_line_width")]
+    pub max_line_count: Option<usize>,
+
+    /// srt/vtt with --word-timestamps: most words in a cue (no effect with --max-line-width).
+    #[arg(long, value_name = "N", requires = "word_timestamps")]
+    pub max_words_per_line: Option<usize>,
+
+    /// srt/vtt with --word-timestamps: underline each word as it is spoken.
+    #[arg(long, requires = "word_timestamps")]
+    pub highlight_words: bool,
+
     /// Random seed for sampling at temperatures above 0.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

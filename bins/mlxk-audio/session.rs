@@ -165,6 +165,9 @@ impl<'a> Session<'a> {
                 ..VadGate::default()
             }),
             seed: a.seed,
+            word_timestamps: a.word_timestamps,
+            prepend_punctuations: a.prepend_punctuations.clone(),
+            append_punctuations: a.append_punctuations.clone(),
         })
     }
 
@@ -235,6 +238,7 @@ impl<'a> Session<'a> {
         };
         let started = Instant::now();
         let (json, verbose) = (self.args.json, self.args.verbose);
+        let word_timestamps = options.word_timestamps;
         let out = RefCell::new(&mut self.out);
         let closed = RefCell::new(false);
         let on_segment = |s: &whisper::Segment| {
@@ -257,6 +261,17 @@ impl<'a> Session<'a> {
                     temperature: s.temperature as f64,
                     avg_logprob: s.avg_logprob,
                     no_speech_prob: s.no_speech_prob,
+                    words: word_timestamps.then(|| {
+                        s.words
+                            .iter()
+                            .map(|w| ndjson::Word {
+                                word: w.word.clone(),
+                                start: round3(w.start),
+                                end: round3(w.end),
+                                probability: w.probability,
+                            })
+                            .collect()
+                    }),
                 });
                 if out.borrow_mut().json(&line).is_err() {
                     *closed.borrow_mut() = true;
@@ -326,7 +341,7 @@ impl<'a> Session<'a> {
         let Some(format) = self.args.format else {
             return Ok(Ok(()));
         };
-        let text = writers::render(t, format);
+        let text = writers::render(t, format, &self.subtitles());
         let dir = self
             .args
             .output_dir
@@ -362,6 +377,18 @@ impl<'a> Session<'a> {
             self.out.line(&target.display().to_string())?;
         }
         Ok(Ok(()))
+    }
+
+    /// How srt and vtt cut cues: by segment, or by words with --word-timestamps.
+    fn subtitles(&self) -> writers::Subtitles {
+        let a = self.args;
+        writers::Subtitles {
+            word_level: a.word_timestamps,
+            max_line_width: a.max_line_width,
+            max_line_count: a.max_line_count,
+            max_words_per_line: a.max_words_per_line,
+            highlight_words: a.highlight_words,
+        }
     }
 
     fn item_error(

@@ -414,6 +414,21 @@ pub struct Segment {
     pub avg_logprob: f64,
     /// Probability the window holds no speech.
     pub no_speech_prob: f64,
+    /// The segment's words with their times (`--word-timestamps` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub words: Option<Vec<Word>>,
+}
+
+/// One word of a `segment` (mlx-whisper's word timestamps).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Word {
+    /// As Whisper wrote it: with its leading space and joined punctuation.
+    pub word: String,
+    /// Seconds from the start of the audio.
+    pub start: f64,
+    pub end: f64,
+    /// Mean probability of the word's tokens.
+    pub probability: f64,
 }
 
 /// `{"type":"transcript"}`: the whole text of one file (mlxk-audio); mlxk-run takes

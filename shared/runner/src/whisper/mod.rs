@@ -1,7 +1,7 @@
 //! Whisper speech recognition (mlx-whisper's model, in the runner), one concern per
 //! file as mlx-examples' whisper: [`mel`] (log-mel spectrogram), [`model`] (encoder,
 //! decoder, KV cache), [`decoding`] (one 30-second window), [`transcribe`] (long audio,
-//! fallback, thresholds), [`tokenizer`] (the embedded vocabularies), [`vad`] (the
+//! fallback, thresholds), [`timing`] (word timestamps), [`tokenizer`] (the embedded vocabularies), [`vad`] (the
 //! energy gate), [`config`].
 //!
 //! It loads the Whisper layouts that are published, as their converters write them:
@@ -31,6 +31,7 @@ pub mod decoding;
 pub mod languages;
 pub mod mel;
 pub mod model;
+pub mod timing;
 pub mod tokenizer;
 pub mod transcribe;
 pub mod vad;
@@ -39,6 +40,7 @@ use std::path::Path;
 
 pub use config::{is_whisper, WhisperConfig};
 pub use model::{AlignmentHeads, HeadsSource};
+pub use timing::Word;
 pub use tokenizer::{language_code, Task, WhisperTokenizer};
 pub use transcribe::{SampleSource, Segment, TranscribeOptions, Transcript};
 pub use vad::VadGate;

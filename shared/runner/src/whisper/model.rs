@@ -110,6 +110,24 @@ impl MultiHeadAttention {
             .reshape(&[b, n, state])?;
         self.out.forward(&out)
     }
+
+    /// [`Self::attend`] without a mask that also returns the attention logits
+    /// `q·kᵀ` `[b, heads, n, t]` (what mlx-whisper's `qkv_attention` returns as `qk`).
+    fn attend_with_qk(&self, x: &Array, kv: &HeadKv) -> Result<(Array, Array)> {
+        let (b, n, state) = (x.dim(0), x.dim(1), x.dim(2));
+        let q = self
+            .query
+            .forward(x)?
+            .reshape(&[b, n, self.n_head, -1])?
+            .transpose_axes(&[0, 2, 1, 3])?
+            .multiply(Array::from_f32(self.scale))?;
+        let qk = ops::matmul(&q, &kv.k)?;
+        let w = crate::softmax::softmax_last_axis(&qk)?;
+        let out = ops::matmul(&w, &kv.v)?
+            .transpose_axes(&[0, 2, 1, 3])?
+            .reshape(&[b, n, state])?;
+        Ok((self.out.forward(&out)?, qk))
+    }
 }
 
 #[derive(Debug)]
@@ -376,6 +394,47 @@ impl TextDecoder {
         let x = self.ln.forward(&x)?;
         let logits = self.token_embedding.as_linear(&x)?;
         Ok(logits.reshape(&[rows.len() as i32, -1])?)
+    }
+}
+
+impl TextDecoder {
+    /// One window's whole token sequence at once, without a cache (mlx-whisper's
+    /// `forward_with_cross_qk`): the logits `[n, vocab]` of every position and, per
+    /// decoder layer, the cross-attention logits `q·kᵀ` `[1, heads, n, n_audio_ctx]`,
+    /// which word timestamps align on.
+    pub fn forward_with_cross_qk(
+        &self,
+        tokens: &[u32],
+        audio_features: &Array,
+    ) -> Result<(Array, Vec<Array>)> {
+        let n = tokens.len();
+        if n > self.n_ctx {
+            return Err(RunnerError::PromptTooLong {
+                prompt_tokens: n,
+                context_length: self.n_ctx,
+            });
+        }
+        let ids = Array::from_slice(tokens, &[1, n as i32]);
+        let pos = self.positional.index(0..n as i32);
+        let mut x = self.token_embedding.forward(&ids)?.add(&pos)?;
+        let mask = if n > 1 { Some(causal_mask(n)?) } else { None };
+        let mut cross_qk = Vec::with_capacity(self.blocks.len());
+        for block in &self.blocks {
+            let h = block.attn_ln.forward(&x)?;
+            let kv = block.attn.project_kv(&h)?;
+            x = x.add(block.attn.attend(&h, &kv, mask.as_ref())?)?;
+            let (cross, cross_ln) = block
+                .cross
+                .as_ref()
+                .expect("decoder blocks have cross-attention");
+            let (y, qk) =
+                cross.attend_with_qk(&cross_ln.forward(&x)?, &cross.project_kv(audio_features)?)?;
+            x = x.add(y)?;
+            cross_qk.push(qk);
+            x = block.mlp(&x)?;
+        }
+        let logits = self.token_embedding.as_linear(&self.ln.forward(&x)?)?;
+        Ok((logits.reshape(&[n as i32, -1])?, cross_qk))
     }
 }
 

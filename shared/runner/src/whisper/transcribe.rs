@@ -7,6 +7,10 @@
 //! STFT's margin) is held, so memory does not grow with the length of the audio.
 //! Before a window is decoded, the voice-activity gate ([`crate::whisper::vad`])
 //! skips it when it holds no speech energy, and skips a long silent lead-in.
+//!
+//! With `word_timestamps`, each window's segments get their words
+//! ([`crate::whisper::timing`]), which may move a segment's start and end, and the
+//! next window starts after the last word (as mlx-whisper does).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -15,6 +19,7 @@ use mlx_rs::Array;
 use crate::error::{Result, RunnerError};
 use crate::whisper::decoding::{self, DecodeOptions, DecodeResult};
 use crate::whisper::mel::{self, Audio, HOP_LENGTH, N_FFT, N_FRAMES, N_SAMPLES};
+use crate::whisper::timing::{self, Word, APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS};
 use crate::whisper::tokenizer::Task;
 use crate::whisper::vad::VadGate;
 use crate::whisper::Whisper;
@@ -46,6 +51,12 @@ pub struct TranscribeOptions {
     /// Energy gate; `None` decodes every window.
     pub vad: Option<VadGate>,
     pub seed: u64,
+    /// Give every segment its words with their times.
+    pub word_timestamps: bool,
+    /// With `word_timestamps`: punctuation joined to the next word...
+    pub prepend_punctuations: String,
+    /// ...and to the previous word.
+    pub append_punctuations: String,
 }
 
 impl Default for TranscribeOptions {
@@ -61,6 +72,9 @@ impl Default for TranscribeOptions {
             initial_prompt: None,
             vad: Some(VadGate::default()),
             seed: 0,
+            word_timestamps: false,
+            prepend_punctuations: PREPEND_PUNCTUATIONS.into(),
+            append_punctuations: APPEND_PUNCTUATIONS.into(),
         }
     }
 }
@@ -79,6 +93,8 @@ pub struct Segment {
     pub avg_logprob: f64,
     pub compression_ratio: f64,
     pub no_speech_prob: f64,
+    /// The words with their times (with `word_timestamps` only).
+    pub words: Vec<Word>,
 }
 
 /// The whole result.
@@ -201,6 +217,7 @@ impl Whisper {
         let input_stride = N_FRAMES / self.config.n_audio_ctx; // 2 mel frames per position
         let time_precision = (input_stride * HOP_LENGTH) as f64 / mel::SAMPLE_RATE as f64;
         let mut interrupted = false;
+        let mut last_speech_timestamp = 0.0;
 
         loop {
             buf.fill_to((seek + N_FRAMES + 3) * HOP_LENGTH + N_FFT)?;
@@ -300,35 +317,71 @@ impl Whisper {
                 current.push((time_offset, time_offset + duration, tokens.clone()));
                 seek += segment_size;
             }
+            let mut current: Vec<Segment> = current
+                .into_iter()
+                .map(|(start, end, seg_tokens)| {
+                    let text_tokens: Vec<u32> = seg_tokens
+                        .iter()
+                        .copied()
+                        .filter(|&t| t < tok.eot)
+                        .collect();
+                    Segment {
+                        id: 0,
+                        seek: previous_seek,
+                        start,
+                        end,
+                        text: tok.decode(&text_tokens),
+                        tokens: seg_tokens,
+                        temperature: result.temperature,
+                        avg_logprob: result.avg_logprob,
+                        compression_ratio: result.compression_ratio,
+                        no_speech_prob: result.no_speech_prob,
+                        words: Vec::new(),
+                    }
+                })
+                .collect();
+            if opts.word_timestamps {
+                let sot_sequence = tok.sot_sequence(Some(language.as_str()), opts.task);
+                let window = timing::Window {
+                    model: &self.model,
+                    tokenizer: tok,
+                    heads: &self.alignment_heads.heads,
+                    sot_sequence: &sot_sequence,
+                    language: &language,
+                    features: &features,
+                    num_frames: segment_size,
+                    prepend_punctuations: &opts.prepend_punctuations,
+                    append_punctuations: &opts.append_punctuations,
+                };
+                timing::add_word_timestamps(&window, &mut current, last_speech_timestamp)?;
+                // After the last word rather than at the last timestamp, unless the
+                // window's speech ended within it.
+                let last_word_end = current
+                    .iter()
+                    .rev()
+                    .find_map(|s| s.words.last().map(|w| w.end))
+                    .or(current.last().map(|s| s.end));
+                if !single_timestamp_ending {
+                    if let Some(end) = last_word_end.filter(|&e| e > time_offset) {
+                        seek = (end * 100.0).round() as usize;
+                    }
+                }
+                if let Some(end) = last_word_end {
+                    last_speech_timestamp = end;
+                }
+            }
             // A window must move on, even when the model keeps answering <|0.00|>.
             if seek == previous_seek {
                 seek += segment_size;
             }
-            for (start, end, seg_tokens) in current {
-                let text_tokens: Vec<u32> = seg_tokens
-                    .iter()
-                    .copied()
-                    .filter(|&t| t < tok.eot)
-                    .collect();
-                let mut text = tok.decode(&text_tokens);
-                let mut seg_tokens = seg_tokens;
-                if start == end || text.trim().is_empty() {
-                    text.clear();
-                    seg_tokens.clear();
+            for mut segment in current {
+                if segment.start == segment.end || segment.text.trim().is_empty() {
+                    segment.text.clear();
+                    segment.tokens.clear();
+                    segment.words.clear();
                 }
-                all_tokens.extend_from_slice(&seg_tokens);
-                let segment = Segment {
-                    id: segments.len(),
-                    seek: previous_seek,
-                    start,
-                    end,
-                    text,
-                    tokens: seg_tokens,
-                    temperature: result.temperature,
-                    avg_logprob: result.avg_logprob,
-                    compression_ratio: result.compression_ratio,
-                    no_speech_prob: result.no_speech_prob,
-                };
+                all_tokens.extend_from_slice(&segment.tokens);
+                segment.id = segments.len();
                 if !segment.text.is_empty() {
                     on_segment(&segment);
                 }
