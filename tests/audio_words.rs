@@ -234,7 +234,7 @@ fn word_level_subtitles_keep_to_line_width_and_count() {
     let file = clip("librivox/sense_and_sensibility_01_austen_64kb-0870.wav");
     let (segments, _) = transcribe(
         &["--model", &m, "--json", "--word-timestamps"],
-        &[file.clone()],
+        std::slice::from_ref(&file),
     );
     let words: Vec<Word> = segments
         .iter()

@@ -171,6 +171,8 @@ pub fn minilm_source() -> PathBuf {
 
 /// Runs `cmd` to its end and returns it with its peak resident memory in
 /// KiB (Linux `ru_maxrss`), measured for this one child by `wait4`.
+// The child is reaped by `wait4` (for its rusage), which clippy cannot see.
+#[allow(clippy::zombie_processes)]
 pub fn run_measured(mut cmd: Command) -> (Run, u64) {
     use std::io::Read;
     use std::os::unix::process::ExitStatusExt;
