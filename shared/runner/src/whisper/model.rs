@@ -93,6 +93,18 @@ impl MultiHeadAttention {
     }
 
     fn attend(&self, x: &Array, kv: &HeadKv, mask: Option<&Array>) -> Result<Array> {
+        Ok(self.attend_qk(x, kv, mask)?.0)
+    }
+
+    /// [`Self::attend`] without a mask that also returns the attention logits
+    /// `q·kᵀ` `[b, heads, n, t]` (what mlx-whisper's `qkv_attention` returns as `qk`).
+    fn attend_with_qk(&self, x: &Array, kv: &HeadKv) -> Result<(Array, Array)> {
+        self.attend_qk(x, kv, None)
+    }
+
+    /// The attention's output and its logits (masked where `mask` is given); the
+    /// logits are part of the lazy graph, so returning them costs nothing unread.
+    fn attend_qk(&self, x: &Array, kv: &HeadKv, mask: Option<&Array>) -> Result<(Array, Array)> {
         let (b, n, state) = (x.dim(0), x.dim(1), x.dim(2));
         let q = self
             .query
@@ -104,24 +116,6 @@ impl MultiHeadAttention {
         if let Some(mask) = mask {
             qk = qk.add(mask)?;
         }
-        let w = crate::softmax::softmax_last_axis(&qk)?;
-        let out = ops::matmul(&w, &kv.v)?
-            .transpose_axes(&[0, 2, 1, 3])?
-            .reshape(&[b, n, state])?;
-        self.out.forward(&out)
-    }
-
-    /// [`Self::attend`] without a mask that also returns the attention logits
-    /// `q·kᵀ` `[b, heads, n, t]` (what mlx-whisper's `qkv_attention` returns as `qk`).
-    fn attend_with_qk(&self, x: &Array, kv: &HeadKv) -> Result<(Array, Array)> {
-        let (b, n, state) = (x.dim(0), x.dim(1), x.dim(2));
-        let q = self
-            .query
-            .forward(x)?
-            .reshape(&[b, n, self.n_head, -1])?
-            .transpose_axes(&[0, 2, 1, 3])?
-            .multiply(Array::from_f32(self.scale))?;
-        let qk = ops::matmul(&q, &kv.k)?;
         let w = crate::softmax::softmax_last_axis(&qk)?;
         let out = ops::matmul(&w, &kv.v)?
             .transpose_axes(&[0, 2, 1, 3])?
