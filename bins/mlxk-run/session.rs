@@ -276,6 +276,10 @@ impl<'a> Session<'a> {
         let runner = Runner::load(&found.path, &options).map_err(Failure::Runner)?;
         if self.args.verbose {
             eprintln!("{}", runner.memory_verdict());
+            match runner.decode_step() {
+                Ok(()) => eprintln!("decode step: on the CPU, in Rust"),
+                Err(why) => eprintln!("decode step: on MLX's graph ({why})"),
+            }
         }
         self.runner = Some((found.name, runner));
         Ok(())

@@ -17,7 +17,16 @@ use crate::safetensors;
 
 /// Architectures mlxk's MLX runner implements for text (the runner's tests check
 /// that its registry matches this list).
-pub const RUNNER_ARCHITECTURES: &[&str] = &["llama", "qwen2", "qwen3", "gemma3_text"];
+pub const RUNNER_ARCHITECTURES: &[&str] = &[
+    "llama",
+    "mistral",
+    "qwen2",
+    "qwen3",
+    "gemma3_text",
+    "phi3",
+    "mixtral",
+    "qwen3_moe",
+];
 
 /// Vision-language families the runner implements (`mlxk-vision`; checked against the
 /// runner's list by its tests too).

@@ -1,28 +1,33 @@
 //! The architecture registry: `config.json`'s `model_type` → how to build the model.
 
+use mlxk_core::health::RUNNER_ARCHITECTURES;
+
 use crate::config::ModelConfig;
 use crate::error::{Result, RunnerError};
 use crate::layers::{DecoderModel, DecoderSpec};
 use crate::linear::Parallelism;
 use crate::weights::Weights;
-use crate::{gemma3, llama, qwen2, qwen3};
+use crate::{gemma3, llama, mixtral, phi3, qwen2, qwen3, qwen3_moe};
 
 type SpecFn = fn(&ModelConfig, &Weights) -> Result<DecoderSpec>;
 
+/// One line per family: its `model_type` and the function that reads its config into a
+/// [`DecoderSpec`]. The names are mlxk-core's [`RUNNER_ARCHITECTURES`] (mlxk-list's runtime
+/// check reads that list without linking MLX); a test keeps the two equal.
 const REGISTRY: &[(&str, SpecFn)] = &[
     (llama::MODEL_TYPE, llama::spec),
+    // mlx-lm runs Mistral as llama (its MODEL_REMAPPING).
+    ("mistral", llama::spec),
     (qwen2::MODEL_TYPE, qwen2::spec),
     (qwen3::MODEL_TYPE, qwen3::spec),
     (gemma3::MODEL_TYPE, gemma3::spec),
+    (phi3::MODEL_TYPE, phi3::spec),
+    (mixtral::MODEL_TYPE, mixtral::spec),
+    (qwen3_moe::MODEL_TYPE, qwen3_moe::spec),
 ];
 
 /// `model_type` values this runner can load.
-pub const SUPPORTED_ARCHITECTURES: &[&str] = &[
-    llama::MODEL_TYPE,
-    qwen2::MODEL_TYPE,
-    qwen3::MODEL_TYPE,
-    gemma3::MODEL_TYPE,
-];
+pub const SUPPORTED_ARCHITECTURES: &[&str] = RUNNER_ARCHITECTURES;
 
 /// Whether `model_type` is one of [`SUPPORTED_ARCHITECTURES`].
 pub fn is_supported(model_type: &str) -> bool {

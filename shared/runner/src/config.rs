@@ -69,6 +69,33 @@ pub struct ModelConfig {
     /// Gemma 3: the sliding layers' rope base (the global layers use `rope_theta`).
     #[serde(default)]
     pub rope_local_base_freq: Option<f32>,
+    /// Llama/Mistral: `"sliding_attention"` or `"full_attention"` per layer.
+    #[serde(default)]
+    pub layer_types: Option<Vec<String>>,
+    /// Phi-3: the share of each head that is rotated.
+    #[serde(default)]
+    pub partial_rotary_factor: Option<f32>,
+    /// Phi-3: the context length before long-rope scaling.
+    #[serde(default)]
+    pub original_max_position_embeddings: Option<usize>,
+    /// Mixture of experts: experts per layer (`num_local_experts` in Mixtral).
+    #[serde(default, alias = "num_local_experts")]
+    pub num_experts: Option<usize>,
+    /// Mixture of experts: experts each token is routed to.
+    #[serde(default)]
+    pub num_experts_per_tok: Option<usize>,
+    /// Qwen3-MoE: each expert's hidden size (`intermediate_size` is the dense layers').
+    #[serde(default)]
+    pub moe_intermediate_size: Option<usize>,
+    /// Qwen3-MoE: every `decoder_sparse_step`-th layer is sparse.
+    #[serde(default)]
+    pub decoder_sparse_step: Option<usize>,
+    /// Qwen3-MoE: layers that keep a dense MLP.
+    #[serde(default)]
+    pub mlp_only_layers: Vec<usize>,
+    /// Qwen3-MoE: renormalise the chosen experts' router probabilities.
+    #[serde(default)]
+    pub norm_topk_prob: bool,
 }
 
 fn default_rms_norm_eps() -> f32 {
@@ -154,6 +181,16 @@ pub struct RopeScaling {
     pub original_max_position_embeddings: Option<f32>,
     #[serde(default)]
     pub rope_theta: Option<f32>,
+    /// Long-rope (`longrope`, `su`: Phi-3): per-frequency factors; mlx-lm uses the long ones.
+    #[serde(default)]
+    pub long_factor: Option<Vec<f32>>,
+    #[serde(default)]
+    pub short_factor: Option<Vec<f32>>,
+    #[serde(default)]
+    pub long_mscale: Option<f32>,
+    /// Long-rope: the model's full context (set from `config.json`'s top level).
+    #[serde(default)]
+    pub max_position_embeddings: Option<f32>,
 }
 
 impl RopeScaling {

@@ -20,9 +20,10 @@ use mlx_rs::Array;
 use crate::error::{Result, RunnerError};
 use crate::kernel::{dot_product, QuantMatrix};
 use crate::kv_cache::{KvCache, StepKvCache};
-use crate::layers::{Activation, DecoderModel, MRope, RmsNorm, Rope};
-use crate::linear::KernelLinear;
+use crate::layers::{Activation, DecoderModel, FeedForward, MRope, RmsNorm, Rope};
+use crate::linear::{KernelLinear, Linear};
 use crate::mlp::gated_mlp;
+use crate::moe::CpuMoe;
 
 /// An RMS norm's weight and epsilon.
 #[derive(Debug, Clone, Copy)]
@@ -65,13 +66,41 @@ struct Layer<'m> {
     post_norm: Norm<'m>,
     /// Gemma's norms before and after the MLP (`post_norm` then acts on the attention output).
     feedforward_norms: Option<(Norm<'m>, Norm<'m>)>,
-    gate: KernelLinear<'m>,
-    up: KernelLinear<'m>,
-    down: KernelLinear<'m>,
+    ffn: Ffn<'m>,
     /// Attend to the last `window` positions only.
     window: Option<usize>,
     /// Uses the model's local rope table.
     sliding: bool,
+}
+
+/// A layer's feed-forward block on slices.
+#[derive(Debug)]
+enum Ffn<'m> {
+    /// Gate, up and down projections of the gated MLP.
+    Dense([KernelLinear<'m>; 3]),
+    Sparse(CpuMoe<'m>),
+}
+
+impl Ffn<'_> {
+    fn forward(&self, activation: Activation, x: &[f32]) -> Result<Vec<f32>> {
+        match self {
+            Ffn::Dense([gate, up, down]) => gated_mlp(gate, up, down, activation, x),
+            Ffn::Sparse(moe) => moe.forward(x),
+        }
+    }
+}
+
+/// Why a model's decode step cannot run on slices (said by `--verbose`).
+type Why = String;
+
+/// A layer on the kernel, or why it is not.
+fn kernel<'m>(l: &'m Linear, what: &str) -> std::result::Result<KernelLinear<'m>, Why> {
+    l.kernel()
+        .ok_or_else(|| format!("{what} is not quantized for the CPU kernel (dense, half precision, or the kernel is off)"))
+}
+
+fn norm<'m>(n: &'m RmsNorm, what: &str) -> std::result::Result<Norm<'m>, Why> {
+    Norm::new(n).ok_or_else(|| format!("{what} is not float32"))
 }
 
 /// Rotary embedding: inverse frequencies as MLX's `fast.rope` computes them.
@@ -81,6 +110,8 @@ struct RopeTable {
     traditional: bool,
     scale: f32,
     inv_freqs: Vec<f32>,
+    /// The rotated features are multiplied by this first (long-rope).
+    mscale: f32,
 }
 
 impl RopeTable {
@@ -105,6 +136,7 @@ impl RopeTable {
             traditional: r.traditional,
             scale: r.scale,
             inv_freqs,
+            mscale: r.mscale,
         })
     }
 
@@ -117,6 +149,7 @@ impl RopeTable {
             traditional: false,
             scale: 1.0,
             inv_freqs,
+            mscale: 1.0,
         })
     }
 
@@ -136,6 +169,9 @@ impl RopeTable {
     fn apply(&self, x: &mut [f32], head_dim: usize, cos: &[f32], sin: &[f32]) {
         let half = self.dims / 2;
         for head in x.chunks_exact_mut(head_dim) {
+            if self.mscale != 1.0 {
+                head[..self.dims].iter_mut().for_each(|v| *v *= self.mscale);
+            }
             for i in 0..half {
                 let (a, b) = if self.traditional {
                     (2 * i, 2 * i + 1)
@@ -187,12 +223,15 @@ pub struct CpuDecoder<'m> {
 }
 
 impl<'m> CpuDecoder<'m> {
-    /// The decoder for `model`, or `None` when some part of it does not run on the CPU
-    /// kernel (dense or half-precision weights, Metal, the kernel turned off).
-    pub fn new(model: &'m DecoderModel) -> Option<Self> {
-        let embed = model.embed_tokens.kernel()?;
+    /// The decoder for `model`, or why some part of it does not run on the CPU kernel
+    /// (dense or half-precision weights, Metal, the kernel turned off).
+    pub fn new(model: &'m DecoderModel) -> std::result::Result<Self, Why> {
+        let embed = model
+            .embed_tokens
+            .kernel()
+            .ok_or("the token embedding is not quantized for the CPU kernel")?;
         let head = match &model.lm_head {
-            Some(h) => h.kernel()?,
+            Some(h) => kernel(h, "lm_head")?,
             None => embed,
         };
         let layers = model
@@ -200,52 +239,63 @@ impl<'m> CpuDecoder<'m> {
             .iter()
             .map(|l| {
                 let a = &l.self_attn;
-                Some(Layer {
-                    input_norm: Norm::new(&l.input_layernorm)?,
-                    q: a.q_proj.kernel()?,
-                    k: a.k_proj.kernel()?,
-                    v: a.v_proj.kernel()?,
-                    o: a.o_proj.kernel()?,
-                    q_norm: a.q_norm.as_ref().and_then(Norm::new),
-                    k_norm: a.k_norm.as_ref().and_then(Norm::new),
-                    post_norm: Norm::new(&l.post_attention_layernorm)?,
+                let qk_norm =
+                    |n: &'m Option<RmsNorm>, what| n.as_ref().map(|n| norm(n, what)).transpose();
+                Ok(Layer {
+                    input_norm: norm(&l.input_layernorm, "input_layernorm")?,
+                    q: kernel(&a.q_proj, "q_proj")?,
+                    k: kernel(&a.k_proj, "k_proj")?,
+                    v: kernel(&a.v_proj, "v_proj")?,
+                    o: kernel(&a.o_proj, "o_proj")?,
+                    q_norm: qk_norm(&a.q_norm, "q_norm")?,
+                    k_norm: qk_norm(&a.k_norm, "k_norm")?,
+                    post_norm: norm(&l.post_attention_layernorm, "post_attention_layernorm")?,
                     feedforward_norms: match &l.feedforward_norms {
-                        Some(ff) => Some((Norm::new(&ff.pre)?, Norm::new(&ff.post)?)),
+                        Some(ff) => Some((
+                            norm(&ff.pre, "pre_feedforward_layernorm")?,
+                            norm(&ff.post, "post_feedforward_layernorm")?,
+                        )),
                         None => None,
                     },
-                    gate: l.mlp.gate_proj.kernel()?,
-                    up: l.mlp.up_proj.kernel()?,
-                    down: l.mlp.down_proj.kernel()?,
+                    ffn: match &l.mlp {
+                        FeedForward::Dense(m) => Ffn::Dense([
+                            kernel(&m.gate_proj, "gate_proj")?,
+                            kernel(&m.up_proj, "up_proj")?,
+                            kernel(&m.down_proj, "down_proj")?,
+                        ]),
+                        FeedForward::Sparse(moe) => Ffn::Sparse(moe.cpu()?),
+                    },
                     window: a.window,
                     sliding: l.sliding,
                 })
             })
-            .collect::<Option<Vec<_>>>()?;
-        // A qk norm that exists but could not be borrowed must not be skipped.
-        let norms_ok = model.layers.iter().zip(&layers).all(|(l, k)| {
-            l.self_attn.q_norm.is_some() == k.q_norm.is_some()
-                && l.self_attn.k_norm.is_some() == k.k_norm.is_some()
-        });
+            .collect::<std::result::Result<Vec<_>, Why>>()?;
         let spec = model.spec();
-        let first = model.layers.first()?;
-        let ok = norms_ok
-            && embed.matrix.layout.cols == spec.hidden_size
-            && spec.head_dim % 2 == 0
-            && (model.rope.dims as usize) <= spec.head_dim;
-        ok.then_some(())?;
-        Some(CpuDecoder {
+        let first = model.layers.first().ok_or("the model has no layers")?;
+        if embed.matrix.layout.cols != spec.hidden_size {
+            return Err("the embedding's width is not the hidden size".into());
+        }
+        if spec.head_dim % 2 != 0 || (model.rope.dims as usize) > spec.head_dim {
+            return Err(format!(
+                "rope over {} of {} head dims",
+                model.rope.dims, spec.head_dim
+            ));
+        }
+        let table = |r: &Rope| {
+            RopeTable::new(r).ok_or_else(|| "rope frequencies are not float32".to_string())
+        };
+        Ok(CpuDecoder {
             embed,
             layers,
-            norm: Norm::new(&model.norm)?,
+            norm: norm(&model.norm, "model.norm")?,
             head,
             rope: match &model.mrope {
-                Some(m) => RopeTable::from_mrope(m)?,
-                None => RopeTable::new(&model.rope)?,
+                Some(m) => {
+                    RopeTable::from_mrope(m).ok_or("multimodal rope frequencies are not float32")?
+                }
+                None => table(&model.rope)?,
             },
-            local_rope: match &model.local_rope {
-                Some(r) => Some(RopeTable::new(r)?),
-                None => None,
-            },
+            local_rope: model.local_rope.as_ref().map(table).transpose()?,
             embed_scale: spec.embed_scale,
             activation: spec.activation,
             num_heads: first.self_attn.num_heads as usize,
@@ -342,8 +392,7 @@ impl<'m> CpuDecoder<'m> {
                     add(&mut h, &o);
                     let mut x = h.clone();
                     pre.apply(&mut x);
-                    let mut m =
-                        gated_mlp(&layer.gate, &layer.up, &layer.down, self.activation, &x)?;
+                    let mut m = layer.ffn.forward(self.activation, &x)?;
                     post.apply(&mut m);
                     add(&mut h, &m);
                 }
@@ -351,7 +400,7 @@ impl<'m> CpuDecoder<'m> {
                     add(&mut h, &o);
                     let mut x = h.clone();
                     layer.post_norm.apply(&mut x);
-                    let m = gated_mlp(&layer.gate, &layer.up, &layer.down, self.activation, &x)?;
+                    let m = layer.ffn.forward(self.activation, &x)?;
                     add(&mut h, &m);
                 }
             }

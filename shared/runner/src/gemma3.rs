@@ -31,13 +31,16 @@ pub fn spec(config: &ModelConfig, weights: &Weights) -> Result<DecoderSpec> {
     spec.attn_scale = Some(config.query_pre_attn_scalar.unwrap_or(256.0).powf(-0.5));
     spec.sliding = Some(SlidingSpec {
         window: config.sliding_window.unwrap_or(512),
-        pattern: config.sliding_window_pattern.unwrap_or(6),
-        rope: RopeSpec {
+        layers: SlidingSpec::every(
+            config.sliding_window_pattern.unwrap_or(6),
+            config.num_hidden_layers,
+        ),
+        rope: Some(RopeSpec {
             dims: spec.head_dim,
             traditional: false,
             theta: config.rope_local_base_freq.unwrap_or(10_000.0),
             scaling: None,
-        },
+        }),
     });
     spec.tie_word_embeddings = !weights.contains("lm_head.weight");
     Ok(spec)

@@ -112,7 +112,7 @@ impl<'m> TokenGenerator<'m> {
         Ok(TokenGenerator {
             model,
             caches,
-            cpu: CpuDecoder::new(model).map(|d| (d, None)),
+            cpu: CpuDecoder::new(model).ok().map(|d| (d, None)),
             sampler,
             stop,
             interrupt,

@@ -1,6 +1,7 @@
-//! The decoder blocks llama, qwen2, qwen3 and gemma3 share: RMS norm, rotary embedding,
-//! grouped-query attention with a KV cache, a gated MLP, and the decoder stack.
-//! Architectures differ only in a few switches ([`DecoderSpec`]) and defaults.
+//! The decoder blocks every text family shares: RMS norm, rotary embedding, grouped-query
+//! attention with a KV cache, a gated MLP or a mixture of experts, and the decoder stack.
+//! Families differ only in switches ([`DecoderSpec`]) and defaults; the CPU decode step
+//! ([`crate::cpu_decode`]) reads the same switches from the loaded layers.
 
 use mlx_rs::fast::{self, ScaledDotProductAttentionMask};
 use mlx_rs::ops::indexing::IndexOp;
@@ -12,6 +13,7 @@ use crate::kv_cache::KvCache;
 use crate::linear::{Embedding, Linear, Parallelism};
 pub use crate::mlp::Activation;
 use crate::mlp::Mlp;
+use crate::moe::{MoeBlock, MoeSpec};
 pub use crate::rope::{MRope, Rope, RopeSpec};
 use crate::weights::Weights;
 
@@ -52,20 +54,34 @@ pub struct DecoderSpec {
     /// Multimodal rope (Qwen2-VL): frequencies per position coordinate (time, height,
     /// width), used when a forward call is given explicit positions.
     pub mrope_section: Option<Vec<usize>>,
+    /// q, k and v stored as one `qkv_proj` (Phi-3), split at load.
+    pub fused_qkv: bool,
+    /// gate and up stored as one `gate_up_proj` (Phi-3), split at load.
+    pub fused_gate_up: bool,
+    /// Mixture-of-experts layers (Mixtral, Qwen3-MoE).
+    pub moe: Option<MoeSpec>,
 }
 
 /// Which layers attend within a window, the window, and those layers' rope.
 #[derive(Debug, Clone)]
 pub struct SlidingSpec {
     pub window: usize,
-    /// Layer `i` slides unless `(i + 1) % pattern == 0` (Gemma 3's rule in mlx-lm).
-    pub pattern: usize,
-    pub rope: RopeSpec,
+    /// Which layers slide.
+    pub layers: Vec<bool>,
+    /// The sliding layers' own rope (Gemma 3); `None`: the model's rope.
+    pub rope: Option<RopeSpec>,
 }
 
 impl SlidingSpec {
+    /// Gemma 3's rule in mlx-lm: layer `i` slides unless `(i + 1) % pattern == 0`.
+    pub fn every(pattern: usize, num_layers: usize) -> Vec<bool> {
+        (0..num_layers)
+            .map(|i| pattern == 0 || (i + 1) % pattern != 0)
+            .collect()
+    }
+
     pub fn slides(&self, layer: usize) -> bool {
-        self.pattern == 0 || (layer + 1) % self.pattern != 0
+        self.layers.get(layer).copied().unwrap_or(false)
     }
 }
 
@@ -99,6 +115,9 @@ impl DecoderSpec {
             attn_scale: None,
             sliding: None,
             mrope_section: None,
+            fused_qkv: false,
+            fused_gate_up: false,
+            moe: None,
         };
         if spec.num_kv_heads == 0 || spec.num_heads % spec.num_kv_heads != 0 {
             return Err(RunnerError::Mlx(format!(
@@ -177,6 +196,14 @@ impl Attention {
         par: &Parallelism,
     ) -> Result<Self> {
         let (d, hd) = (s.hidden_size, s.head_dim);
+        if s.fused_qkv {
+            let (nq, nkv) = (s.num_heads * hd, s.num_kv_heads * hd);
+            w.split_rows(
+                p,
+                "qkv_proj",
+                &[("q_proj", nq), ("k_proj", nkv), ("v_proj", nkv)],
+            )?;
+        }
         let proj = |w: &mut Weights, name: &str, i, o, bias| {
             Linear::load(w, q, &format!("{p}.{name}"), i, o, bias, par)
         };
@@ -278,6 +305,59 @@ fn window_mask(l: usize, offset: usize, window: usize) -> Result<Array> {
     Ok(causal.logical_and(&near)?)
 }
 
+/// A layer's feed-forward block: one gated MLP, or a mixture of experts.
+#[derive(Debug)]
+pub(crate) enum FeedForward {
+    Dense(Mlp),
+    Sparse(MoeBlock),
+}
+
+impl FeedForward {
+    fn load(
+        w: &mut Weights,
+        q: Option<&Quantization>,
+        layer: usize,
+        s: &DecoderSpec,
+        par: &Parallelism,
+    ) -> Result<Self> {
+        let p = format!("model.layers.{layer}");
+        match &s.moe {
+            Some(m) if m.is_sparse(layer) => Ok(FeedForward::Sparse(MoeBlock::load(
+                w,
+                q,
+                &format!("{p}.{}", m.module),
+                s.hidden_size,
+                m,
+                par,
+            )?)),
+            _ => {
+                if s.fused_gate_up {
+                    let h = s.intermediate_size;
+                    w.split_rows(
+                        &format!("{p}.mlp"),
+                        "gate_up_proj",
+                        &[("gate_proj", h), ("up_proj", h)],
+                    )?;
+                }
+                Ok(FeedForward::Dense(Mlp::load(
+                    w,
+                    q,
+                    &format!("{p}.mlp"),
+                    s,
+                    par,
+                )?))
+            }
+        }
+    }
+
+    fn forward(&self, x: &Array) -> Result<Array> {
+        match self {
+            FeedForward::Dense(m) => m.forward(x),
+            FeedForward::Sparse(m) => m.forward(x),
+        }
+    }
+}
+
 /// Gemma's extra norms around the MLP ([`DecoderSpec::sandwich_norms`]).
 #[derive(Debug)]
 pub(crate) struct FeedforwardNorms {
@@ -292,7 +372,7 @@ pub(crate) struct DecoderLayer {
     /// Before the MLP (llama), or on the attention output (sandwich norms).
     pub(crate) post_attention_layernorm: RmsNorm,
     pub(crate) feedforward_norms: Option<FeedforwardNorms>,
-    pub(crate) mlp: Mlp,
+    pub(crate) mlp: FeedForward,
     /// Sliding-window layers use the model's local rope.
     pub(crate) sliding: bool,
 }
@@ -335,7 +415,7 @@ impl DecoderLayer {
             } else {
                 None
             },
-            mlp: Mlp::load(weights, q, &format!("{p}.mlp"), s, par)?,
+            mlp: FeedForward::load(weights, q, i, s, par)?,
             sliding: sliding.is_some(),
         })
     }
@@ -420,7 +500,12 @@ impl DecoderModel {
             )?)
         };
         let rope = Rope::new(&s.rope)?;
-        let local_rope = s.sliding.as_ref().map(|w| Rope::new(&w.rope)).transpose()?;
+        let local_rope = s
+            .sliding
+            .as_ref()
+            .and_then(|w| w.rope.as_ref())
+            .map(Rope::new)
+            .transpose()?;
         let mrope = s
             .mrope_section
             .as_ref()

@@ -1,6 +1,8 @@
 //! mlxk's model runner: text generation with MLX (through mlx-rs) for mlx-community
-//! style checkpoints of the llama, qwen2, qwen3 and gemma3_text architectures, dense or MLX affine
-//! quantized (4/8 bit, group 32/64/128, per-module overrides).
+//! style checkpoints of the families in [`SUPPORTED_ARCHITECTURES`] (llama, mistral, qwen2,
+//! qwen3, gemma3_text, phi3, and the mixtures of experts mixtral and qwen3_moe), dense or
+//! MLX affine quantized (2–8 bit, group 32/64/128, per-module overrides); vision-language
+//! models in [`vlm`], Whisper in [`whisper`].
 //!
 //! On macOS MLX runs on Metal; elsewhere on its CPU backend, where half-precision
 //! weights are upcast to float32 at load (see [`weights`]).
@@ -50,10 +52,14 @@ pub mod layers;
 pub mod linear;
 pub mod llama;
 pub mod memory;
+pub mod mixtral;
 pub mod mlp;
+pub mod moe;
+pub mod phi3;
 pub mod quant;
 pub mod qwen2;
 pub mod qwen3;
+pub mod qwen3_moe;
 pub mod rope;
 pub mod sampler;
 pub mod softmax;

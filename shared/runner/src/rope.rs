@@ -1,4 +1,5 @@
-//! Rotary position embedding through `mlx.fast.rope`: default, linear and llama3 scaling.
+//! Rotary position embedding through `mlx.fast.rope`: default, linear, llama3 and long-rope
+//! (Phi-3's `longrope`/`su`) scaling.
 
 use mlx_rs::fast;
 use mlx_rs::ops::indexing::{Ellipsis, IndexOp};
@@ -25,6 +26,8 @@ pub struct Rope {
     pub(crate) base: Option<f32>,
     pub(crate) scale: f32,
     pub(crate) freqs: Option<Array>,
+    /// The rotated part of each head is multiplied by this first (long-rope's `mscale`).
+    pub(crate) mscale: f32,
 }
 
 impl Rope {
@@ -36,6 +39,7 @@ impl Rope {
             base: Some(spec.theta),
             scale,
             freqs: None,
+            mscale: 1.0,
         };
         let Some(scaling) = &spec.scaling else {
             return Ok(plain(1.0));
@@ -51,16 +55,35 @@ impl Rope {
                     base: None,
                     scale: 1.0,
                     freqs: Some(freqs),
+                    mscale: 1.0,
+                })
+            }
+            "longrope" | "su" => {
+                let (freqs, mscale) = long_rope(spec.dims, spec.theta, scaling)?;
+                Ok(Rope {
+                    dims,
+                    traditional: false,
+                    base: None,
+                    scale: 1.0,
+                    freqs: Some(freqs),
+                    mscale,
                 })
             }
             other => Err(RunnerError::Mlx(format!(
-                "rope scaling `{other}` is not supported (default, linear, llama3)"
+                "rope scaling `{other}` is not supported (default, linear, llama3, longrope)"
             ))),
         }
     }
 
     /// Rotates `x` (`[B, heads, L, head_dim]`) for positions `offset..offset+L`.
     pub fn forward(&self, x: &Array, offset: usize) -> Result<Array> {
+        let scaled;
+        let x = if self.mscale == 1.0 {
+            x
+        } else {
+            scaled = self.scale_rotated(x)?;
+            &scaled
+        };
         Ok(fast::rope(
             x,
             self.dims,
@@ -71,6 +94,47 @@ impl Rope {
             self.freqs.as_ref(),
         )?)
     }
+}
+
+impl Rope {
+    /// `x` with its first `dims` features multiplied by `mscale` (mlx-lm's
+    /// `x.at[..., :dims].multiply(scale)`).
+    fn scale_rotated(&self, x: &Array) -> Result<Array> {
+        let m = Array::from_f32(self.mscale);
+        let head = *x.shape().last().unwrap_or(&0);
+        if self.dims >= head {
+            return Ok(x.multiply(&m)?);
+        }
+        let rotated = x.index((Ellipsis, ..self.dims)).multiply(&m)?;
+        let rest = x.index((Ellipsis, self.dims..));
+        Ok(ops::concatenate(&[rotated, rest], -1)?)
+    }
+}
+
+/// Long-rope (mlx-lm's `SuScaledRoPE`): frequencies `long_factor · base^(2i/dims)` and the
+/// input scale `√(1 + ln(max/original) / ln(original))` when the context was extended.
+fn long_rope(dims: usize, base: f32, s: &RopeScaling) -> Result<(Array, f32)> {
+    let factors = s.long_factor.clone().unwrap_or_else(|| vec![1.0; dims / 2]);
+    if factors.len() != dims / 2 {
+        return Err(RunnerError::Mlx(format!(
+            "rope_scaling.long_factor has {} values, expected {} (half the rotated dims)",
+            factors.len(),
+            dims / 2
+        )));
+    }
+    let exponents =
+        ops::arange::<_, f32>(0.0, dims as f32, 2.0)?.divide(Array::from_f32(dims as f32))?;
+    let freqs = ops::power(Array::from_f32(base), &exponents)?;
+    let freqs = Array::from_slice(&factors, &[factors.len() as i32]).multiply(&freqs)?;
+    freqs.eval()?;
+    let original = s.original_max_position_embeddings.unwrap_or(4096.0) as f64;
+    let factor = s.max_position_embeddings.unwrap_or(131_072.0) as f64 / original;
+    let mscale = match s.long_mscale {
+        Some(m) => m,
+        None if factor <= 1.0 => 1.0,
+        None => (1.0 + factor.ln() / original.ln()).sqrt() as f32,
+    };
+    Ok((freqs, mscale))
 }
 
 /// Llama 3.x frequency smoothing, computed with the same float32 MLX ops as mlx-lm.

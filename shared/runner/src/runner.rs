@@ -202,7 +202,13 @@ impl Runner {
     /// Whether generation decodes in Rust on the CPU ([`crate::cpu_decode`]) rather
     /// than on MLX's graph.
     pub fn decodes_on_cpu(&self) -> bool {
-        crate::cpu_decode::CpuDecoder::new(&self.model).is_some()
+        self.decode_step().is_ok()
+    }
+
+    /// Which decode step generation uses: `Ok` for the CPU step in Rust, else why the
+    /// model decodes on MLX's graph instead (`--verbose` says it).
+    pub fn decode_step(&self) -> std::result::Result<(), String> {
+        crate::cpu_decode::CpuDecoder::new(&self.model).map(|_| ())
     }
 
     /// What the memory gate decided at load.

@@ -10,6 +10,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use memmap2::Mmap;
+use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{Array, Dtype};
 use mlxk_core::npz::{NpyArray, NpyDtype};
 use safetensors::SafeTensors;
@@ -311,6 +312,37 @@ impl Weights {
             tensors.insert(rename(&name[prefix.len()..]), array);
         }
         Weights { tensors }
+    }
+
+    /// Splits the fused module `{prefix}.{fused}` along its output rows into the modules
+    /// `parts` (name, rows), for each tensor it has (`weight`, `scales`, `biases`, `bias`):
+    /// Phi-3's `qkv_proj` and `gate_up_proj`. Affine quantization packs along the inputs,
+    /// so the rows of a quantized matrix split as a dense one's do. Each part is a
+    /// contiguous copy, so the CPU kernel can borrow it.
+    pub fn split_rows(&mut self, prefix: &str, fused: &str, parts: &[(&str, usize)]) -> Result<()> {
+        let total: usize = parts.iter().map(|(_, rows)| rows).sum();
+        for suffix in ["weight", "scales", "biases", "bias"] {
+            let name = format!("{prefix}.{fused}.{suffix}");
+            let Some(array) = self.tensors.remove(&name) else {
+                continue;
+            };
+            if array.shape().first().map(|&d| d as usize) != Some(total) {
+                return Err(RunnerError::BadTensor {
+                    name,
+                    message: format!("shape {:?}, expected {total} rows", array.shape()),
+                });
+            }
+            let mut start = 0i32;
+            for (part, rows) in parts {
+                let end = start + *rows as i32;
+                let piece = array.index(start..end).contiguous()?;
+                piece.eval()?;
+                self.tensors
+                    .insert(format!("{prefix}.{part}.{suffix}"), piece);
+                start = end;
+            }
+        }
+        Ok(())
     }
 
     /// Names of the tensors not yet taken, sorted.
