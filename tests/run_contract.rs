@@ -170,6 +170,50 @@ fn an_unparsable_memory_limit_is_a_usage_error() {
     assert!(run.stderr().contains("hint: set it to a size"));
 }
 
+/// mlx-knife's text portfolio families (tiny checkpoints made by mlx-lm's own classes).
+const FAMILIES: [&str; 4] = [
+    "tiny-mistral-4bit",
+    "tiny-phi3-4bit",
+    "tiny-mixtral-4bit",
+    "tiny-qwen3-moe-4bit",
+];
+
+/// Each family answers through the binary, on the CPU decode step (`--verbose` says
+/// which step runs), with the same text in NDJSON mode as in plain mode.
+#[test]
+fn text_families_answer_on_the_cpu_decode_step() {
+    let _model = model_lock();
+    let cache = cache_with_smollm2();
+    for family in FAMILIES {
+        let dir = fixtures::tiny_family(family).display().to_string();
+        let args = ["-n", "12", "Tell me about the sea."];
+        let plain = cache
+            .run(RUN, &[&[dir.as_str(), "--verbose"][..], &args].concat())
+            .expect_code(0);
+        assert!(
+            plain.stderr().contains("decode step: on the CPU, in Rust"),
+            "{family}:\n{}",
+            plain.stderr()
+        );
+        let json = cache
+            .run(RUN, &[&[dir.as_str(), "--json"][..], &args].concat())
+            .expect_code(0);
+        let answer = json
+            .stdout()
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|v| v["type"] == "result")
+            .unwrap_or_else(|| panic!("{family}: no result line:\n{}", json.stdout()));
+        let generated = answer["generated_tokens"].as_u64().unwrap();
+        assert!((1..=12).contains(&generated), "{family}: {answer}");
+        assert_eq!(
+            answer["text"].as_str().unwrap(),
+            plain.stdout().trim_end_matches('\n'),
+            "{family}"
+        );
+    }
+}
+
 /// `--verbose` shows the gate's estimate and, after the answer, the measured
 /// peak; the estimate is within 1.5× of the peak on every fixture.
 #[test]
@@ -185,6 +229,9 @@ fn the_memory_estimate_is_within_1_5x_of_the_measured_peak() {
         "tiny-qwen2-f32",
     ] {
         dirs.push(fixtures::tiny_qwen(tiny));
+    }
+    for family in FAMILIES {
+        dirs.push(fixtures::tiny_family(family));
     }
     for dir in dirs {
         let dir = dir.display().to_string();

@@ -78,6 +78,12 @@ pub fn tiny_qwen(name: &str) -> PathBuf {
     require(&format!("models/{name}"), "tiny-qwen")
 }
 
+/// A tiny random checkpoint of a text family made by mlx-lm's own classes
+/// (`scripts/make_tiny_families.py`: `tiny-mixtral-4bit`, `tiny-phi3-4bit`, …).
+pub fn tiny_family(name: &str) -> PathBuf {
+    require(&format!("models/{name}"), "families")
+}
+
 /// The real photos (Pillow's and goexif's test photos, exiftool-made copies,
 /// orientation references, 50-megapixel images): builds them once with
 /// `scripts/fixtures-photos.sh`, which fails when a tool is missing.

@@ -31,6 +31,15 @@ pub fn python() -> String {
     "python3".into()
 }
 
+/// The interpreter of the project venv `name` (scripts/venv.sh NAME), else [`python`].
+pub fn venv_python(name: &str) -> String {
+    let venv = fixtures_dir().join("venvs").join(name).join("bin/python");
+    if std::env::var_os("PYTHON").is_none() && venv.exists() {
+        return venv.to_string_lossy().into_owned();
+    }
+    python()
+}
+
 /// The fixture model `name`, or `None` after printing why the test is skipped.
 /// Under CI (`CI` set) a missing fixture fails the test: the setup script
 /// builds every fixture, so its absence is a broken setup, not a reason to pass.

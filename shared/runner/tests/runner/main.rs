@@ -3,6 +3,7 @@
 //! absent prints why and passes. MLX is not thread safe: tests take a global lock.
 
 mod common;
+mod families;
 mod reference;
 mod smollm2;
 mod tiny_qwen;

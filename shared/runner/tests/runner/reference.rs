@@ -17,7 +17,7 @@ use crate::common::{fixture, fixtures_dir, load, mlx_lock, skip};
 
 /// What the reference script prints per case (its own schema, read independently).
 #[derive(Debug, Deserialize)]
-struct Reference {
+pub(crate) struct Reference {
     id: String,
     prompt_tokens: Vec<u32>,
     tokens: Vec<u32>,
@@ -38,6 +38,15 @@ fn fnv(bytes: &[u8]) -> u64 {
 
 /// Reference lines for `cases` on the model in `dir`, from the cache or from Python.
 fn reference(dir: &Path, cases: &serde_json::Value) -> Option<Vec<Reference>> {
+    reference_with(dir, cases, &crate::common::python())
+}
+
+/// [`reference`], the reference script run by `python`.
+pub(crate) fn reference_with(
+    dir: &Path,
+    cases: &serde_json::Value,
+    python: &str,
+) -> Option<Vec<Reference>> {
     let cases_text = serde_json::to_string(cases).unwrap();
     let script_text = std::fs::read(script()).ok()?;
     // The model's identity too: its config and the sizes of its weight files (a
@@ -64,10 +73,12 @@ fn reference(dir: &Path, cases: &serde_json::Value) -> Option<Vec<Reference>> {
     let text = match std::fs::read_to_string(&cache) {
         Ok(text) => text,
         Err(_) => {
-            let python = crate::common::python();
             let cases_file = std::env::temp_dir().join(format!("mlxk-cases-{key:016x}.json"));
             std::fs::write(&cases_file, &cases_text).unwrap();
-            let out = Command::new(&python)
+            // Python's mlx finds its own libmlx by rpath; the test's LD_LIBRARY_PATH
+            // (cargo puts our libmlx there) would give it ours.
+            let out = Command::new(python)
+                .env_remove("LD_LIBRARY_PATH")
                 .arg(script())
                 .arg("--model")
                 .arg(dir)
@@ -119,7 +130,7 @@ fn request_of(case: &serde_json::Value) -> Request {
 
 /// Compares the runner with the reference on every case; returns the largest absolute
 /// logit difference seen. Panics on any token disagreement.
-fn compare(
+pub(crate) fn compare(
     runner: &Runner,
     cases: &serde_json::Value,
     refs: &[Reference],
@@ -190,21 +201,21 @@ fn compare(
 
 /// What to compare besides the first logits.
 #[derive(Clone, Copy)]
-struct Check {
-    tokens: bool,
+pub(crate) struct Check {
+    pub(crate) tokens: bool,
     /// Text is compared for real models only: on random weights mlx-lm's detokenizer
     /// writes byte 0 as `Ā` (its byte map treats 0 as "absent").
-    text: bool,
+    pub(crate) text: bool,
 }
 
-fn chat(id: &str, content: &str, max_tokens: u32) -> serde_json::Value {
+pub(crate) fn chat(id: &str, content: &str, max_tokens: u32) -> serde_json::Value {
     json!({"id": id, "messages": [{"role": "user", "content": content}], "max_tokens": max_tokens})
 }
 
 /// Largest |Δlogit| accepted. Both sides run the same MLX kernels in float32; the only
 /// differences come from fused vs separate elementwise ops (SwiGLU) and BLAS (OpenBLAS
 /// here, the wheel's reference BLAS in Python).
-const TOLERANCE: f32 = 1e-3;
+pub(crate) const TOLERANCE: f32 = 1e-3;
 
 #[test]
 fn smollm2_agrees_with_mlx_lm() {
