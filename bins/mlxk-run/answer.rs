@@ -33,9 +33,14 @@ pub fn answer(
         Err(e) => return Ok(Answered::Failed(Failure::Runner(e))),
     };
     let mut text = String::new();
+    let mut reasoning: Option<String> = None;
     for event in generation {
         let (piece, stats) = match event {
             Ok(Event::Token { text, .. }) => (text, None),
+            Ok(Event::Reasoning { text }) => {
+                reasoning.get_or_insert_with(String::new).push_str(&text);
+                continue;
+            }
             Ok(Event::Done { text, stats }) => (text, Some(stats)),
             Err(e) => return Ok(Answered::Failed(Failure::Runner(e))),
         };
@@ -52,7 +57,9 @@ pub fn answer(
         }
         if let Some(stats) = stats {
             if json {
-                out.json(&RunMessage::Result(result(request, model, text, &stats)))?;
+                let mut result = result(request, model, text, &stats);
+                result.reasoning = reasoning;
+                out.json(&RunMessage::Result(result))?;
             } else {
                 out.line("")?;
             }
@@ -67,6 +74,7 @@ fn result(request: &Request, model: &str, text: String, stats: &GenerationStats)
         id: request.id.clone(),
         model: model.to_string(),
         text,
+        reasoning: None,
         finish_reason: stats.finish_reason,
         prompt_tokens: stats.prompt_tokens as u64,
         generated_tokens: stats.generated_tokens as u64,

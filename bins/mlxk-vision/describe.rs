@@ -85,6 +85,7 @@ impl Describer {
         for event in generation {
             let (piece, stats) = match event {
                 Ok(Event::Token { text, .. }) => (text, None),
+                Ok(Event::Reasoning { .. }) => continue,
                 Ok(Event::Done { text, stats }) => (text, Some(stats)),
                 Err(e) => return Ok(Err(Failure::Runner(e))),
             };

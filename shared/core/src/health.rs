@@ -26,6 +26,7 @@ pub const RUNNER_ARCHITECTURES: &[&str] = &[
     "phi3",
     "mixtral",
     "qwen3_moe",
+    "gpt_oss",
 ];
 
 /// Vision-language families the runner implements (`mlxk-vision`; checked against the

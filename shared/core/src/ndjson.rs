@@ -207,6 +207,9 @@ pub struct RunResult {
     pub id: Option<serde_json::Value>,
     pub model: String,
     pub text: String,
+    /// A reasoning model's thinking, kept out of `text` (gpt-oss's analysis channel).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning: Option<String>,
     pub finish_reason: FinishReason,
     pub prompt_tokens: u64,
     pub generated_tokens: u64,

@@ -7,7 +7,7 @@ use crate::error::{Result, RunnerError};
 use crate::layers::{DecoderModel, DecoderSpec};
 use crate::linear::Parallelism;
 use crate::weights::Weights;
-use crate::{gemma3, llama, mixtral, phi3, qwen2, qwen3, qwen3_moe};
+use crate::{gemma3, gpt_oss, llama, mixtral, phi3, qwen2, qwen3, qwen3_moe};
 
 type SpecFn = fn(&ModelConfig, &Weights) -> Result<DecoderSpec>;
 
@@ -24,6 +24,7 @@ const REGISTRY: &[(&str, SpecFn)] = &[
     (phi3::MODEL_TYPE, phi3::spec),
     (mixtral::MODEL_TYPE, mixtral::spec),
     (qwen3_moe::MODEL_TYPE, qwen3_moe::spec),
+    (gpt_oss::MODEL_TYPE, gpt_oss::spec),
 ];
 
 /// `model_type` values this runner can load.

@@ -191,6 +191,15 @@ pub struct RopeScaling {
     /// Long-rope: the model's full context (set from `config.json`'s top level).
     #[serde(default)]
     pub max_position_embeddings: Option<f32>,
+    /// YaRN (gpt-oss): the correction range's rotations and the attention scale terms.
+    #[serde(default)]
+    pub beta_fast: Option<f32>,
+    #[serde(default)]
+    pub beta_slow: Option<f32>,
+    #[serde(default)]
+    pub mscale: Option<f32>,
+    #[serde(default)]
+    pub mscale_all_dim: Option<f32>,
 }
 
 impl RopeScaling {
@@ -203,11 +212,57 @@ impl RopeScaling {
     }
 }
 
-/// Bits and group size of MLX affine quantization.
+/// How MLX packed a quantized matrix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QuantMode {
+    /// `w = scale · q + bias` per group, float scales and biases (2–8 bits).
+    #[default]
+    Affine,
+    /// OCP microscaling FP4: e2m1 values, one e8m0 (power of two) scale per 32, no biases
+    /// (gpt-oss's experts).
+    Mxfp4,
+}
+
+impl QuantMode {
+    /// The name MLX and `config.json` use.
+    pub fn name(self) -> &'static str {
+        match self {
+            QuantMode::Affine => "affine",
+            QuantMode::Mxfp4 => "mxfp4",
+        }
+    }
+
+    fn parse(name: &str) -> Option<Self> {
+        match name {
+            "affine" => Some(QuantMode::Affine),
+            "mxfp4" => Some(QuantMode::Mxfp4),
+            _ => None,
+        }
+    }
+
+    /// Whether the packing has a bias per group.
+    pub fn has_biases(self) -> bool {
+        self == QuantMode::Affine
+    }
+}
+
+/// Bits, group size and mode of one quantized matrix.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuantParams {
     pub bits: i32,
     pub group_size: i32,
+    pub mode: QuantMode,
+}
+
+impl QuantParams {
+    /// Affine quantization with `bits` and `group_size`.
+    pub fn affine(bits: i32, group_size: i32) -> Self {
+        QuantParams {
+            bits,
+            group_size,
+            mode: QuantMode::Affine,
+        }
+    }
 }
 
 /// `config.json`'s `quantization`: global parameters plus per-module overrides keyed by
@@ -217,7 +272,7 @@ pub struct QuantParams {
 pub struct Quantization {
     pub bits: i32,
     pub group_size: i32,
-    pub mode: String,
+    pub mode: QuantMode,
     pub overrides: BTreeMap<String, Option<QuantParams>>,
 }
 
@@ -240,6 +295,7 @@ impl Quantization {
         QuantParams {
             bits: self.bits,
             group_size: self.group_size,
+            mode: self.mode,
         }
     }
 }
@@ -249,14 +305,21 @@ impl<'de> Deserialize<'de> for Quantization {
         use serde::de::Error;
         let map = serde_json::Map::<String, serde_json::Value>::deserialize(d)?;
         let int = |v: &serde_json::Value| v.as_f64().map(|f| f as i32);
+        let mode = |o: &serde_json::Map<String, serde_json::Value>, key: &str, default| match o
+            .get("mode")
+            .and_then(|m| m.as_str())
+        {
+            None => Ok(default),
+            Some(name) => QuantMode::parse(name).ok_or_else(|| {
+                D::Error::custom(format!(
+                    "quantization mode `{name}`{key} is not supported (affine, mxfp4)"
+                ))
+            }),
+        };
         let mut q = Quantization {
             bits: map.get("bits").and_then(int).unwrap_or(0),
             group_size: map.get("group_size").and_then(int).unwrap_or(64),
-            mode: map
-                .get("mode")
-                .and_then(|m| m.as_str())
-                .unwrap_or("affine")
-                .to_string(),
+            mode: mode(&map, "", QuantMode::Affine)?,
             overrides: BTreeMap::new(),
         };
         for (key, value) in &map {
@@ -264,27 +327,21 @@ impl<'de> Deserialize<'de> for Quantization {
                 serde_json::Value::Object(o) => {
                     let bits = o.get("bits").and_then(int).unwrap_or(q.bits);
                     let group_size = o.get("group_size").and_then(int).unwrap_or(q.group_size);
-                    if let Some(mode) = o.get("mode").and_then(|m| m.as_str()) {
-                        if mode != "affine" {
-                            return Err(D::Error::custom(format!(
-                                "quantization mode `{mode}` of `{key}` is not supported (only affine)"
-                            )));
-                        }
-                    }
-                    q.overrides
-                        .insert(key.clone(), Some(QuantParams { bits, group_size }));
+                    let mode = mode(o, &format!(" of `{key}`"), q.mode)?;
+                    q.overrides.insert(
+                        key.clone(),
+                        Some(QuantParams {
+                            bits,
+                            group_size,
+                            mode,
+                        }),
+                    );
                 }
                 serde_json::Value::Bool(false) => {
                     q.overrides.insert(key.clone(), None);
                 }
                 _ => {}
             }
-        }
-        if q.mode != "affine" {
-            return Err(D::Error::custom(format!(
-                "quantization mode `{}` is not supported (only affine)",
-                q.mode
-            )));
         }
         Ok(q)
     }
@@ -325,19 +382,10 @@ mod tests {
     fn parses_quantization_overrides() {
         let c = ModelConfig::from_json(SMOL).unwrap();
         let q = c.quantization.clone().unwrap();
-        assert_eq!(
-            q.global(),
-            QuantParams {
-                bits: 4,
-                group_size: 32
-            }
-        );
+        assert_eq!(q.global(), QuantParams::affine(4, 32));
         assert_eq!(
             q.overrides["model.embed_tokens"],
-            Some(QuantParams {
-                bits: 8,
-                group_size: 32
-            })
+            Some(QuantParams::affine(8, 32))
         );
         assert_eq!(q.overrides["lm_head"], None);
         assert_eq!(c.head_dim(), 64);

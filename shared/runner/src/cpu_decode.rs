@@ -69,6 +69,8 @@ struct Layer<'m> {
     ffn: Ffn<'m>,
     /// Attend to the last `window` positions only.
     window: Option<usize>,
+    /// gpt-oss's attention sinks: one more logit per head in each softmax.
+    sinks: Option<&'m [f32]>,
     /// Uses the model's local rope table.
     sliding: bool,
 }
@@ -266,6 +268,13 @@ impl<'m> CpuDecoder<'m> {
                         FeedForward::Sparse(moe) => Ffn::Sparse(moe.cpu()?),
                     },
                     window: a.window,
+                    sinks: match &a.sinks {
+                        Some(s) => Some(
+                            s.try_as_slice::<f32>()
+                                .map_err(|_| "attention sinks are not float32")?,
+                        ),
+                        None => None,
+                    },
                     sliding: l.sliding,
                 })
             })
@@ -385,7 +394,9 @@ impl<'m> CpuDecoder<'m> {
             cache.values.extend_from_slice(&v);
             cache.len += 1;
             let first = layer.window.map_or(0, |w| cache.len.saturating_sub(w));
-            let mut o = layer.o.forward(&self.attention(&q, cache, first))?;
+            let mut o = layer
+                .o
+                .forward(&self.attention(&q, cache, first, layer.sinks))?;
             match &layer.feedforward_norms {
                 Some((pre, post)) => {
                     layer.post_norm.apply(&mut o);
@@ -410,8 +421,15 @@ impl<'m> CpuDecoder<'m> {
     }
 
     /// Softmax attention of one query position over the cache from position `first`
-    /// on, as MLX's `scaled_dot_product_attention` computes it (`softmax((scale·q)·kᵀ)·v`).
-    fn attention(&self, q: &[f32], cache: &CpuKvCache, first: usize) -> Vec<f32> {
+    /// on, as MLX's `scaled_dot_product_attention` computes it (`softmax((scale·q)·kᵀ)·v`;
+    /// with sinks, each head's sink logit joins the softmax and contributes no value).
+    fn attention(
+        &self,
+        q: &[f32],
+        cache: &CpuKvCache,
+        first: usize,
+        sinks: Option<&[f32]>,
+    ) -> Vec<f32> {
         let (hd, kvh) = (self.head_dim, self.num_kv_heads);
         let group = self.num_heads / kvh;
         let stride = kvh * hd;
@@ -423,7 +441,8 @@ impl<'m> CpuDecoder<'m> {
                 .iter()
                 .map(|v| self.scale * v)
                 .collect();
-            let mut max = f32::NEG_INFINITY;
+            let sink = sinks.map(|s| s[h]);
+            let mut max = sink.unwrap_or(f32::NEG_INFINITY);
             for (t, s) in scores.iter_mut().enumerate() {
                 let kt = &cache.keys[(first + t) * stride + kv * hd..][..hd];
                 *s = dot_product(&qh, kt);
@@ -434,6 +453,8 @@ impl<'m> CpuDecoder<'m> {
                 *s = (*s - max).exp();
                 sum += *s;
             }
+            // MLX appends the sink as the last column of the scores.
+            sum += sink.map_or(0.0, |s| (s - max).exp());
             let oh = &mut out[h * hd..(h + 1) * hd];
             for (t, s) in scores.iter().enumerate() {
                 let p = s / sum;

@@ -58,8 +58,11 @@ pub struct DecoderSpec {
     pub fused_qkv: bool,
     /// gate and up stored as one `gate_up_proj` (Phi-3), split at load.
     pub fused_gate_up: bool,
-    /// Mixture-of-experts layers (Mixtral, Qwen3-MoE).
+    /// Mixture-of-experts layers (Mixtral, Qwen3-MoE, gpt-oss).
     pub moe: Option<MoeSpec>,
+    /// A learned logit per head that joins every softmax without a value (gpt-oss's
+    /// attention sinks, `self_attn.sinks`).
+    pub attention_sinks: bool,
 }
 
 /// Which layers attend within a window, the window, and those layers' rope.
@@ -118,6 +121,7 @@ impl DecoderSpec {
             fused_qkv: false,
             fused_gate_up: false,
             moe: None,
+            attention_sinks: false,
         };
         if spec.num_kv_heads == 0 || spec.num_heads % spec.num_kv_heads != 0 {
             return Err(RunnerError::Mlx(format!(
@@ -136,16 +140,21 @@ pub struct RmsNorm {
     pub(crate) eps: f32,
 }
 
+/// The vector `name`, checked to hold `dim` values.
+fn take_shaped(weights: &mut Weights, name: &str, dim: usize) -> Result<Array> {
+    let a = weights.take(name)?;
+    if a.shape() != [dim as i32] {
+        return Err(RunnerError::BadTensor {
+            name: name.into(),
+            message: format!("shape {:?}, expected [{dim}]", a.shape()),
+        });
+    }
+    Ok(a)
+}
+
 impl RmsNorm {
     pub fn load(weights: &mut Weights, path: &str, dim: usize, eps: f32) -> Result<Self> {
-        let name = format!("{path}.weight");
-        let weight = weights.take(&name)?;
-        if weight.shape() != [dim as i32] {
-            return Err(RunnerError::BadTensor {
-                name,
-                message: format!("shape {:?}, expected [{dim}]", weight.shape()),
-            });
-        }
+        let weight = take_shaped(weights, &format!("{path}.weight"), dim)?;
         Ok(RmsNorm { weight, eps })
     }
 
@@ -184,6 +193,8 @@ pub(crate) struct Attention {
     pub(crate) scale: f32,
     /// Attend to the last `window` positions only (sliding-window layers).
     pub(crate) window: Option<usize>,
+    /// One logit per head in every softmax ([`DecoderSpec::attention_sinks`]).
+    pub(crate) sinks: Option<Array>,
 }
 
 impl Attention {
@@ -231,6 +242,10 @@ impl Attention {
             num_kv_heads: s.num_kv_heads as i32,
             scale: s.attn_scale.unwrap_or((hd as f32).powf(-0.5)),
             window,
+            sinks: match s.attention_sinks {
+                true => Some(take_shaped(w, &format!("{p}.sinks"), s.num_heads)?),
+                false => None,
+            },
         })
     }
 
@@ -270,7 +285,8 @@ impl Attention {
             Some(m) => Some(ScaledDotProductAttentionMask::Array(m)),
             None => (l > 1).then_some(ScaledDotProductAttentionMask::Causal),
         };
-        let out = fast::scaled_dot_product_attention(&q, &k, &v, self.scale, mask, None)?;
+        let out =
+            fast::scaled_dot_product_attention(&q, &k, &v, self.scale, mask, self.sinks.as_ref())?;
         let out = out.transpose_axes(&[0, 2, 1, 3])?.reshape(&[b, l, -1])?;
         self.o_proj.forward(&out)
     }

@@ -1,6 +1,6 @@
 //! mlxk's model runner: text generation with MLX (through mlx-rs) for mlx-community
 //! style checkpoints of the families in [`SUPPORTED_ARCHITECTURES`] (llama, mistral, qwen2,
-//! qwen3, gemma3_text, phi3, and the mixtures of experts mixtral and qwen3_moe), dense or
+//! qwen3, gemma3_text, phi3, and the mixtures of experts mixtral, qwen3_moe and gpt_oss), dense or
 //! MLX affine quantized (2–8 bit, group 32/64/128, per-module overrides); vision-language
 //! models in [`vlm`], Whisper in [`whisper`].
 //!
@@ -24,6 +24,7 @@
 //! for event in runner.generate(&prompt, &params, Some(interrupt))? {
 //!     match event? {
 //!         Event::Token { text, .. } => print!("{text}"),
+//!         Event::Reasoning { .. } => {}
 //!         Event::Done { text, stats } => println!("{text}\n{stats:?}"),
 //!     }
 //! }
@@ -37,14 +38,17 @@
 //! at a time.
 
 #![deny(unsafe_code)]
+// `quant_ops` alone calls mlx-c (allowed there): mlx-rs fixes quantized ops to affine mode.
 
 pub mod arch;
+pub mod channels;
 pub mod config;
 pub mod cpu_decode;
 pub mod detokenizer;
 pub mod error;
 pub mod gemma3;
 pub mod generate;
+pub mod gpt_oss;
 pub mod interrupt;
 pub mod kernel;
 pub mod kv_cache;
@@ -57,6 +61,7 @@ pub mod mlp;
 pub mod moe;
 pub mod phi3;
 pub mod quant;
+pub mod quant_ops;
 pub mod qwen2;
 pub mod qwen3;
 pub mod qwen3_moe;

@@ -6,15 +6,15 @@ use mlx_rs::{ops, Array, Device, DeviceType, Dtype};
 use crate::config::{QuantParams, Quantization};
 use crate::error::{Result, RunnerError};
 use crate::kernel::{Isa, Layout, QuantMatrix, Threads};
-use crate::quant;
 use crate::weights::Weights;
+use crate::{quant, quant_ops};
 
-/// Packed weight, scales and biases of an affine-quantized `[out, in]` matrix.
+/// Packed weight, scales and (affine mode) biases of a quantized `[out, in]` matrix.
 #[derive(Debug)]
 struct Packed {
     weight: Array,
     scales: Array,
-    biases: Array,
+    biases: Option<Array>,
     params: QuantParams,
 }
 
@@ -88,15 +88,20 @@ impl Matrix {
         let scales_name = format!("{path}.scales");
         let biases_name = format!("{path}.biases");
         let scales = weights.take(&scales_name)?;
-        let biases = weights.take(&biases_name)?;
         let groups = in_dims / params.group_size as usize;
+        let biases = if params.mode.has_biases() {
+            let biases = weights.take(&biases_name)?;
+            check_shape(&biases_name, &biases, &[out_dims, groups])?;
+            Some(biases)
+        } else {
+            None
+        };
         check_shape(
             &name,
             &weight,
             &[out_dims, in_dims * params.bits as usize / 32],
         )?;
         check_shape(&scales_name, &scales, &[out_dims, groups])?;
-        check_shape(&biases_name, &biases, &[out_dims, groups])?;
         let packed = Packed {
             weight,
             scales,
@@ -114,13 +119,7 @@ impl Matrix {
                 if rows(x) >= DEQUANTIZE_MIN_ROWS && whole.scales.dtype() == Dtype::Float32 =>
             {
                 let p = whole;
-                let w = ops::dequantize(
-                    &p.weight,
-                    &p.scales,
-                    &p.biases,
-                    p.params.group_size,
-                    p.params.bits,
-                )?;
+                let w = quant_ops::dequantize(&p.weight, &p.scales, p.biases.as_ref(), p.params)?;
                 ops::matmul(x, w.t())?
             }
             Matrix::Quantized(p, par) if par.kernel => match kernel_product(x, p, &par.threads)? {
@@ -225,7 +224,8 @@ impl Packed {
     /// The packed matrix as slices for [`crate::kernel`], or `None` when the kernel does not
     /// apply (half-precision scales, a layout it does not handle).
     fn kernel(&self) -> Option<QuantMatrix<'_>> {
-        let f32s = self.scales.dtype() == Dtype::Float32 && self.biases.dtype() == Dtype::Float32;
+        let biases = self.biases.as_ref()?;
+        let f32s = self.scales.dtype() == Dtype::Float32 && biases.dtype() == Dtype::Float32;
         if !f32s || self.weight.dtype() != Dtype::Uint32 {
             return None;
         }
@@ -240,7 +240,7 @@ impl Packed {
             layout,
             self.weight.try_as_slice().ok()?,
             self.scales.try_as_slice().ok()?,
-            self.biases.try_as_slice().ok()?,
+            biases.try_as_slice().ok()?,
         )
         .ok()
     }
@@ -272,15 +272,7 @@ fn product(m: &QuantMatrix<'_>, x: &[f32], threads: &Threads) -> Result<Vec<f32>
 }
 
 fn qmm(x: &Array, p: &Packed) -> Result<Array> {
-    Ok(ops::quantized_matmul(
-        x,
-        &p.weight,
-        &p.scales,
-        &p.biases,
-        true,
-        p.params.group_size,
-        p.params.bits,
-    )?)
+    quant_ops::quantized_matmul(x, &p.weight, &p.scales, p.biases.as_ref(), p.params)
 }
 
 fn check_shape(name: &str, a: &Array, want: &[usize]) -> Result<()> {
@@ -380,12 +372,11 @@ impl Embedding {
     pub fn forward(&self, ids: &Array) -> Result<Array> {
         Ok(match &self.matrix {
             Matrix::Dense(w) => w.index(ids),
-            Matrix::Quantized(p, _) => ops::dequantize(
-                p.weight.index(ids),
-                p.scales.index(ids),
-                &p.biases.index(ids),
-                p.params.group_size,
-                p.params.bits,
+            Matrix::Quantized(p, _) => quant_ops::dequantize(
+                &p.weight.index(ids),
+                &p.scales.index(ids),
+                p.biases.as_ref().map(|b| b.index(ids)).as_ref(),
+                p.params,
             )?,
         })
     }

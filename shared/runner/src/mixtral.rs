@@ -8,7 +8,7 @@
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::layers::DecoderSpec;
-use crate::moe::{MoeSpec, Routing};
+use crate::moe::{ExpertGlu, MoeSpec, Routing};
 use crate::weights::Weights;
 
 pub const MODEL_TYPE: &str = "mixtral";
@@ -25,6 +25,9 @@ pub fn spec(config: &ModelConfig, _weights: &Weights) -> Result<DecoderSpec> {
         intermediate_size: config.intermediate_size,
         routing: Routing::TopKThenSoftmax,
         module: "block_sparse_moe",
+        router: ("gate", false),
+        experts: ("switch_mlp", false),
+        glu: ExpertGlu::Swiglu,
         sparse_layers: vec![true; config.num_hidden_layers],
     });
     Ok(spec)

@@ -13,11 +13,12 @@ use mlx_rs::{ops, Array};
 
 use crate::config::{QuantParams, Quantization};
 use crate::error::{Result, RunnerError};
-use crate::kernel::{Layout, QuantMatrix};
+use crate::kernel::mxfp4::Mxfp4Matrix;
+use crate::kernel::{Layout, QuantMatrix, Threads};
 use crate::linear::{KernelLinear, Linear, Parallelism};
-use crate::mlp::{gated_mlp, Activation};
-use crate::quant;
+use crate::mlp::Activation;
 use crate::weights::Weights;
+use crate::{quant, quant_ops};
 
 /// How the router's logits choose experts and weigh them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +28,46 @@ pub enum Routing {
     /// Qwen3-MoE: a softmax over all experts, the `k` largest probabilities, divided by
     /// their sum when `normalize` (`norm_topk_prob`).
     SoftmaxThenTopK { normalize: bool },
+}
+
+/// The gating of an expert's SwiGLU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpertGlu {
+    /// `silu(gate) · up` (mlx-lm's `swiglu`).
+    Swiglu,
+    /// gpt-oss's `swiglu_oai`: the gate clipped from above at 7, `up` to ±7,
+    /// `(up + 1) · gate · sigmoid(1.702 · gate)`.
+    SwigluOai,
+}
+
+const OAI_LIMIT: f32 = 7.0;
+const OAI_ALPHA: f32 = 1.702;
+
+impl ExpertGlu {
+    fn forward(self, gate: &Array, up: &Array) -> Result<Array> {
+        Ok(match self {
+            ExpertGlu::Swiglu => Activation::Silu.forward(gate)?.multiply(up)?,
+            ExpertGlu::SwigluOai => {
+                let limit = Array::from_f32(OAI_LIMIT);
+                let g = ops::minimum(gate, &limit)?;
+                let u = ops::clip(up, (Array::from_f32(-OAI_LIMIT), limit))?;
+                let glu = g.multiply(ops::sigmoid(g.multiply(Array::from_f32(OAI_ALPHA))?)?)?;
+                u.add(Array::from_f32(1.0))?.multiply(&glu)?
+            }
+        })
+    }
+
+    fn apply(self, gate: f32, up: f32) -> f32 {
+        match self {
+            ExpertGlu::Swiglu => Activation::Silu.apply(gate) * up,
+            ExpertGlu::SwigluOai => {
+                let g = gate.min(OAI_LIMIT);
+                let u = up.clamp(-OAI_LIMIT, OAI_LIMIT);
+                let sig = 1.0 / (1.0 + (-(g * OAI_ALPHA)).exp());
+                (u + 1.0) * (g * sig)
+            }
+        }
+    }
 }
 
 /// The sparse layers of a model and their experts.
@@ -39,6 +80,12 @@ pub struct MoeSpec {
     pub routing: Routing,
     /// The block's name inside a layer (`block_sparse_moe` in Mixtral, `mlp` in Qwen3-MoE).
     pub module: &'static str,
+    /// The router's name in the block (`gate`; gpt-oss: `router`) and whether it has a bias.
+    pub router: (&'static str, bool),
+    /// The stacked experts' name in the block (`switch_mlp`; gpt-oss: `experts`) and
+    /// whether each projection has a bias per expert.
+    pub experts: (&'static str, bool),
+    pub glu: ExpertGlu,
     /// Which layers are sparse (the others keep the dense MLP).
     pub sparse_layers: Vec<bool>,
 }
@@ -54,8 +101,10 @@ impl MoeSpec {
 #[derive(Debug)]
 pub(crate) struct SwitchLinear {
     weight: Array,
-    /// Scales, biases and parameters when quantized.
-    packed: Option<(Array, Array, QuantParams)>,
+    /// Scales, biases (affine mode) and parameters when quantized.
+    packed: Option<(Array, Option<Array>, QuantParams)>,
+    /// One bias row per expert (`[experts, out]`, gpt-oss).
+    bias: Option<Array>,
     experts: usize,
     out_dims: usize,
     in_dims: usize,
@@ -69,6 +118,7 @@ impl SwitchLinear {
         path: &str,
         experts: usize,
         (in_dims, out_dims): (usize, usize),
+        with_bias: bool,
         parallel: &Parallelism,
     ) -> Result<Self> {
         let params = quant::resolve(q, w, path, in_dims)?;
@@ -76,28 +126,32 @@ impl SwitchLinear {
         let weight = w.take(&name)?;
         let packed_in = params.map_or(in_dims, |p| in_dims * p.bits as usize / 32);
         check(&name, &weight, &[experts, out_dims, packed_in])?;
+        let mut take = |suffix: &str, shape: &[usize]| -> Result<Array> {
+            let name = format!("{path}.{suffix}");
+            let a = w.take(&name)?;
+            check(&name, &a, shape)?;
+            Ok(a)
+        };
         let packed = match params {
             None => None,
             Some(p) => {
-                let groups = in_dims / p.group_size as usize;
-                let scales = w.take(&format!("{path}.scales"))?;
-                let biases = w.take(&format!("{path}.biases"))?;
-                check(
-                    &format!("{path}.scales"),
-                    &scales,
-                    &[experts, out_dims, groups],
-                )?;
-                check(
-                    &format!("{path}.biases"),
-                    &biases,
-                    &[experts, out_dims, groups],
-                )?;
+                let groups = [experts, out_dims, in_dims / p.group_size as usize];
+                let scales = take("scales", &groups)?;
+                let biases = match p.mode.has_biases() {
+                    true => Some(take("biases", &groups)?),
+                    false => None,
+                };
                 Some((scales, biases, p))
             }
+        };
+        let bias = match with_bias {
+            true => Some(take("bias", &[experts, out_dims])?),
+            false => None,
         };
         Ok(SwitchLinear {
             weight,
             packed,
+            bias,
             experts,
             out_dims,
             in_dims,
@@ -105,42 +159,65 @@ impl SwitchLinear {
         })
     }
 
-    /// `x · W[e]ᵀ` for each expert `e` of `indices`, as mlx-lm's `SwitchLinear`:
+    /// `x · W[e]ᵀ (+ b[e])` for each expert `e` of `indices`, as mlx-lm's `SwitchLinear`:
     /// `x` is `[..., 1, 1, in]` (or `[..., k, 1, in]`), `indices` `[..., k]`.
     fn forward(&self, x: &Array, indices: &Array) -> Result<Array> {
-        Ok(match &self.packed {
-            Some((scales, biases, p)) => ops::gather_qmm(
-                x,
-                &self.weight,
-                scales,
-                biases,
-                None,
-                indices,
-                true,
-                p.group_size,
-                p.bits,
-                false,
-            )?,
+        let y = match &self.packed {
+            Some((scales, biases, p)) => {
+                quant_ops::gather_qmm(x, &self.weight, scales, biases.as_ref(), indices, *p)?
+            }
             None => ops::gather_mm(x, self.weight.swap_axes(-1, -2)?, None, indices, false)?,
+        };
+        Ok(match &self.bias {
+            Some(b) => y.add(b.take_axis(indices, 0)?.expand_dims(-2)?)?,
+            None => y,
         })
     }
 
-    /// Expert `e` as slices for the CPU kernel, or why it cannot be.
-    fn expert(&self, e: usize) -> std::result::Result<KernelLinear<'_>, String> {
+    /// Expert `e` as slices for the CPU decode step, or why it cannot be.
+    fn expert(&self, e: usize) -> std::result::Result<CpuProjection<'_>, String> {
         let Some((scales, biases, p)) = &self.packed else {
-            return Err("dense expert weights".into());
+            return Err("the experts are dense".into());
         };
         if !self.parallel.uses_kernel() {
             return Err("the CPU kernel is off".into());
         }
+        let half = || "half-precision expert scales".to_string();
+        let bias = match &self.bias {
+            Some(b) => {
+                let all = b.try_as_slice::<f32>().map_err(|_| half())?;
+                Some(&all[e * self.out_dims..(e + 1) * self.out_dims])
+            }
+            None => None,
+        };
+        let weight = self.weight.try_as_slice::<u32>().map_err(|_| half())?;
+        let threads = self.parallel.threads();
+        let Some(biases) = biases else {
+            // MXFP4: e8m0 scales, no biases.
+            let scales = scales.try_as_slice::<u8>().map_err(|_| half())?;
+            let (wn, gn) = (
+                self.out_dims * self.in_dims / 8,
+                self.out_dims * self.in_dims / 32,
+            );
+            let matrix = Mxfp4Matrix::new(
+                self.out_dims,
+                self.in_dims,
+                &weight[e * wn..(e + 1) * wn],
+                &scales[e * gn..(e + 1) * gn],
+            )
+            .map_err(|err| err.to_string())?;
+            return Ok(CpuProjection::Mxfp4 {
+                matrix,
+                bias,
+                threads,
+            });
+        };
         let layout = Layout {
             rows: self.out_dims,
             cols: self.in_dims,
             bits: p.bits as usize,
             group_size: p.group_size as usize,
         };
-        let half = || "half-precision expert scales".to_string();
-        let weight = self.weight.try_as_slice::<u32>().map_err(|_| half())?;
         let scales = scales.try_as_slice::<f32>().map_err(|_| half())?;
         let biases = biases.try_as_slice::<f32>().map_err(|_| half())?;
         let (wn, gn) = (
@@ -154,11 +231,44 @@ impl SwitchLinear {
             &biases[e * gn..(e + 1) * gn],
         )
         .map_err(|err| err.to_string())?;
-        Ok(KernelLinear {
+        Ok(CpuProjection::Affine(KernelLinear {
             matrix,
-            bias: None,
-            threads: self.parallel.threads(),
-        })
+            bias,
+            threads,
+        }))
+    }
+}
+
+/// One expert's projection on slices: affine through [`crate::kernel`], or MXFP4.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum CpuProjection<'a> {
+    Affine(KernelLinear<'a>),
+    Mxfp4 {
+        matrix: Mxfp4Matrix<'a>,
+        bias: Option<&'a [f32]>,
+        threads: &'a Threads,
+    },
+}
+
+impl CpuProjection<'_> {
+    /// `x · Wᵀ + b` for one row `x`.
+    fn forward(&self, x: &[f32]) -> Result<Vec<f32>> {
+        match self {
+            CpuProjection::Affine(k) => k.forward(x),
+            CpuProjection::Mxfp4 {
+                matrix,
+                bias,
+                threads,
+            } => {
+                let mut y = matrix
+                    .matvec_t(x, threads)
+                    .map_err(|e| RunnerError::Mlx(format!("MXFP4 product: {e}")))?;
+                if let Some(b) = bias {
+                    y.iter_mut().zip(*b).for_each(|(v, b)| *v += b);
+                }
+                Ok(y)
+            }
+        }
     }
 }
 
@@ -171,6 +281,7 @@ pub(crate) struct MoeBlock {
     down_proj: SwitchLinear,
     top_k: usize,
     routing: Routing,
+    glu: ExpertGlu,
 }
 
 impl MoeBlock {
@@ -189,16 +300,19 @@ impl MoeBlock {
             )));
         }
         let (e, h) = (m.num_experts, m.intermediate_size);
+        let (experts, bias) = m.experts;
         let switch = |w: &mut Weights, name: &str, dims| {
-            SwitchLinear::load(w, q, &format!("{p}.switch_mlp.{name}"), e, dims, par)
+            SwitchLinear::load(w, q, &format!("{p}.{experts}.{name}"), e, dims, bias, par)
         };
+        let (router, router_bias) = m.router;
         Ok(MoeBlock {
-            router: Linear::load(w, q, &format!("{p}.gate"), hidden, e, false, par)?,
+            router: Linear::load(w, q, &format!("{p}.{router}"), hidden, e, router_bias, par)?,
             gate_proj: switch(w, "gate_proj", (hidden, h))?,
             up_proj: switch(w, "up_proj", (hidden, h))?,
             down_proj: switch(w, "down_proj", (h, hidden))?,
             top_k: m.top_k,
             routing: m.routing,
+            glu: m.glu,
         })
     }
 
@@ -228,7 +342,7 @@ impl MoeBlock {
         let xe = x.expand_dims_axes(&[-2, -3])?;
         let up = self.up_proj.forward(&xe, &indices)?;
         let gate = self.gate_proj.forward(&xe, &indices)?;
-        let hidden = Activation::Silu.forward(&gate)?.multiply(&up)?;
+        let hidden = self.glu.forward(&gate, &up)?;
         let y = self
             .down_proj
             .forward(&hidden, &indices)?
@@ -257,6 +371,7 @@ impl MoeBlock {
             experts,
             top_k: self.top_k,
             routing: self.routing,
+            glu: self.glu,
         })
     }
 }
@@ -266,9 +381,10 @@ impl MoeBlock {
 pub(crate) struct CpuMoe<'m> {
     router: KernelLinear<'m>,
     /// Per expert: gate, up and down projections.
-    experts: Vec<[KernelLinear<'m>; 3]>,
+    experts: Vec<[CpuProjection<'m>; 3]>,
     top_k: usize,
     routing: Routing,
+    glu: ExpertGlu,
 }
 
 impl CpuMoe<'_> {
@@ -279,7 +395,11 @@ impl CpuMoe<'_> {
         let mut out = vec![0.0f32; x.len()];
         for (e, weight) in chosen {
             let [gate, up, down] = &self.experts[e];
-            let y = gated_mlp(gate, up, down, Activation::Silu, x)?;
+            let mut h = gate.forward(x)?;
+            for (g, u) in h.iter_mut().zip(up.forward(x)?) {
+                *g = self.glu.apply(*g, u);
+            }
+            let y = down.forward(&h)?;
             for (o, v) in out.iter_mut().zip(&y) {
                 *o += v * weight;
             }

@@ -1,12 +1,13 @@
-//! MLX affine quantization: which parameters a module was packed with.
+//! MLX quantization: which parameters a module was packed with.
 //!
 //! A quantized module `p` has `p.weight` (uint32, `bits` values per 32-bit word),
-//! `p.scales` and `p.biases` (one per `group_size` inputs): `w = scale · q + bias`.
+//! `p.scales` and, in affine mode, `p.biases` (one per `group_size` inputs):
+//! `w = scale · q + bias`; in mxfp4 mode `w = 2^(scale − 127) · e2m1(q)`.
 //! The parameters come from `config.json`'s per-module override when there is one,
 //! else from the tensor shapes (as mlx-lm infers them), which also checks the global
 //! `bits`/`group_size`.
 
-use crate::config::{QuantParams, Quantization};
+use crate::config::{QuantMode, QuantParams, Quantization};
 use crate::error::{Result, RunnerError};
 use crate::weights::Weights;
 
@@ -49,6 +50,7 @@ pub fn resolve(
     let inferred = QuantParams {
         bits: packed * 32 / in_dims,
         group_size: in_dims / groups,
+        mode: quantization.map(|q| q.mode).unwrap_or_default(),
     };
     let params = match quantization.and_then(|q| q.overrides.get(path)) {
         Some(Some(p)) => *p,
@@ -66,11 +68,19 @@ pub fn resolve(
             params.bits, params.group_size
         )));
     }
-    if !SUPPORTED_BITS.contains(&params.bits) || !SUPPORTED_GROUP_SIZES.contains(&params.group_size)
-    {
+    let supported = match params.mode {
+        QuantMode::Affine => {
+            SUPPORTED_BITS.contains(&params.bits)
+                && SUPPORTED_GROUP_SIZES.contains(&params.group_size)
+        }
+        QuantMode::Mxfp4 => params.bits == 4 && params.group_size == 32,
+    };
+    if !supported {
         return Err(bad(format!(
-            "{} bits with group size {} is not supported",
-            params.bits, params.group_size
+            "{} bits with group size {} is not supported in {} mode",
+            params.bits,
+            params.group_size,
+            params.mode.name()
         )));
     }
     Ok(Some(params))

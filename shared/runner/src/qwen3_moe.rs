@@ -8,7 +8,7 @@
 use crate::config::ModelConfig;
 use crate::error::Result;
 use crate::layers::DecoderSpec;
-use crate::moe::{MoeSpec, Routing};
+use crate::moe::{ExpertGlu, MoeSpec, Routing};
 use crate::weights::Weights;
 
 pub const MODEL_TYPE: &str = "qwen3_moe";
@@ -31,6 +31,9 @@ pub fn spec(config: &ModelConfig, _weights: &Weights) -> Result<DecoderSpec> {
             normalize: config.norm_topk_prob,
         },
         module: "mlp",
+        router: ("gate", false),
+        experts: ("switch_mlp", false),
+        glu: ExpertGlu::Swiglu,
         sparse_layers: (0..config.num_hidden_layers)
             .map(|i| !config.mlp_only_layers.contains(&i) && experts > 0 && (i + 1) % step == 0)
             .collect(),

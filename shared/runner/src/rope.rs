@@ -69,8 +69,19 @@ impl Rope {
                     mscale,
                 })
             }
+            "yarn" => {
+                let (freqs, mscale) = yarn(spec.dims, spec.theta, scaling)?;
+                Ok(Rope {
+                    dims,
+                    traditional: spec.traditional,
+                    base: None,
+                    scale: 1.0,
+                    freqs: Some(freqs),
+                    mscale,
+                })
+            }
             other => Err(RunnerError::Mlx(format!(
-                "rope scaling `{other}` is not supported (default, linear, llama3, longrope)"
+                "rope scaling `{other}` is not supported (default, linear, llama3, longrope, yarn)"
             ))),
         }
     }
@@ -135,6 +146,51 @@ fn long_rope(dims: usize, base: f32, s: &RopeScaling) -> Result<(Array, f32)> {
         None => (1.0 + factor.ln() / original.ln()).sqrt() as f32,
     };
     Ok((freqs, mscale))
+}
+
+/// YaRN (mlx-lm's `YarnRoPE`): frequencies blended between interpolated and original
+/// over the correction range of `beta_fast`..`beta_slow` rotations, and the input scale
+/// `mscale(factor, mscale) / mscale(factor, mscale_all_dim)`, with the same float32 MLX
+/// operations (the range and the scale in float64, as Python computes them).
+fn yarn(dims: usize, base: f32, s: &RopeScaling) -> Result<(Array, f32)> {
+    let factor = s.factor.unwrap_or(1.0) as f64;
+    let original = s.original_max_position_embeddings.unwrap_or(4096.0) as f64;
+    let correction = |rotations: f64| {
+        dims as f64 * (original / (rotations * 2.0 * std::f64::consts::PI)).ln()
+            / (2.0 * (base as f64).ln())
+    };
+    let low = correction(s.beta_fast.unwrap_or(32.0) as f64)
+        .floor()
+        .max(0.0);
+    let high = correction(s.beta_slow.unwrap_or(1.0) as f64)
+        .ceil()
+        .min(dims as f64 - 1.0);
+    let high = if low == high { high + 0.001 } else { high };
+    let ramp = ops::arange::<_, f32>(0.0, (dims / 2) as f32, 1.0)?
+        .subtract(Array::from_f32(low as f32))?
+        .divide(Array::from_f32((high - low) as f32))?;
+    let ramp = ops::clip(&ramp, (Array::from_f32(0.0), Array::from_f32(1.0)))?;
+    let one = Array::from_f32(1.0);
+    let mask = one.subtract(&ramp)?;
+    let exponents =
+        ops::arange::<_, f32>(0.0, dims as f32, 2.0)?.divide(Array::from_f32(dims as f32))?;
+    let extra = ops::power(Array::from_f32(base), &exponents)?;
+    let inter = Array::from_f32(factor as f32).multiply(&extra)?;
+    let freqs = inter.multiply(&extra)?.divide(
+        inter
+            .multiply(&mask)?
+            .add(extra.multiply(one.subtract(&mask)?)?)?,
+    )?;
+    freqs.eval()?;
+    let get = |m: f64| {
+        if factor <= 1.0 {
+            1.0
+        } else {
+            0.1 * m * factor.ln() + 1.0
+        }
+    };
+    let mscale = get(s.mscale.unwrap_or(1.0) as f64) / get(s.mscale_all_dim.unwrap_or(0.0) as f64);
+    Ok((freqs, mscale as f32))
 }
 
 /// Llama 3.x frequency smoothing, computed with the same float32 MLX ops as mlx-lm.

@@ -1,6 +1,6 @@
 //! [`Runner`]: a loaded model with its tokenizer, chat template and stop tokens.
 
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -9,8 +9,8 @@ use mlxk_core::ndjson::{ChatMessage, Request};
 use tokenizers::Tokenizer;
 
 use crate::arch;
+use crate::channels::{Channels, HarmonyTokens, Routed};
 use crate::config::{read_json, ModelConfig};
-use crate::detokenizer::StreamingDetokenizer;
 use crate::error::{Result, RunnerError};
 use crate::generate::{self, GenerationStats, TokenGenerator};
 use crate::kernel::Threads;
@@ -87,9 +87,13 @@ impl std::fmt::Debug for Runner {
 /// One step of a streamed generation.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// A generated token and the text it completes (may be empty while a multi-byte
-    /// character or a word is incomplete).
+    /// A generated token and the answer text it completes (may be empty while a
+    /// multi-byte character or a word is incomplete, and for a harmony model's control
+    /// tokens, headers and reasoning).
     Token { id: u32, text: String },
+    /// Text of a harmony model's reasoning (gpt-oss's `analysis` channel, tool
+    /// preambles): not part of the answer ([`crate::channels`]).
+    Reasoning { text: String },
     /// Generation ended: `text` is whatever was still held back.
     Done {
         text: String,
@@ -329,11 +333,10 @@ impl Runner {
         params: &SamplingParams,
         interrupt: Option<Arc<AtomicBool>>,
     ) -> Result<Generation<'_>> {
-        Ok(Generation {
-            tokens: self.generate_tokens(prompt, params, interrupt)?,
-            detokenizer: StreamingDetokenizer::new(&self.tokenizer),
-            done: false,
-        })
+        Ok(Generation::new(
+            self.generate_tokens(prompt, params, interrupt)?,
+            &self.tokenizer,
+        ))
     }
 
     /// Runs a whole generation, calling `on_text` with each new piece of text; returns
@@ -349,6 +352,7 @@ impl Runner {
         for event in self.generate(prompt, params, interrupt)? {
             let (piece, stats) = match event? {
                 Event::Token { text, .. } => (text, None),
+                Event::Reasoning { .. } => continue,
                 Event::Done { text, stats } => (text, Some(stats)),
             };
             if !piece.is_empty() {
@@ -410,26 +414,38 @@ pub(crate) fn collect_stop_tokens(
     Ok(stop)
 }
 
-/// A streamed generation: [`Event::Token`]s, then one [`Event::Done`].
+/// A streamed generation: an [`Event::Token`] per token (then an [`Event::Reasoning`]
+/// when a harmony model's reasoning text completes), then one [`Event::Done`].
 pub struct Generation<'r> {
     tokens: TokenGenerator<'r>,
-    detokenizer: StreamingDetokenizer<'r>,
+    channels: Channels<'r>,
+    /// Events to deliver before the next token.
+    queue: VecDeque<Event>,
     done: bool,
 }
 
 impl<'r> Generation<'r> {
-    /// Streams the text of `tokens`.
+    /// Streams the text of `tokens`, routed by the harmony format when the tokenizer has
+    /// its control tokens.
     pub(crate) fn new(tokens: TokenGenerator<'r>, tokenizer: &'r Tokenizer) -> Self {
         Generation {
             tokens,
-            detokenizer: StreamingDetokenizer::new(tokenizer),
+            channels: Channels::new(tokenizer, HarmonyTokens::of(tokenizer)),
+            queue: VecDeque::new(),
             done: false,
         }
     }
 
-    /// Token ids generated so far (stop token excluded).
-    pub fn token_ids(&self) -> &[u32] {
-        self.detokenizer.tokens()
+    /// The answer part of `routed`; its reasoning part is queued.
+    fn answer(&mut self, routed: Option<Routed>) -> String {
+        match routed {
+            Some(Routed::Answer(text)) => text,
+            Some(Routed::Reasoning(text)) => {
+                self.queue.push_back(Event::Reasoning { text });
+                String::new()
+            }
+            None => String::new(),
+        }
     }
 }
 
@@ -437,26 +453,46 @@ impl Iterator for Generation<'_> {
     type Item = Result<Event>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(event) = self.queue.pop_front() {
+            return Some(Ok(event));
+        }
         if self.done {
             return None;
         }
-        match self.tokens.next() {
-            Some(Ok(id)) => Some(
-                self.detokenizer
-                    .push(id)
-                    .map(|text| Event::Token { id, text }),
-            ),
-            Some(Err(e)) => {
+        let routed = match self.tokens.next() {
+            Some(Ok(id)) => self.channels.push(id).map(|r| (Some(id), r)),
+            Some(Err(e)) => Err(e),
+            None => self.channels.finish().map(|r| (None, r)),
+        };
+        let (id, routed) = match routed {
+            Ok(r) => r,
+            Err(e) => {
                 self.done = true;
-                Some(Err(e))
+                return Some(Err(e));
             }
+        };
+        let text = self.answer(routed);
+        let event = match id {
+            Some(id) => Event::Token { id, text },
             None => {
                 self.done = true;
-                Some(self.detokenizer.finish().map(|text| Event::Done {
+                Event::Done {
                     text,
                     stats: self.tokens.stats(),
-                }))
+                }
             }
+        };
+        // A token's event comes before the reasoning it completed; Done comes last.
+        match (&event, self.queue.pop_front()) {
+            (Event::Done { .. }, Some(reasoning)) => {
+                self.queue.push_back(event);
+                Some(Ok(reasoning))
+            }
+            (_, Some(reasoning)) => {
+                self.queue.push_front(reasoning);
+                Some(Ok(event))
+            }
+            (_, None) => Some(Ok(event)),
         }
     }
 }

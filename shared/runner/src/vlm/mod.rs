@@ -19,6 +19,7 @@
 //! for event in model.generate(&input, &SamplingParams::greedy(128), None)? {
 //!     match event? {
 //!         Event::Token { text, .. } => print!("{text}"),
+//!         Event::Reasoning { .. } => {}
 //!         Event::Done { text, stats } => println!("{text}\n{stats:?}"),
 //!     }
 //! }

@@ -47,6 +47,7 @@ fn streamed_events_concatenate_to_the_text_and_end_with_done() {
     {
         match event.unwrap() {
             Event::Token { text: t, .. } => text.push_str(&t),
+            Event::Reasoning { .. } => {}
             Event::Done { text: t, stats } => {
                 text.push_str(&t);
                 done = Some(stats);

@@ -425,6 +425,7 @@ fn vision_streams_text_and_stats() {
                 ids.push(id);
                 text.push_str(&t);
             }
+            mlxk_runner::Event::Reasoning { .. } => {}
             mlxk_runner::Event::Done { text: t, stats } => {
                 text.push_str(&t);
                 done = Some(stats);
