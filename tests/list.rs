@@ -15,9 +15,14 @@ const SMOL: &str = "mlx-community/SmolLM2-135M-Instruct-4bit";
 
 /// The converted SmolLM2 as the Hub would serve it: LFS weights, small files by git sha1.
 pub fn smollm2(cache: &TestCache, name: &str) -> RepoBuilder {
-    let dir = fixtures::smollm2_mlx();
+    from_dir(cache, name, &fixtures::smollm2_mlx())
+}
+
+/// The model folder `dir` as the Hub would serve it: weights and tokenizer.json by LFS,
+/// the other files by git sha1.
+pub fn from_dir(cache: &TestCache, name: &str, dir: &Path) -> RepoBuilder {
     let mut repo = cache.repo(name);
-    for entry in fs::read_dir(&dir).unwrap() {
+    for entry in fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
         let rel = path.file_name().unwrap().to_str().unwrap().to_string();
         if rel.starts_with('.') {

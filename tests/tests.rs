@@ -9,6 +9,7 @@ mod audio_telephone;
 mod audio_words;
 mod docs;
 mod list;
+mod list_families;
 mod pull;
 mod push;
 mod readme;

@@ -155,12 +155,8 @@ fn is_audio_processor(ev: &Evidence) -> bool {
 fn quantization(ev: &Evidence) -> Option<String> {
     if let Some(config) = ev.config.object() {
         for key in ["quantization", "quantization_config"] {
-            if let Some(bits) = config
-                .get(key)
-                .and_then(|q| q.get("bits"))
-                .and_then(Value::as_u64)
-            {
-                return Some(format!("{bits}bit"));
+            if let Some(label) = config.get(key).and_then(mlx_recipe) {
+                return Some(label);
             }
         }
         let dtype = config
@@ -175,6 +171,44 @@ fn quantization(ev: &Evidence) -> Option<String> {
         });
     }
     gguf_info(ev).and_then(|g| g.file_type.clone())
+}
+
+/// An MLX `quantization` entry as a label: `4bit` for affine quantization (per-module bit
+/// overrides of the same mode keep the global label, as mlx-knife shows them), `mxfp4` for
+/// microscaling FP4, and the labels joined by `+` when modules differ in mode (gpt-oss's
+/// MXFP4-Q8 recipe: `8bit+mxfp4`). A module entry without `mode` is affine, as mlx-lm
+/// quantizes it.
+fn mlx_recipe(q: &Value) -> Option<String> {
+    let bits = q.get("bits").and_then(Value::as_u64)?;
+    let mode = |entry: &Value| {
+        entry
+            .get("mode")
+            .and_then(Value::as_str)
+            .unwrap_or("affine")
+            .to_string()
+    };
+    let label = |mode: &str, bits: u64| match mode {
+        "affine" => format!("{bits}bit"),
+        other => other.to_string(),
+    };
+    let global_mode = mode(q);
+    let mut others: Vec<String> = q
+        .as_object()?
+        .values()
+        .filter(|v| v.is_object() && mode(v) != global_mode)
+        .map(|v| {
+            label(
+                &mode(v),
+                v.get("bits").and_then(Value::as_u64).unwrap_or(bits),
+            )
+        })
+        .collect();
+    others.sort();
+    others.dedup();
+    let labels: Vec<String> = std::iter::once(label(&global_mode, bits))
+        .chain(others)
+        .collect();
+    Some(labels.join("+"))
 }
 
 fn context_length(ev: &Evidence) -> Option<u64> {

@@ -1,0 +1,43 @@
+//! mlxk-list on the text families' checkpoints (made by mlx-lm's own classes): each is
+//! healthy, runtime-compatible, of its architecture, and its quantization recipe is named
+//! as it is — gpt-oss's MXFP4-Q8 is MXFP4 experts beside 8-bit affine layers.
+
+use crate::harness::fixtures;
+use crate::harness::{wire, TestCache};
+use crate::list::from_dir;
+
+const LIST: &str = env!("CARGO_BIN_EXE_mlxk-list");
+
+#[test]
+fn families_are_runtime_compatible_and_their_recipes_named() {
+    let cache = TestCache::new();
+    let families = [
+        ("tiny-mistral-4bit", "mistral", "4bit"),
+        ("tiny-phi3-4bit", "phi3", "4bit"),
+        ("tiny-mixtral-4bit", "mixtral", "4bit"),
+        ("tiny-qwen3-moe-4bit", "qwen3_moe", "4bit"),
+        ("tiny-gpt-oss-mxfp4-q8", "gpt_oss", "8bit+mxfp4"),
+    ];
+    for (dir, ..) in families {
+        from_dir(
+            &cache,
+            &format!("mlx-community/{dir}"),
+            &fixtures::tiny_family(dir),
+        )
+        .build();
+    }
+    let run = cache.run(LIST, &["--json", "--health"]);
+    let (models, errors, _) = wire::list_output(&run.stdout());
+    assert!(errors.is_empty(), "{errors:?}");
+    for (dir, architecture, quantization) in families {
+        let name = format!("mlx-community/{dir}");
+        let m = models
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {models:?}"));
+        assert_eq!(m.health, "healthy", "{name}: {:?}", m.reason);
+        assert!(m.runtime_compatible, "{name}: {:?}", m.runtime_reason);
+        assert_eq!(m.architecture.as_deref(), Some(architecture), "{name}");
+        assert_eq!(m.quantization.as_deref(), Some(quantization), "{name}");
+    }
+}
