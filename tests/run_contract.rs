@@ -171,11 +171,12 @@ fn an_unparsable_memory_limit_is_a_usage_error() {
 }
 
 /// mlx-knife's text portfolio families (tiny checkpoints made by mlx-lm's own classes).
-const FAMILIES: [&str; 4] = [
+const FAMILIES: [&str; 5] = [
     "tiny-mistral-4bit",
     "tiny-phi3-4bit",
     "tiny-mixtral-4bit",
     "tiny-qwen3-moe-4bit",
+    "tiny-gpt-oss-mxfp4-q8",
 ];
 
 /// Each family answers through the binary, on the CPU decode step (`--verbose` says
