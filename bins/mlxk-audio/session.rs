@@ -16,9 +16,9 @@ use mlxk_core::ndjson::{self, AudioMessage, FileError, Health, ModelType, Summar
 use mlxk_core::output::{report, Closed, Out};
 use mlxk_runner::memory::process_peak_memory;
 use mlxk_runner::whisper::{
-    self, language_code, LoadWhisper, SampleSource, Task, TranscribeOptions, Transcript, VadGate,
-    Whisper,
+    self, language_code, SampleSource, Task, TranscribeOptions, Transcript, VadGate, Whisper,
 };
+use mlxk_runner::LoadOptions;
 
 use crate::cli::{Args, TaskArg};
 use crate::failure::Failure;
@@ -197,9 +197,9 @@ impl<'a> Session<'a> {
                 what,
             });
         }
-        let options = LoadWhisper {
+        let options = LoadOptions {
             check_memory: !self.args.force,
-            ..LoadWhisper::default()
+            ..LoadOptions::default()
         };
         let whisper = Whisper::load(&path, &options).map_err(Failure::Runner)?;
         if self.args.verbose {

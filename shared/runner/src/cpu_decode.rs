@@ -342,19 +342,10 @@ impl<'m> CpuDecoder<'m> {
             .collect()
     }
 
-    /// Feeds `token` at position `caches[0].len()`; returns the logits (`[vocab]`).
-    pub fn step(&self, token: u32, caches: &mut [CpuKvCache]) -> Result<Vec<f32>> {
-        self.step_shifted(token, caches, 0)
-    }
-
-    /// [`CpuDecoder::step`] with the token's rope position `caches[0].len() + shift`
-    /// (multimodal rope after a prompt with image positions: mlx-vlm's `rope_deltas`).
-    pub fn step_shifted(
-        &self,
-        token: u32,
-        caches: &mut [CpuKvCache],
-        shift: i64,
-    ) -> Result<Vec<f32>> {
+    /// Feeds `token` at position `caches[0].len()`, its rope position shifted by `shift`
+    /// (multimodal rope after a prompt with image positions: mlx-vlm's `rope_deltas`;
+    /// 0 otherwise); returns the logits (`[vocab]`).
+    pub fn step(&self, token: u32, caches: &mut [CpuKvCache], shift: i64) -> Result<Vec<f32>> {
         let d = self.embed.matrix.layout.cols;
         let mut h = vec![0.0f32; d];
         let row = token as usize;

@@ -23,7 +23,7 @@ use mlxk_core::ndjson::FinishReason;
 use crate::cpu_decode::{CpuDecoder, CpuKvCache};
 use crate::error::{Result, RunnerError};
 use crate::kv_cache::{KvCache, StepKvCache};
-use crate::layers::DecoderModel;
+use crate::layers::{DecoderModel, ForwardInput};
 use crate::memory::{process_peak_memory, PREFILL_STEP};
 use crate::rope::MropePositions;
 use crate::sampler::{Sampler, SamplingParams};
@@ -89,23 +89,14 @@ impl<'m> TokenGenerator<'m> {
     /// Prepares a generation; nothing runs until the first `next()`.
     pub fn new(
         model: &'m DecoderModel,
-        prompt: &[u32],
+        prompt: Prompt<'_>,
         params: &SamplingParams,
-        stop: &'m HashSet<u32>,
-        context_length: usize,
+        limits: Limits<'m>,
         interrupt: Option<Arc<AtomicBool>>,
     ) -> Result<Self> {
-        if prompt.is_empty() {
-            return Err(RunnerError::EmptyPrompt);
-        }
-        if prompt.len() >= context_length {
-            return Err(RunnerError::PromptTooLong {
-                prompt_tokens: prompt.len(),
-                context_length,
-            });
-        }
+        prompt.check(limits.context_length)?;
         let mut sampler = Sampler::new(params)?;
-        sampler.observe_ids(prompt);
+        sampler.observe_ids(prompt.ids);
         let caches = (0..model.spec().num_layers)
             .map(|_| StepKvCache::new())
             .collect();
@@ -114,15 +105,15 @@ impl<'m> TokenGenerator<'m> {
             caches,
             cpu: CpuDecoder::new(model).ok().map(|d| (d, None)),
             sampler,
-            stop,
+            stop: limits.stop,
             interrupt,
             max_tokens: params.max_tokens,
-            context_length,
-            prompt: Some(prompt.to_vec()),
-            embeds: None,
-            positions: None,
+            context_length: limits.context_length,
+            prompt: Some(prompt.ids.to_vec()),
+            prompt_tokens: prompt.ids.len(),
+            embeds: prompt.embeddings,
+            positions: prompt.positions,
             kept_logits: None,
-            prompt_tokens: prompt.len(),
             pending: None,
             generated: 0,
             start: Instant::now(),
@@ -130,32 +121,6 @@ impl<'m> TokenGenerator<'m> {
             last_token_at: None,
             finish: None,
         })
-    }
-
-    /// Like [`TokenGenerator::new`], but the prompt enters the model as the input
-    /// embeddings `embeds` (`[1, prompt.len(), hidden]`) instead of through the token
-    /// embedding; `prompt` still feeds the sampler's repetition penalty.
-    pub fn with_embeddings(
-        model: &'m DecoderModel,
-        prompt: &[u32],
-        embeds: Array,
-        params: &SamplingParams,
-        stop: &'m HashSet<u32>,
-        context_length: usize,
-        interrupt: Option<Arc<AtomicBool>>,
-    ) -> Result<Self> {
-        check_embeddings(prompt, &embeds)?;
-        let mut generator = Self::new(model, prompt, params, stop, context_length, interrupt)?;
-        generator.embeds = Some(embeds);
-        Ok(generator)
-    }
-
-    /// Places the prompt at explicit multimodal rope positions (Qwen2-VL family), and
-    /// every generated token at its cache offset plus `positions.delta`.
-    pub fn with_positions(mut self, positions: MropePositions) -> Result<Self> {
-        check_positions(self.prompt_tokens, &positions)?;
-        self.positions = Some(positions);
-        Ok(self)
     }
 
     /// Keeps the logits each token is sampled from (for comparisons with a reference;
@@ -180,10 +145,9 @@ impl<'m> TokenGenerator<'m> {
             .collect()
     }
 
-    /// Feeds `input` (`[1, L]` ids or `[1, L, hidden]` embeddings, at `positions` when
-    /// given) and returns the sampled next token (lazy `[1]` array).
-    fn step(&mut self, input: Input<'_>, positions: Option<&Array>) -> Result<Array> {
-        let hidden = input.forward(self.model, &mut self.caches, positions)?;
+    /// Feeds `input` and returns the sampled next token (lazy `[1]` array).
+    fn step(&mut self, input: ForwardInput<'_>) -> Result<Array> {
+        let hidden = self.model.forward(input, &mut self.caches)?;
         let logits = self.model.last_logits(&hidden)?;
         if let Some(kept) = &mut self.kept_logits {
             kept.push(logits.clone());
@@ -219,7 +183,7 @@ impl<'m> TokenGenerator<'m> {
         if self.interrupted() {
             return Ok(());
         }
-        let token = self.step(last.as_input(), last_positions.as_ref())?;
+        let token = self.step(last.as_input().at(last_positions.as_ref()))?;
         async_eval([&token])?;
         self.pending = Some(token);
         Ok(())
@@ -252,7 +216,7 @@ impl<'m> TokenGenerator<'m> {
         }
         let caches = caches.as_mut().expect("imported above");
         let shift = self.positions.as_ref().map_or(0, |p| p.delta);
-        let logits = decoder.step_shifted(token, caches, shift)?;
+        let logits = decoder.step(token, caches, shift)?;
         let logits = Array::from_slice(&logits, &[1, logits.len() as i32]);
         if let Some(kept) = &mut self.kept_logits {
             kept.push(logits.clone());
@@ -299,7 +263,7 @@ impl<'m> TokenGenerator<'m> {
                 let ids = current.reshape(&[1, 1])?;
                 let offset = self.offset();
                 let positions = self.positions.as_ref().map(|p| p.decode_at(offset));
-                let next = self.step(Input::Ids(&ids), positions.as_ref())?;
+                let next = self.step(ForwardInput::ids(&ids).at(positions.as_ref()))?;
                 async_eval([&next])?;
                 self.pending = Some(next);
             }
@@ -369,26 +333,6 @@ impl Iterator for TokenGenerator<'_> {
     }
 }
 
-/// What a forward pass is fed.
-enum Input<'a> {
-    Ids(&'a Array),
-    Embeds(&'a Array),
-}
-
-impl Input<'_> {
-    fn forward(
-        &self,
-        model: &DecoderModel,
-        caches: &mut [StepKvCache],
-        positions: Option<&Array>,
-    ) -> Result<Array> {
-        match self {
-            Input::Ids(ids) => model.forward_hidden_at(ids, caches, positions),
-            Input::Embeds(h) => model.forward_embeddings_at(h, caches, positions),
-        }
-    }
-}
-
 /// The last prompt position, still to be run (it yields the first logits).
 enum Last {
     Ids(Array),
@@ -396,33 +340,71 @@ enum Last {
 }
 
 impl Last {
-    fn as_input(&self) -> Input<'_> {
+    fn as_input(&self) -> ForwardInput<'_> {
         match self {
-            Last::Ids(a) => Input::Ids(a),
-            Last::Embeds(a) => Input::Embeds(a),
+            Last::Ids(a) => ForwardInput::ids(a),
+            Last::Embeds(a) => ForwardInput::embeddings(a),
         }
     }
 }
 
-fn check_embeddings(prompt: &[u32], embeds: &Array) -> Result<()> {
-    if embeds.ndim() != 3 || embeds.dim(0) != 1 || embeds.dim(1) as usize != prompt.len() {
-        return Err(RunnerError::Mlx(format!(
-            "prompt embeddings {:?} do not match {} prompt tokens",
-            embeds.shape(),
-            prompt.len()
-        )));
-    }
-    Ok(())
+/// A prompt as it enters the model: its token ids (which feed the repetition penalty
+/// too) and, for vision models, the input embeddings that replace the token embedding
+/// (`[1, L, hidden]`, image features merged in) and explicit multimodal rope positions
+/// (Qwen2-VL family; generated tokens then follow at their cache offset plus
+/// `positions.delta`).
+#[derive(Debug, Clone, Default)]
+pub struct Prompt<'p> {
+    pub ids: &'p [u32],
+    pub embeddings: Option<Array>,
+    pub positions: Option<MropePositions>,
 }
 
-fn check_positions(prompt_tokens: usize, positions: &MropePositions) -> Result<()> {
-    if positions.ids.shape() != [3, prompt_tokens as i32] {
-        return Err(RunnerError::Mlx(format!(
-            "rope positions {:?} do not match {prompt_tokens} prompt tokens",
-            positions.ids.shape()
-        )));
+impl<'p> Prompt<'p> {
+    /// A prompt of token ids only.
+    pub fn ids(ids: &'p [u32]) -> Self {
+        Prompt {
+            ids,
+            ..Prompt::default()
+        }
     }
-    Ok(())
+
+    fn check(&self, context_length: usize) -> Result<()> {
+        let n = self.ids.len();
+        if n == 0 {
+            return Err(RunnerError::EmptyPrompt);
+        }
+        if n >= context_length {
+            return Err(RunnerError::PromptTooLong {
+                prompt_tokens: n,
+                context_length,
+            });
+        }
+        if let Some(e) = &self.embeddings {
+            if e.ndim() != 3 || e.dim(0) != 1 || e.dim(1) as usize != n {
+                return Err(RunnerError::Mlx(format!(
+                    "prompt embeddings {:?} do not match {n} prompt tokens",
+                    e.shape()
+                )));
+            }
+        }
+        if let Some(p) = &self.positions {
+            if p.ids.shape() != [3, n as i32] {
+                return Err(RunnerError::Mlx(format!(
+                    "rope positions {:?} do not match {n} prompt tokens",
+                    p.ids.shape()
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// When generation must stop besides `max_tokens`: the stop tokens and the context.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits<'m> {
+    pub stop: &'m HashSet<u32>,
+    pub context_length: usize,
 }
 
 /// Prefills all but the last prompt position in chunks of [`PREFILL_STEP`] (from ids,
@@ -445,17 +427,14 @@ fn prefill_body(
         }
         let end = (start + PREFILL_STEP).min(n - 1);
         let at = positions.map(|p| p.index((.., start as i32..end as i32)));
-        match embeds {
-            Some(e) => {
-                let h = e.index((.., start as i32..end as i32, ..));
-                model.forward_embeddings_at(&h, caches, at.as_ref())?;
-            }
-            None => {
-                let chunk = &prompt[start..end];
-                let ids = Array::from_slice(chunk, &[1, chunk.len() as i32]);
-                model.forward_hidden_at(&ids, caches, at.as_ref())?;
-            }
-        }
+        let chunk = match embeds {
+            Some(e) => Last::Embeds(e.index((.., start as i32..end as i32, ..))),
+            None => Last::Ids(Array::from_slice(
+                &prompt[start..end],
+                &[1, (end - start) as i32],
+            )),
+        };
+        model.forward(chunk.as_input().at(at.as_ref()), caches)?;
         let state: Vec<&Array> = caches.iter().flat_map(|c| c.state()).collect();
         eval(state)?;
         if clear_cache {
@@ -475,43 +454,18 @@ fn prefill_body(
 
 /// Logits (float32, `[vocab]`) at the last position of `prompt`, computed exactly as
 /// generation computes them before sampling the first token.
-pub fn prompt_logits(model: &DecoderModel, prompt: &[u32]) -> Result<Vec<f32>> {
-    prompt_logits_with(model, prompt, None)
-}
-
-/// [`prompt_logits`] for a prompt fed as input embeddings (`[1, L, hidden]`) when
-/// `embeds` is given.
-pub fn prompt_logits_with(
-    model: &DecoderModel,
-    prompt: &[u32],
-    embeds: Option<&Array>,
-) -> Result<Vec<f32>> {
-    prompt_logits_at(model, prompt, embeds, None)
-}
-
-/// [`prompt_logits_with`] at explicit multimodal rope positions when given.
-pub fn prompt_logits_at(
-    model: &DecoderModel,
-    prompt: &[u32],
-    embeds: Option<&Array>,
-    positions: Option<&MropePositions>,
-) -> Result<Vec<f32>> {
-    if prompt.is_empty() {
-        return Err(RunnerError::EmptyPrompt);
-    }
-    if let Some(e) = embeds {
-        check_embeddings(prompt, e)?;
-    }
-    if let Some(p) = positions {
-        check_positions(prompt.len(), p)?;
-    }
+pub fn prompt_logits(model: &DecoderModel, prompt: &Prompt<'_>) -> Result<Vec<f32>> {
+    prompt.check(usize::MAX)?;
     let mut caches: Vec<StepKvCache> = (0..model.spec().num_layers)
         .map(|_| StepKvCache::new())
         .collect();
-    let ids = positions.map(|p| &p.ids);
-    let (last, at) = prefill_body(model, prompt, embeds, ids, &mut caches, false, &|| false)?
-        .expect("never interrupted");
-    let hidden = last.as_input().forward(model, &mut caches, at.as_ref())?;
+    let ids = prompt.positions.as_ref().map(|p| &p.ids);
+    let embeds = prompt.embeddings.as_ref();
+    let (last, at) = prefill_body(model, prompt.ids, embeds, ids, &mut caches, false, &|| {
+        false
+    })?
+    .expect("never interrupted");
+    let hidden = model.forward(last.as_input().at(at.as_ref()), &mut caches)?;
     let logits = model
         .last_logits(&hidden)?
         .as_dtype(mlx_rs::Dtype::Float32)?;

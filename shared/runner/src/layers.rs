@@ -453,6 +453,46 @@ impl DecoderLayer {
     }
 }
 
+/// What one forward pass is fed.
+#[derive(Debug, Clone, Copy)]
+pub enum Tokens<'a> {
+    /// Token ids `[1, L]` (int32/uint32).
+    Ids(&'a Array),
+    /// Input embeddings `[1, L, hidden]`: a vision model's text embeddings with the image
+    /// features merged in (scaled by [`DecoderSpec::embed_scale`] like token embeddings).
+    Embeddings(&'a Array),
+}
+
+/// One forward pass's input: its tokens, at the positions that follow the cache, or at
+/// explicit multimodal rope positions `[3, L]` (a model with
+/// [`DecoderSpec::mrope_section`]).
+#[derive(Debug, Clone, Copy)]
+pub struct ForwardInput<'a> {
+    pub tokens: Tokens<'a>,
+    pub positions: Option<&'a Array>,
+}
+
+impl<'a> ForwardInput<'a> {
+    pub fn ids(ids: &'a Array) -> Self {
+        ForwardInput {
+            tokens: Tokens::Ids(ids),
+            positions: None,
+        }
+    }
+
+    pub fn embeddings(h: &'a Array) -> Self {
+        ForwardInput {
+            tokens: Tokens::Embeddings(h),
+            positions: None,
+        }
+    }
+
+    /// The same tokens at `positions` (none: after the cache).
+    pub fn at(self, positions: Option<&'a Array>) -> Self {
+        ForwardInput { positions, ..self }
+    }
+}
+
 /// A decoder-only transformer with Hugging Face weight names
 /// (`model.embed_tokens`, `model.layers.N.self_attn.q_proj`, …, `lm_head`).
 #[derive(Debug)]
@@ -544,23 +584,6 @@ impl DecoderModel {
         &self.spec
     }
 
-    /// Runs `ids` (`[1, L]`, int32/uint32) through the layers, updating `caches`,
-    /// and returns the final hidden states `[1, L, hidden]` before the last norm.
-    pub fn forward_hidden<C: KvCache>(&self, ids: &Array, caches: &mut [C]) -> Result<Array> {
-        self.forward_hidden_at(ids, caches, None)
-    }
-
-    /// [`DecoderModel::forward_hidden`] at explicit multimodal positions (`[3, L]`).
-    pub fn forward_hidden_at<C: KvCache>(
-        &self,
-        ids: &Array,
-        caches: &mut [C],
-        positions: Option<&Array>,
-    ) -> Result<Array> {
-        let h = self.embed(ids)?;
-        self.forward_embeddings_at(&h, caches, positions)
-    }
-
     /// Token embeddings of `ids` (any shape → `ids.shape + [hidden]`), in a float type.
     pub fn embed(&self, ids: &Array) -> Result<Array> {
         let h = self.embed_tokens.forward(ids)?;
@@ -573,22 +596,18 @@ impl DecoderModel {
         Ok(h)
     }
 
-    /// Runs input embeddings `[1, L, hidden]` through the layers (the hook vision
-    /// models use to feed image features merged into the text embeddings), updating
-    /// `caches`; returns the final hidden states before the last norm.
-    pub fn forward_embeddings<C: KvCache>(&self, h: &Array, caches: &mut [C]) -> Result<Array> {
-        self.forward_embeddings_at(h, caches, None)
-    }
-
-    /// [`DecoderModel::forward_embeddings`], the inputs at explicit multimodal rope
-    /// positions `[3, L]` when given (a model with [`DecoderSpec::mrope_section`]), else
-    /// at the positions that follow the cache.
-    pub fn forward_embeddings_at<C: KvCache>(
-        &self,
-        h: &Array,
-        caches: &mut [C],
-        positions: Option<&Array>,
-    ) -> Result<Array> {
+    /// Runs `input` through the layers, updating `caches`, and returns the final hidden
+    /// states `[1, L, hidden]` before the last norm.
+    pub fn forward<C: KvCache>(&self, input: ForwardInput<'_>, caches: &mut [C]) -> Result<Array> {
+        let embedded;
+        let h = match input.tokens {
+            Tokens::Ids(ids) => {
+                embedded = self.embed(ids)?;
+                &embedded
+            }
+            Tokens::Embeddings(h) => h,
+        };
+        let positions = input.positions;
         let table = match (positions, &self.mrope) {
             (None, _) => None,
             (Some(p), Some(mrope)) => Some(mrope.cos_sin(p, h.dtype())?),

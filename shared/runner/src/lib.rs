@@ -46,6 +46,7 @@ pub mod config;
 pub mod cpu_decode;
 pub mod detokenizer;
 pub mod error;
+pub mod folder;
 pub mod gemma3;
 pub mod generate;
 pub mod gpt_oss;

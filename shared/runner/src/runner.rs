@@ -12,7 +12,8 @@ use crate::arch;
 use crate::channels::{Channels, HarmonyTokens, Routed};
 use crate::config::{read_json, ModelConfig};
 use crate::error::{Result, RunnerError};
-use crate::generate::{self, GenerationStats, TokenGenerator};
+use crate::folder::TextAssets;
+use crate::generate::{self, GenerationStats, Limits, Prompt, TokenGenerator};
 use crate::kernel::Threads;
 use crate::layers::DecoderModel;
 use crate::linear::Parallelism;
@@ -110,19 +111,8 @@ impl Runner {
         if !arch::is_supported(&config.model_type) {
             return Err(arch::unsupported(&config.model_type));
         }
-        let tokenizer_config = read_json(&dir.join("tokenizer_config.json"))?;
-        let context_length = options
-            .context_length
-            .or(config.max_position_embeddings)
-            .or_else(|| {
-                tokenizer_config
-                    .as_ref()?
-                    .get("model_max_length")?
-                    .as_f64()
-                    .filter(|n| (1.0..1e8).contains(n))
-                    .map(|n| n as usize)
-            })
-            .unwrap_or(FALLBACK_CONTEXT_LENGTH);
+        let assets = TextAssets::load(&dir)?;
+        let context_length = assets.context_length(options, config.max_position_embeddings);
 
         let gate_tokens = options
             .gate_tokens
@@ -130,15 +120,6 @@ impl Runner {
             .min(context_length);
         let estimate = memory::estimate(&dir, &config, gate_tokens, options.upcast)?;
         let verdict = memory::gate(estimate, options.check_memory)?;
-
-        let tokenizer_path = dir.join("tokenizer.json");
-        let tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| RunnerError::Tokenizer(format!("{}: {e}", tokenizer_path.display())))?;
-        let special = tokenizer_config
-            .as_ref()
-            .map(SpecialTokens::from_tokenizer_config)
-            .unwrap_or_default();
-        let template = ChatTemplate::load(&dir)?;
 
         let mut weights = Weights::load(&dir, options.upcast)?;
         let model = arch::build(
@@ -148,33 +129,27 @@ impl Runner {
         )?;
         drop(weights);
 
+        let stop_tokens = assets.stop_tokens(&dir, &config.eos_token_id)?;
+        let TextAssets {
+            tokenizer,
+            special,
+            template,
+            ..
+        } = assets;
         let vocab = tokenizer.get_vocab(true);
         let has_thinking = vocab.contains_key("<think>") && vocab.contains_key("</think>");
-        let mut runner = Runner {
+        Ok(Runner {
             dir,
             config,
             model,
             tokenizer,
             special,
             template,
-            stop_tokens: HashSet::new(),
+            stop_tokens,
             context_length,
             has_thinking,
             memory: verdict,
-        };
-        runner.stop_tokens = runner.collect_stop_tokens()?;
-        Ok(runner)
-    }
-
-    /// Every id that ends generation: see [`collect_stop_tokens`].
-    fn collect_stop_tokens(&self) -> Result<HashSet<u32>> {
-        collect_stop_tokens(
-            &self.dir,
-            &self.config.eos_token_id,
-            &self.tokenizer,
-            &self.special,
-            self.template.as_ref(),
-        )
+        })
     }
 
     pub fn config(&self) -> &ModelConfig {
@@ -316,14 +291,11 @@ impl Runner {
         params: &SamplingParams,
         interrupt: Option<Arc<AtomicBool>>,
     ) -> Result<TokenGenerator<'_>> {
-        TokenGenerator::new(
-            &self.model,
-            prompt,
-            params,
-            &self.stop_tokens,
-            self.context_length,
-            interrupt,
-        )
+        let limits = Limits {
+            stop: &self.stop_tokens,
+            context_length: self.context_length,
+        };
+        TokenGenerator::new(&self.model, Prompt::ids(prompt), params, limits, interrupt)
     }
 
     /// Streams a generation as text events; the last event is [`Event::Done`].
@@ -368,7 +340,7 @@ impl Runner {
 
     /// Logits at the last prompt position, as generation computes them.
     pub fn prompt_logits(&self, prompt: &[u32]) -> Result<Vec<f32>> {
-        generate::prompt_logits(&self.model, prompt)
+        generate::prompt_logits(&self.model, &Prompt::ids(prompt))
     }
 }
 

@@ -53,13 +53,14 @@ use tokenizers::Tokenizer;
 
 use crate::config::{read_json, TokenIds};
 use crate::error::{Result, RunnerError};
-use crate::generate::{self, TokenGenerator};
+use crate::folder::TextAssets;
+use crate::generate::{self, Limits, Prompt, TokenGenerator};
 use crate::linear::Parallelism;
 use crate::memory::{self, MemoryVerdict};
 use crate::rope::MropePositions;
-use crate::runner::{collect_stop_tokens, Generation, LoadOptions};
+use crate::runner::{Generation, LoadOptions};
 use crate::sampler::SamplingParams;
-use crate::template::{ChatTemplate, RenderOptions, SpecialTokens};
+use crate::template::{ChatTemplate, RenderOptions};
 use crate::weights::Weights;
 use family::{Family, FamilyConfig};
 
@@ -210,25 +211,16 @@ impl VisionModel {
         let config = FamilyConfig::read(&dir, &model_type)?;
         let load = &options.load;
         let text_config = config.text();
-        let context_length = load
-            .context_length
-            .or(text_config.max_position_embeddings)
-            .unwrap_or(crate::runner::FALLBACK_CONTEXT_LENGTH);
+        let assets = TextAssets::load(&dir)?;
+        let context_length = assets.context_length(load, text_config.max_position_embeddings);
         let shape = config.shape(options.images_per_prompt.max(1));
         let text_tokens = load.gate_tokens.unwrap_or(DEFAULT_TEXT_TOKENS);
         let weights_bytes = memory::weight_bytes(&dir, load.upcast)?;
         let estimate = memory::estimate_vision(text_config, weights_bytes, &shape, text_tokens);
         let verdict = memory::gate(estimate, load.check_memory)?;
 
-        let tokenizer_path = dir.join("tokenizer.json");
-        let tokenizer = Tokenizer::from_file(&tokenizer_path)
-            .map_err(|e| RunnerError::Tokenizer(format!("{}: {e}", tokenizer_path.display())))?;
-        let special = read_json(&dir.join("tokenizer_config.json"))?
-            .as_ref()
-            .map(SpecialTokens::from_tokenizer_config)
-            .unwrap_or_default();
-        let template = ChatTemplate::load(&dir)?;
         let (token, id) = config.image_token();
+        let tokenizer = &assets.tokenizer;
         let image_token = tokenizer.token_to_id(token);
         if image_token != Some(id) {
             return Err(RunnerError::Tokenizer(format!(
@@ -238,13 +230,7 @@ impl VisionModel {
 
         let mut eos = config.eos().0.clone();
         eos.extend(&text_config.eos_token_id.0);
-        let mut stop_tokens = collect_stop_tokens(
-            &dir,
-            &TokenIds(eos),
-            &tokenizer,
-            &special,
-            template.as_ref(),
-        )?;
+        let mut stop_tokens = assets.stop_tokens(&dir, &TokenIds(eos))?;
         // The family's end-of-turn token (mlx-vlm's additional_eos_token_ids).
         stop_tokens.extend(tokenizer.token_to_id(config.end_of_turn()));
 
@@ -256,8 +242,8 @@ impl VisionModel {
         Ok(VisionModel {
             model_type,
             family,
-            tokenizer,
-            template,
+            tokenizer: assets.tokenizer,
+            template: assets.template,
             stop_tokens,
             context_length,
             memory: verdict,
@@ -405,20 +391,17 @@ impl VisionModel {
         params: &SamplingParams,
         interrupt: Option<Arc<AtomicBool>>,
     ) -> Result<TokenGenerator<'_>> {
-        let embeds = self.embeddings(input)?;
-        let generator = TokenGenerator::with_embeddings(
+        let limits = Limits {
+            stop: &self.stop_tokens,
+            context_length: self.context_length,
+        };
+        TokenGenerator::new(
             self.family.language(),
-            &input.input_ids,
-            embeds,
+            self.prompt(input)?,
             params,
-            &self.stop_tokens,
-            self.context_length,
+            limits,
             interrupt,
-        )?;
-        match &input.positions {
-            Some(p) => generator.with_positions(p.clone()),
-            None => Ok(generator),
-        }
+        )
     }
 
     /// Streams a generation as text events, the last being [`crate::Event::Done`].
@@ -461,13 +444,17 @@ impl VisionModel {
 
     /// Logits at the last prompt position, as generation computes them.
     pub fn prompt_logits(&self, input: &VisionInput) -> Result<Vec<f32>> {
-        let embeds = self.embeddings(input)?;
-        generate::prompt_logits_at(
-            self.family.language(),
-            &input.input_ids,
-            Some(&embeds),
-            input.positions.as_ref(),
-        )
+        generate::prompt_logits(self.family.language(), &self.prompt(input)?)
+    }
+
+    /// `input` as it enters the language model: ids, embeddings with the image features
+    /// merged in, and multimodal positions where the family has them.
+    fn prompt<'i>(&self, input: &'i VisionInput) -> Result<Prompt<'i>> {
+        Ok(Prompt {
+            ids: &input.input_ids,
+            embeddings: Some(self.embeddings(input)?),
+            positions: input.positions.clone(),
+        })
     }
 
     /// Ids → text (special tokens kept).

@@ -14,10 +14,11 @@
 //! file is needed: the vocabularies are embedded.
 //!
 //! ```no_run
-//! use mlxk_runner::whisper::{LoadWhisper, TranscribeOptions, Whisper};
+//! use mlxk_runner::whisper::{TranscribeOptions, Whisper};
+//! use mlxk_runner::LoadOptions;
 //!
 //! # fn main() -> Result<(), mlxk_runner::RunnerError> {
-//! let whisper = Whisper::load("/path/to/whisper-tiny.en".as_ref(), &LoadWhisper::default())?;
+//! let whisper = Whisper::load("/path/to/whisper-tiny.en".as_ref(), &LoadOptions::default())?;
 //! let samples: Vec<f32> = vec![0.0; 16000]; // 16 kHz mono
 //! let mut source = vec![samples].into_iter();
 //! let t = whisper.transcribe(&mut source, &TranscribeOptions::default(), |s| println!("{}", s.text), None)?;
@@ -48,27 +49,10 @@ pub use vad::VadGate;
 use crate::error::{Result, RunnerError};
 use crate::linear::Parallelism;
 use crate::memory::{self, MemoryEstimate, MemoryVerdict, OVERHEAD_BYTES};
+use crate::runner::LoadOptions;
 use crate::weights::{self, NpzWeights, Weights};
 use mel::MelSpectrogram;
 use model::WhisperModel;
-
-/// How to load a Whisper model.
-#[derive(Debug, Clone)]
-pub struct LoadWhisper {
-    /// Refuse to load when the memory gate says it will not fit.
-    pub check_memory: bool,
-    /// Upcast float16/bfloat16 weights to float32 (everywhere but macOS by default).
-    pub upcast: bool,
-}
-
-impl Default for LoadWhisper {
-    fn default() -> Self {
-        LoadWhisper {
-            check_memory: true,
-            upcast: weights::DEFAULT_UPCAST,
-        }
-    }
-}
 
 /// A loaded Whisper model with its tokenizer and spectrogram.
 pub struct Whisper {
@@ -144,7 +128,10 @@ pub fn estimate_memory(config: &WhisperConfig, weight_bytes: u64) -> MemoryEstim
 
 impl Whisper {
     /// Checks memory, then loads the model in `dir`.
-    pub fn load(dir: &Path, options: &LoadWhisper) -> Result<Self> {
+    /// Checks memory, then loads the model in `dir`. Of the [`LoadOptions`] shared with
+    /// text and vision models it reads `check_memory` and `upcast` (Whisper's CPU step
+    /// chooses its own threads).
+    pub fn load(dir: &Path, options: &LoadOptions) -> Result<Self> {
         let config = WhisperConfig::load(dir)?;
         // Older conversions publish `weights.npz`: read whole (it is not mapped); its
         // arrays become MLX tensors only once the gate has passed.

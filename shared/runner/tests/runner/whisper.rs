@@ -4,7 +4,8 @@
 
 use std::path::PathBuf;
 
-use mlxk_runner::whisper::{LoadWhisper, TranscribeOptions, Whisper};
+use mlxk_runner::whisper::{TranscribeOptions, Whisper};
+use mlxk_runner::LoadOptions;
 
 use crate::common::{fixtures_dir, mlx_lock, skip};
 
@@ -48,7 +49,7 @@ fn log_mel_matches_mlx_whisper() {
         return;
     };
     let _lock = mlx_lock();
-    let whisper = Whisper::load(&dir, &LoadWhisper::default()).unwrap();
+    let whisper = Whisper::load(&dir, &LoadOptions::default()).unwrap();
     let theirs: Vec<Vec<f64>> = serde_json::from_value(reference["mel"].clone()).unwrap();
     let ours = whisper.log_mel(&jfk(), theirs.len());
     let mut worst = 0f64;
@@ -70,7 +71,7 @@ fn greedy_tokens_match_mlx_whisper_on_jfk() {
         return;
     };
     let _lock = mlx_lock();
-    let whisper = Whisper::load(&dir, &LoadWhisper::default()).unwrap();
+    let whisper = Whisper::load(&dir, &LoadOptions::default()).unwrap();
     let mut source = vec![jfk()].into_iter();
     let t = whisper
         .transcribe(&mut source, &TranscribeOptions::default(), |_| {}, None)
@@ -95,7 +96,7 @@ fn detects_german_like_mlx_whisper() {
         return;
     };
     let _lock = mlx_lock();
-    let whisper = Whisper::load(&dir, &LoadWhisper::default()).unwrap();
+    let whisper = Whisper::load(&dir, &LoadOptions::default()).unwrap();
     let samples = mlxk_audio_io::decode_file(&fixtures_dir().join("audio/de16.wav")).unwrap();
     let mut source = vec![samples].into_iter();
     let t = whisper
@@ -155,7 +156,7 @@ fn large_v3_shapes_agree_with_mlx_whisper() {
             .map(|c| f32::from_le_bytes(c.try_into().unwrap()))
             .collect();
         let _lock = mlx_lock();
-        let whisper = Whisper::load(&dir, &LoadWhisper::default()).unwrap();
+        let whisper = Whisper::load(&dir, &LoadOptions::default()).unwrap();
         let c = &whisper.config;
         assert_eq!(
             (c.n_mels, c.n_vocab, c.n_audio_layer),

@@ -5,7 +5,8 @@
 //! the float32 arrays alone.
 
 use mlxk_runner::whisper::model::cpu_step::{StepTrace, TraceStep};
-use mlxk_runner::whisper::{LoadWhisper, Whisper};
+use mlxk_runner::whisper::Whisper;
+use mlxk_runner::LoadOptions;
 
 use crate::common::{fixtures_dir, mlx_lock, skip};
 
@@ -46,7 +47,7 @@ fn compare(model: &str) {
         return;
     };
     let _lock = mlx_lock();
-    let whisper = Whisper::load(&dir, &LoadWhisper::default()).unwrap();
+    let whisper = Whisper::load(&dir, &LoadOptions::default()).unwrap();
     assert!(
         whisper.decode_step().contains("on the CPU"),
         "{model}: {}",
@@ -110,9 +111,9 @@ fn half_precision_without_upcast_says_why_not() {
         return;
     }
     let _lock = mlx_lock();
-    let options = LoadWhisper {
+    let options = LoadOptions {
         upcast: false,
-        ..LoadWhisper::default()
+        ..LoadOptions::default()
     };
     let whisper = Whisper::load(&dir, &options).unwrap();
     let says = whisper.decode_step();

@@ -1,7 +1,7 @@
 //! Gemma 3's language model: the runner's gemma3_text decoder ([`crate::gemma3`]),
 //! built from the `language_model.*` tensors as mlx-vlm's Gemma 3 `LanguageModel`
 //! reads them (an `lm_head` when the checkpoint has one, else the embeddings tied).
-//! Image features reach it through [`DecoderModel::forward_embeddings`], which scales
+//! Image features reach it through [`DecoderModel::forward`] (`Tokens::Embeddings`), which scales
 //! them with the embeddings as mlx-vlm does.
 
 use crate::config::{ModelConfig, Quantization};

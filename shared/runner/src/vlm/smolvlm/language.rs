@@ -2,7 +2,7 @@
 //! the `language_model.*` tensors the way mlx-vlm's Idefics3 `LanguageModel` reads
 //! them (`head_dim = hidden / heads`, unscaled RoPE with `rope_theta` defaulting to
 //! 1e6, an untied `lm_head` unless the checkpoint has none). Image features reach it
-//! through [`DecoderModel::forward_embeddings`].
+//! through [`DecoderModel::forward`] (`Tokens::Embeddings`).
 
 use crate::config::{ModelConfig, Quantization};
 use crate::error::Result;
