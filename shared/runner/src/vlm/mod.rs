@@ -65,7 +65,7 @@ use crate::weights::Weights;
 use family::{Family, FamilyConfig};
 
 /// `model_type` values [`VisionModel`] can load.
-pub const SUPPORTED_VISION_FAMILIES: &[&str] = &["smolvlm", "idefics3", "gemma3", "qwen2_5_vl"];
+pub const SUPPORTED_VISION_FAMILIES: &[&str] = mlxk_core::health::RUNNER_VISION_FAMILIES;
 
 /// Text tokens (system prompt, question, answer) the memory gate adds to the image
 /// tokens when [`LoadOptions::gate_tokens`] does not say.
