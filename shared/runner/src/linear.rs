@@ -275,7 +275,8 @@ fn qmm(x: &Array, p: &Packed) -> Result<Array> {
     quant_ops::quantized_matmul(x, &p.weight, &p.scales, p.biases.as_ref(), p.params)
 }
 
-fn check_shape(name: &str, a: &Array, want: &[usize]) -> Result<()> {
+/// An error naming tensor `name` unless its shape is `want`.
+pub(crate) fn check_shape(name: &str, a: &Array, want: &[usize]) -> Result<()> {
     let got: Vec<usize> = a.shape().iter().map(|&d| d as usize).collect();
     if got != want {
         return Err(RunnerError::BadTensor {

@@ -15,7 +15,7 @@ use crate::config::{QuantParams, Quantization};
 use crate::error::{Result, RunnerError};
 use crate::kernel::mxfp4::Mxfp4Matrix;
 use crate::kernel::{Layout, QuantMatrix, Threads};
-use crate::linear::{KernelLinear, Linear, Parallelism};
+use crate::linear::{check_shape, KernelLinear, Linear, Parallelism};
 use crate::mlp::Activation;
 use crate::weights::Weights;
 use crate::{quant, quant_ops};
@@ -125,11 +125,11 @@ impl SwitchLinear {
         let name = format!("{path}.weight");
         let weight = w.take(&name)?;
         let packed_in = params.map_or(in_dims, |p| in_dims * p.bits as usize / 32);
-        check(&name, &weight, &[experts, out_dims, packed_in])?;
+        check_shape(&name, &weight, &[experts, out_dims, packed_in])?;
         let mut take = |suffix: &str, shape: &[usize]| -> Result<Array> {
             let name = format!("{path}.{suffix}");
             let a = w.take(&name)?;
-            check(&name, &a, shape)?;
+            check_shape(&name, &a, shape)?;
             Ok(a)
         };
         let packed = match params {
@@ -442,17 +442,6 @@ fn softmax(x: &[f32]) -> Vec<f32> {
     let exps: Vec<f32> = x.iter().map(|v| (v - max).exp()).collect();
     let sum: f32 = exps.iter().sum();
     exps.iter().map(|v| v / sum).collect()
-}
-
-fn check(name: &str, a: &Array, want: &[usize]) -> Result<()> {
-    let got: Vec<usize> = a.shape().iter().map(|&d| d as usize).collect();
-    if got != want {
-        return Err(RunnerError::BadTensor {
-            name: name.into(),
-            message: format!("shape {got:?}, expected {want:?}"),
-        });
-    }
-    Ok(())
 }
 
 #[cfg(test)]

@@ -41,44 +41,34 @@ impl Rope {
             freqs: None,
             mscale: 1.0,
         };
+        // Precomputed frequencies (and an input scale) instead of a base.
+        let with_freqs = |freqs, mscale, traditional| Rope {
+            dims,
+            traditional,
+            base: None,
+            scale: 1.0,
+            freqs: Some(freqs),
+            mscale,
+        };
         let Some(scaling) = &spec.scaling else {
             return Ok(plain(1.0));
         };
         match scaling.kind() {
             "default" => Ok(plain(1.0)),
             "linear" => Ok(plain(1.0 / scaling.factor.unwrap_or(1.0))),
-            "llama3" => {
-                let freqs = llama3_freqs(spec.dims, spec.theta, scaling)?;
-                Ok(Rope {
-                    dims,
-                    traditional: spec.traditional,
-                    base: None,
-                    scale: 1.0,
-                    freqs: Some(freqs),
-                    mscale: 1.0,
-                })
-            }
+            "llama3" => Ok(with_freqs(
+                llama3_freqs(spec.dims, spec.theta, scaling)?,
+                1.0,
+                spec.traditional,
+            )),
+            // mlx-lm's SuScaledRoPE is never traditional.
             "longrope" | "su" => {
                 let (freqs, mscale) = long_rope(spec.dims, spec.theta, scaling)?;
-                Ok(Rope {
-                    dims,
-                    traditional: false,
-                    base: None,
-                    scale: 1.0,
-                    freqs: Some(freqs),
-                    mscale,
-                })
+                Ok(with_freqs(freqs, mscale, false))
             }
             "yarn" => {
                 let (freqs, mscale) = yarn(spec.dims, spec.theta, scaling)?;
-                Ok(Rope {
-                    dims,
-                    traditional: spec.traditional,
-                    base: None,
-                    scale: 1.0,
-                    freqs: Some(freqs),
-                    mscale,
-                })
+                Ok(with_freqs(freqs, mscale, spec.traditional))
             }
             other => Err(RunnerError::Mlx(format!(
                 "rope scaling `{other}` is not supported (default, linear, llama3, longrope, yarn)"
