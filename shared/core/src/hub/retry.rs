@@ -308,35 +308,44 @@ mod tests {
         }
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn retry_after_is_honoured_up_to_the_cap() {
+    /// Runs [`retry`] against a server that answers `answers` (status, Retry-After) and
+    /// then succeeds; returns the outcome, the calls made and the (virtual) time taken.
+    async fn answered(
+        answers: &[(u16, Option<Duration>)],
+    ) -> (Result<(), HubError>, usize, Duration) {
         let start = Instant::now();
         let calls = Cell::new(0);
         let out = retry(
             &Backoff::default(),
             |attempt| {
                 calls.set(calls.get() + 1);
+                let answer = answers.get(attempt as usize).copied();
                 async move {
-                    match attempt {
-                        0 => Err(HubError::Http {
-                            status: 429,
+                    match answer {
+                        Some((status, retry_after)) => Err(HubError::Http {
+                            status,
                             url: "u".into(),
-                            retry_after: Some(Duration::from_secs(12)),
+                            retry_after,
                         }),
-                        1 => Err(HubError::Http {
-                            status: 503,
-                            url: "u".into(),
-                            retry_after: Some(Duration::from_secs(3600)),
-                        }),
-                        _ => Ok(()),
+                        None => Ok(()),
                     }
                 }
             },
             |_, _, _| {},
         )
         .await;
+        (out, calls.get(), start.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retry_after_is_honoured_up_to_the_cap() {
+        let (out, _, elapsed) = answered(&[
+            (429, Some(Duration::from_secs(12))),
+            (503, Some(Duration::from_secs(3600))),
+        ])
+        .await;
         assert!(out.is_ok());
-        assert_eq!(start.elapsed(), Duration::from_secs(12 + 30));
+        assert_eq!(elapsed, Duration::from_secs(12 + 30));
     }
 
     #[tokio::test(start_paused = true)]
@@ -422,29 +431,10 @@ mod tests {
     async fn a_date_in_retry_after_sets_the_pause() {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
         let wait = parse_retry_after("Wed, 21 Oct 2015 07:28:07 GMT", now);
-        let start = Instant::now();
-        let calls = Cell::new(0);
-        let out = retry(
-            &Backoff::default(),
-            |attempt| {
-                calls.set(calls.get() + 1);
-                async move {
-                    match attempt {
-                        0 => Err(HubError::Http {
-                            status: 503,
-                            url: "u".into(),
-                            retry_after: wait,
-                        }),
-                        _ => Ok(()),
-                    }
-                }
-            },
-            |_, _, _| {},
-        )
-        .await;
+        let (out, calls, elapsed) = answered(&[(503, wait)]).await;
         assert!(out.is_ok());
-        assert_eq!(calls.get(), 2);
-        assert_eq!(start.elapsed(), Duration::from_secs(7));
+        assert_eq!(calls, 2);
+        assert_eq!(elapsed, Duration::from_secs(7));
     }
 
     #[tokio::test(start_paused = true)]
