@@ -347,25 +347,23 @@ async fn online(
     );
     let fetched = Cell::new(0u64);
     let trusted = &trusted;
+    let job = Job {
+        client,
+        cache,
+        repo: &repo,
+        name,
+        commit: &commit,
+        reporter,
+        note,
+    };
     let results: Vec<(&TreeEntry, Result<String, HubError>)> = stream::iter(wanted.iter().copied())
         .map(|entry| {
-            let repo = &repo;
-            let commit = &commit;
-            let fetched = &fetched;
+            let (job, fetched) = (&job, &fetched);
             async move {
                 let r = if trusted.contains(entry.etag()) {
                     Ok(entry.etag().to_string())
                 } else {
-                    let job = Job {
-                        client,
-                        cache,
-                        repo,
-                        name,
-                        commit,
-                        reporter,
-                        note,
-                    };
-                    fetch_file(&job, entry, sent, fetched).await
+                    fetch_file(job, entry, sent, fetched).await
                 };
                 (entry, r)
             }
