@@ -33,7 +33,10 @@ impl Failure {
             Failure::NoModel => (
                 "model_not_found",
                 "no model given, and no vision model in the cache".into(),
-                Some("mlxk-pull mlx-community/SmolVLM-256M-Instruct-4bit (or a Gemma 3 or Qwen2.5-VL), or --metadata-only to read the EXIF alone".into()),
+                Some(format!(
+                    "mlxk-pull mlx-community/SmolVLM-256M-Instruct-4bit (or another of {}), or --metadata-only to read the EXIF alone",
+                    mlxk_runner::vlm::SUPPORTED_VISION_FAMILIES.join(", ")
+                )),
             ),
             Failure::ManyModels(names) => {
                 return ErrorMessage {

@@ -112,6 +112,12 @@ pub struct VisionShape {
 }
 
 impl VisionShape {
+    /// This shape (of one image) for `images` images.
+    pub fn for_images(mut self, images: usize) -> VisionShape {
+        self.frames *= images;
+        self
+    }
+
     pub fn image_tokens(&self) -> usize {
         self.frames * self.tokens_per_frame
     }

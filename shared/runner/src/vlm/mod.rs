@@ -56,13 +56,13 @@ use crate::error::{Result, RunnerError};
 use crate::folder::TextAssets;
 use crate::generate::{self, Limits, Prompt, TokenGenerator};
 use crate::linear::Parallelism;
-use crate::memory::{self, MemoryVerdict};
+use crate::memory::{self, MemoryVerdict, VisionShape};
 use crate::rope::MropePositions;
 use crate::runner::{Generation, LoadOptions};
 use crate::sampler::SamplingParams;
 use crate::template::{ChatTemplate, RenderOptions};
 use crate::weights::Weights;
-use family::{Family, FamilyConfig};
+use family::{Style, VisionFamily};
 
 /// `model_type` values [`VisionModel`] can load.
 pub const SUPPORTED_VISION_FAMILIES: &[&str] = mlxk_core::health::RUNNER_VISION_FAMILIES;
@@ -173,7 +173,10 @@ impl VisionInput {
 /// A loaded vision-language model with its processor, tokenizer and chat template.
 pub struct VisionModel {
     model_type: String,
-    family: Family,
+    family: Box<dyn VisionFamily>,
+    style: Style,
+    /// The memory gate's view of one image at its largest tiling.
+    per_image: VisionShape,
     tokenizer: Tokenizer,
     template: Option<ChatTemplate>,
     stop_tokens: HashSet<u32>,
@@ -208,18 +211,18 @@ impl VisionModel {
                 return Err(RunnerError::NotAVisionModel { model_type })
             }
         };
-        let config = FamilyConfig::read(&dir, &model_type)?;
+        let plan = family::plan(&dir, &model_type)?;
         let load = &options.load;
-        let text_config = config.text();
+        let text_config = &plan.text;
         let assets = TextAssets::load(&dir)?;
         let context_length = assets.context_length(load, text_config.max_position_embeddings);
-        let shape = config.shape(options.images_per_prompt.max(1));
+        let shape = plan.per_image.for_images(options.images_per_prompt.max(1));
         let text_tokens = load.gate_tokens.unwrap_or(DEFAULT_TEXT_TOKENS);
         let weights_bytes = memory::weight_bytes(&dir, load.upcast)?;
         let estimate = memory::estimate_vision(text_config, weights_bytes, &shape, text_tokens);
         let verdict = memory::gate(estimate, load.check_memory)?;
 
-        let (token, id) = config.image_token();
+        let (token, id) = plan.style.image_token;
         let tokenizer = &assets.tokenizer;
         let image_token = tokenizer.token_to_id(token);
         if image_token != Some(id) {
@@ -228,20 +231,22 @@ impl VisionModel {
             )));
         }
 
-        let mut eos = config.eos().0.clone();
+        let mut eos = plan.eos.0.clone();
         eos.extend(&text_config.eos_token_id.0);
         let mut stop_tokens = assets.stop_tokens(&dir, &TokenIds(eos))?;
         // The family's end-of-turn token (mlx-vlm's additional_eos_token_ids).
-        stop_tokens.extend(tokenizer.token_to_id(config.end_of_turn()));
+        stop_tokens.extend(tokenizer.token_to_id(plan.style.end_of_turn));
 
         let mut weights = Weights::load(&dir, load.upcast)?;
-        let family = config.build(
+        let family = (plan.build)(
             &mut weights,
             &Parallelism::cpu(load.threads, load.cpu_kernel),
         )?;
         Ok(VisionModel {
             model_type,
             family,
+            style: plan.style,
+            per_image: plan.per_image,
             tokenizer: assets.tokenizer,
             template: assets.template,
             stop_tokens,
@@ -274,7 +279,7 @@ impl VisionModel {
 
     /// Language-model tokens one image costs at most (its largest tiling).
     pub fn max_tokens_per_image(&self) -> usize {
-        self.family.shape(1).image_tokens()
+        self.per_image.image_tokens()
     }
 
     /// The chat-templated prompt for `images` images and the user's `prompt` (after
@@ -287,8 +292,11 @@ impl VisionModel {
         system: Option<&str>,
         images: usize,
     ) -> Result<String> {
-        let marker = self.family.marker();
-        let image_first = self.family.image_first();
+        let Style {
+            marker,
+            image_first,
+            ..
+        } = self.style;
         let Some(template) = &self.template else {
             let markers = marker.repeat(images);
             let mut text = if image_first {
@@ -348,7 +356,7 @@ impl VisionModel {
             .tokenizer
             .encode(
                 prepared.prompt_text.as_str(),
-                self.family.adds_special_tokens(),
+                self.style.adds_special_tokens,
             )
             .map_err(|e| RunnerError::Tokenizer(e.to_string()))?
             .get_ids()

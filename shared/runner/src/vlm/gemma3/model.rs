@@ -8,12 +8,20 @@ use mlx_rs::Array;
 use super::config::Gemma3Config;
 use super::language;
 use super::projector::Projector;
-use super::vision::{self, VisionModel};
 use crate::error::Result;
 use crate::layers::DecoderModel;
 use crate::linear::Parallelism;
 use crate::vlm::merge::{encode_frames, merge_features};
+use crate::vlm::siglip::{SiglipOptions, VisionModel};
 use crate::weights::Weights;
+
+/// The vision tower: the shared SigLIP with its weights under `vision_tower.vision_model.`
+/// and patches numbered in order (mlx-vlm `models/gemma3/vision.py`; its `GELUMLP` uses
+/// `GELU(approx="precise")`, which in MLX is the tanh approximation, as SmolVLM's tower).
+const VISION: SiglipOptions = SiglipOptions {
+    prefix: "vision_tower.vision_model",
+    bucketed_positions: false,
+};
 
 #[derive(Debug)]
 pub struct Gemma3Vlm {
@@ -28,7 +36,7 @@ impl Gemma3Vlm {
     pub fn load(config: Gemma3Config, weights: &mut Weights, par: &Parallelism) -> Result<Self> {
         let q = config.quantization.as_ref();
         weights.discard(|name| name.contains("position_ids"));
-        let vision = VisionModel::load(weights, q, &config.vision, vision::OPTIONS, par)?;
+        let vision = VisionModel::load(weights, q, &config.vision, VISION, par)?;
         let projector = Projector::load(weights, &config)?;
         let language = language::load(&config.text, weights, q, par)?;
         weights.expect_all_used("Gemma 3")?;

@@ -7,12 +7,19 @@ use mlx_rs::Array;
 use super::config::SmolVlmConfig;
 use super::connector::Connector;
 use super::language;
-use super::vision::{self, VisionModel};
 use crate::error::Result;
 use crate::layers::DecoderModel;
 use crate::linear::Parallelism;
 use crate::vlm::merge::{encode_frames, merge_features};
+use crate::vlm::siglip::{SiglipOptions, VisionModel};
 use crate::weights::Weights;
+
+/// The vision tower: the shared SigLIP with its weights under `vision_model.`, position
+/// ids bucketed from fractional patch coordinates (mlx-vlm `models/idefics3/vision.py`).
+const VISION: SiglipOptions = SiglipOptions {
+    prefix: "vision_model",
+    bucketed_positions: true,
+};
 
 #[derive(Debug)]
 pub struct SmolVlm {
@@ -27,7 +34,7 @@ impl SmolVlm {
     pub fn load(config: SmolVlmConfig, weights: &mut Weights, par: &Parallelism) -> Result<Self> {
         let q = config.quantization.as_ref();
         weights.discard(|name| name.contains("position_ids"));
-        let vision = VisionModel::load(weights, q, &config.vision, vision::OPTIONS, par)?;
+        let vision = VisionModel::load(weights, q, &config.vision, VISION, par)?;
         let connector = Connector::load(
             weights,
             q,
