@@ -11,6 +11,7 @@
 //! library's, which differs from MLX's by an ulp at most. On Metal, and for scores MLX
 //! cannot hand over as one contiguous float32 buffer, MLX's own softmax runs.
 
+use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{ops, Array, Device, DeviceType, Dtype};
 use rayon::prelude::*;
 
@@ -39,6 +40,46 @@ pub fn attention(q: &Array, k: &Array, v: &Array, scale: f32) -> Result<Array> {
     let q = q.multiply(Array::from_f32(scale))?;
     let scores = ops::matmul(&q, &k.swap_axes(-1, -2)?)?;
     Ok(ops::matmul(&softmax_last_axis(&scores)?, v)?)
+}
+
+/// Attention scores held at once, at most (bytes), by [`segment_attention`] with
+/// [`query_chunk`]: queries over many keys (a vision tower's whole image) are taken in
+/// chunks, so a large image does not need `heads · patches²` scores at once.
+const SCORE_BYTES: usize = 256 << 20;
+
+/// Queries per chunk for attention over `keys` keys with `heads` heads (at least 1).
+pub fn query_chunk(heads: usize, keys: usize) -> usize {
+    (SCORE_BYTES / (4 * heads * keys).max(1)).max(1)
+}
+
+/// Unmasked attention of `q`, `k`, `v` (`[heads, N, head_dim]`) within each segment
+/// `bounds[i]..bounds[i + 1]` of the rows, queries taken `chunk(keys)` at a time.
+pub fn segment_attention(
+    q: &Array,
+    k: &Array,
+    v: &Array,
+    bounds: &[usize],
+    scale: f32,
+    chunk: impl Fn(usize) -> usize,
+) -> Result<Array> {
+    let mut outs = Vec::with_capacity(bounds.len());
+    for w in bounds.windows(2) {
+        let (s, e) = (w[0] as i32, w[1] as i32);
+        let (k, v) = (k.index((.., s..e, ..)), v.index((.., s..e, ..)));
+        let rows = chunk((e - s) as usize).max(1) as i32;
+        let mut start = s;
+        while start < e {
+            let end = (start + rows).min(e);
+            let o = crate::softmax::attention(&q.index((.., start..end, ..)), &k, &v, scale)?;
+            if end < e {
+                // One chunk's scores alive at a time.
+                o.eval()?;
+            }
+            outs.push(o);
+            start = end;
+        }
+    }
+    Ok(ops::concatenate(&outs, 1)?)
 }
 
 fn softmax_row(row: &mut [f32]) {
@@ -88,6 +129,31 @@ mod tests {
         let ours = attention(&q, &k, &v, 0.17).unwrap();
         let mlx = mlx_rs::fast::scaled_dot_product_attention(&q, &k, &v, 0.17, None, None).unwrap();
         assert!(max_diff(&ours, &mlx) < 1e-5, "{}", max_diff(&ours, &mlx));
+    }
+
+    #[test]
+    fn chunked_queries_give_the_same_attention() {
+        let _g = crate::test_lock();
+        let shape = [2, 10, 8];
+        mlx_rs::random::seed(3).unwrap();
+        let q = mlx_rs::random::normal::<f32>(&shape[..], None, None, None).unwrap();
+        let k = mlx_rs::random::normal::<f32>(&shape[..], None, None, None).unwrap();
+        let v = mlx_rs::random::normal::<f32>(&shape[..], None, None, None).unwrap();
+        let bounds = [0, 4, 10];
+        let whole = segment_attention(&q, &k, &v, &bounds, 0.3, |n| n).unwrap();
+        let chunked = segment_attention(&q, &k, &v, &bounds, 0.3, |_| 3).unwrap();
+        assert_eq!(whole.shape(), &shape);
+        let (a, b) = (whole.as_slice::<f32>(), chunked.as_slice::<f32>());
+        let diff = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f32::max);
+        assert!(diff < 1e-6, "{diff}");
+        // The second segment's first query does not see the first segment's keys.
+        let seg = segment_attention(&q, &k, &v, &[0, 6], 0.3, |n| n).unwrap();
+        assert_ne!(seg.as_slice::<f32>()[4 * 8], a[4 * 8]);
+        assert_eq!(query_chunk(16, 65536), 64);
     }
 
     #[test]

@@ -72,7 +72,7 @@ pub(super) fn plan(dir: &Path, json: &str) -> std::result::Result<Plan, PlanErro
 /// One image at `max_pixels` (the largest `smart_resize` allows): `max_pixels / patch²`
 /// patches, a quarter as many tokens, pixel values of `temporal_patch_size` copies
 /// (`frame_side² = temporal · max_pixels`), and the full-attention blocks' queries in
-/// chunks ([`vision::query_chunk`]).
+/// chunks ([`crate::softmax::query_chunk`]).
 fn shape(config: &Qwen25VlConfig, processor: &Processor) -> VisionShape {
     let v = &config.vision;
     let patches =
@@ -84,7 +84,7 @@ fn shape(config: &Qwen25VlConfig, processor: &Processor) -> VisionShape {
         intermediate: v.intermediate_size,
         patches,
         frame_side: values.sqrt().ceil() as usize,
-        attention_rows: vision::query_chunk(v.num_heads, patches).min(patches),
+        attention_rows: crate::softmax::query_chunk(v.num_heads, patches).min(patches),
         frames: 1,
         tokens_per_frame: patches / v.merge_unit(),
     }

@@ -15,6 +15,7 @@ use crate::config::Quantization;
 use crate::error::{Result, RunnerError};
 use crate::layers::{MRope, RmsNorm};
 use crate::linear::{Linear, Parallelism};
+use crate::softmax::{query_chunk, segment_attention};
 use crate::weights::Weights;
 
 const PREFIX: &str = "vision_tower";
@@ -22,16 +23,6 @@ const PREFIX: &str = "vision_tower";
 const NORM_EPS: f32 = 1e-6;
 /// The rotary embedding's base.
 const ROPE_THETA: f32 = 10_000.0;
-/// Attention scores held at once, at most (bytes): queries of a long segment (a whole
-/// image in the full-attention blocks) are taken in chunks, so a large image does not
-/// need `heads · patches²` scores at once.
-const SCORE_BYTES: usize = 256 << 20;
-
-/// Queries per chunk for attention over `keys` keys with `heads` heads (at least 1).
-pub fn query_chunk(heads: usize, keys: usize) -> usize {
-    (SCORE_BYTES / (4 * heads * keys).max(1)).max(1)
-}
-
 #[derive(Debug)]
 struct Block {
     norm1: RmsNorm,
@@ -265,36 +256,6 @@ impl VisionModel {
     }
 }
 
-/// Unmasked attention of `q`, `k`, `v` (`[heads, N, head_dim]`) within each segment
-/// `bounds[i]..bounds[i + 1]` of the rows, queries taken `chunk(keys)` at a time.
-fn segment_attention(
-    q: &Array,
-    k: &Array,
-    v: &Array,
-    bounds: &[usize],
-    scale: f32,
-    chunk: impl Fn(usize) -> usize,
-) -> Result<Array> {
-    let mut outs = Vec::with_capacity(bounds.len());
-    for w in bounds.windows(2) {
-        let (s, e) = (w[0] as i32, w[1] as i32);
-        let (k, v) = (k.index((.., s..e, ..)), v.index((.., s..e, ..)));
-        let rows = chunk((e - s) as usize).max(1) as i32;
-        let mut start = s;
-        while start < e {
-            let end = (start + rows).min(e);
-            let o = crate::softmax::attention(&q.index((.., start..end, ..)), &k, &v, scale)?;
-            if end < e {
-                // One chunk's scores alive at a time.
-                o.eval()?;
-            }
-            outs.push(o);
-            start = end;
-        }
-    }
-    Ok(ops::concatenate(&outs, 1)?)
-}
-
 /// mlx-vlm's `get_window_index` for one image of `grid` `[t, h, w]` patches, merged
 /// `merge × merge`, in windows of `window × window` merged tokens: the merged tokens in
 /// window order (windows raster over the grid padded to whole windows, tokens raster
@@ -332,31 +293,6 @@ pub fn window_index(grid: [usize; 3], merge: usize, window: usize) -> (Vec<usize
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn chunked_queries_give_the_same_attention() {
-        let _g = crate::test_lock();
-        let shape = [2, 10, 8];
-        mlx_rs::random::seed(3).unwrap();
-        let q = mlx_rs::random::normal::<f32>(&shape[..], None, None, None).unwrap();
-        let k = mlx_rs::random::normal::<f32>(&shape[..], None, None, None).unwrap();
-        let v = mlx_rs::random::normal::<f32>(&shape[..], None, None, None).unwrap();
-        let bounds = [0, 4, 10];
-        let whole = segment_attention(&q, &k, &v, &bounds, 0.3, |n| n).unwrap();
-        let chunked = segment_attention(&q, &k, &v, &bounds, 0.3, |_| 3).unwrap();
-        assert_eq!(whole.shape(), &shape);
-        let (a, b) = (whole.as_slice::<f32>(), chunked.as_slice::<f32>());
-        let diff = a
-            .iter()
-            .zip(b)
-            .map(|(x, y)| (x - y).abs())
-            .fold(0.0, f32::max);
-        assert!(diff < 1e-6, "{diff}");
-        // The second segment's first query does not see the first segment's keys.
-        let seg = segment_attention(&q, &k, &v, &[0, 6], 0.3, |n| n).unwrap();
-        assert_ne!(seg.as_slice::<f32>()[4 * 8], a[4 * 8]);
-        assert_eq!(query_chunk(16, 65536), 64);
-    }
 
     #[test]
     fn windows_raster_with_empty_windows_dropped() {
