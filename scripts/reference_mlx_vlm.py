@@ -40,6 +40,13 @@ step at sequence index i >= L uses position i + rope_deltas on all three axes) a
 generated tokens; row 0 = last_logits, the others check the decode positions, as a random
 tied-embedding model tends to repeat one token). The JSON line then also has
 "image_grid_thw", "rope_deltas" and "pixel_shape" = [N, 1176].
+
+Pixtral-style models (pixtral, mistral3: the processor pads the images of a prompt to one batch
+[B, 3, H, W] and returns each image's resized size as "image_sizes"): PIXELS_DIR/<id>.safetensors
+also holds "image_sizes" (int32 [B, 2], height and width), "image_features" (float32 [image tokens
+of all images, text hidden]: vision tower + projector, for mistral3 with its RMSNorm and 2x2 patch
+merger, so a quarter of the patches; in the order they replace the [IMG] tokens) and "step_logits"
+(as for Qwen2-VL); the JSON line also has "image_sizes".
 """
 
 import argparse
@@ -97,7 +104,7 @@ def main():
         extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "pixel_values", "attention_mask")}
 
         pixel_file = out_dir / f"{case['id']}.safetensors"
-        qwen = None
+        qwen = pixtral = None
         if pixel_values.ndim == 2 and "image_grid_thw" in extra:
             qwen = qwen_intermediates(model, input_ids, pixel_values, mask, extra["image_grid_thw"])
             pv = qwen["pixel_values"]
@@ -106,12 +113,17 @@ def main():
             if pv.ndim == 5:
                 pv = pv.reshape(-1, *pv.shape[2:])
             pv = pv.transpose(0, 2, 3, 1).astype(mx.float32)
-            mx.save_safetensors(str(pixel_file), {"pixel_values": pv})
+            if "image_sizes" in extra:
+                pixtral = pixtral_intermediates(model, pixel_values, extra["image_sizes"])
+                pixtral["pixel_values"] = pv
+            else:
+                mx.save_safetensors(str(pixel_file), {"pixel_values": pv})
+        stages = qwen if qwen is not None else pixtral
 
         captured = []
 
         def capture(tokens, logits):
-            if len(captured) < (8 if qwen is not None else 1):
+            if len(captured) < (8 if stages is not None else 1):
                 captured.append(logits.astype(mx.float32))
             return logits
 
@@ -124,10 +136,10 @@ def main():
             if tokenizer.stopping_criteria(token):
                 finish = "stop"
                 break
-        if qwen is not None:
+        if stages is not None:
             rows = captured[: max(1, len(tokens))]  # not the look-ahead step after a stop token
-            qwen["step_logits"] = mx.concatenate([c.reshape(1, -1) for c in rows], axis=0)
-            mx.save_safetensors(str(pixel_file), qwen)
+            stages["step_logits"] = mx.concatenate([c.reshape(1, -1) for c in rows], axis=0)
+            mx.save_safetensors(str(pixel_file), stages)
         stop_ids = sorted(int(t) for t in getattr(tokenizer.stopping_criteria, "eos_token_ids", []))
         line = {
             "id": case["id"],
@@ -143,6 +155,8 @@ def main():
         if qwen is not None:
             line["image_grid_thw"] = np.array(qwen["image_grid_thw"]).tolist()
             line["rope_deltas"] = int(np.array(qwen["rope_deltas"]).reshape(-1)[0])
+        if pixtral is not None:
+            line["image_sizes"] = np.array(pixtral["image_sizes"]).tolist()
         sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 
@@ -170,6 +184,23 @@ def qwen_intermediates(model, input_ids, pixel_values, mask, grid_thw):
         "position_ids": position_ids.astype(mx.int32),
         "rope_deltas": mx.array(rope_deltas).reshape(1, 1).astype(mx.int32),
     }
+    mx.eval(out)
+    return out
+
+
+def pixtral_intermediates(model, pixel_values, image_sizes):
+    """Pixtral's or Mistral3's image features as get_input_embeddings computes them (see the docstring)."""
+    import mlx.core as mx
+
+    sizes = mx.array(image_sizes).reshape(-1, 2).astype(mx.int32)
+    *_, hidden = model.vision_tower(pixel_values.transpose(0, 2, 3, 1), output_hidden_states=True,
+                                    image_sizes=image_sizes)
+    selected = hidden[model.vision_feature_layer]
+    if model.config.model_type == "mistral3":  # [1, patches, D] -> [patches, D]; the merger needs the sizes
+        features = model.multi_modal_projector(selected.squeeze(0), image_sizes)
+    else:
+        features = model.multi_modal_projector(selected)
+    out = {"image_sizes": sizes, "image_features": features.reshape(-1, features.shape[-1]).astype(mx.float32)}
     mx.eval(out)
     return out
 
