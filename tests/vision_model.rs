@@ -18,13 +18,9 @@ use crate::run::{cache_with_smollm2, RUN};
 const VISION: &str = env!("CARGO_BIN_EXE_mlxk-vision");
 const TINY: &str = "test/tiny-smolvlm";
 
-/// A cache holding the tiny SmolVLM (and SmolLM2 when `with_text`).
-fn cache_with_vlm(with_text: bool) -> TestCache {
-    let cache = if with_text {
-        cache_with_smollm2()
-    } else {
-        TestCache::new()
-    };
+/// A cache holding the tiny SmolVLM.
+fn cache_with_vlm() -> TestCache {
+    let cache = TestCache::new();
     add_model(&cache, TINY, &tiny_smolvlm());
     cache
 }
@@ -105,7 +101,7 @@ fn only_chunk(s: &Stream) -> &Chunk {
 
 #[test]
 fn describes_as_mlx_vlm_does_on_the_same_pixels() {
-    let cache = cache_with_vlm(false);
+    let cache = cache_with_vlm();
     let flower = reference_png(&cache, "flower");
     let sample1 = reference_png(&cache, "sample1");
     // The reference's `flower-system` case: a system prompt, one image.
@@ -171,6 +167,20 @@ fn gemma3_describes_as_mlx_vlm_does() {
 #[test]
 fn qwen2_5_vl_describes_as_mlx_vlm_does() {
     describes_as_mlx_vlm_does("qwen2_5_vl");
+}
+
+/// Pixtral through the binary: its processor (aspect kept, whole patches, row breaks)
+/// and its vision tower give mlx-vlm's greedy text on the same pixels.
+#[test]
+fn pixtral_describes_as_mlx_vlm_does() {
+    describes_as_mlx_vlm_does("pixtral");
+}
+
+/// Mistral 3 through the binary: Pixtral's processor with 2 × 2 patch tokens, the
+/// projector's patch merger, Mistral Small 3.1's chat template.
+#[test]
+fn mistral3_describes_as_mlx_vlm_does() {
+    describes_as_mlx_vlm_does("mistral3");
 }
 
 /// The reference's `flower-system` and `two-images` cases through mlxk-vision on the
@@ -239,7 +249,7 @@ fn strs(paths: &[PathBuf]) -> Vec<&str> {
 
 #[test]
 fn chunks_are_fresh_sessions_of_one_loaded_model() {
-    let cache = cache_with_vlm(false);
+    let cache = cache_with_vlm();
     let photos = geo_photos();
     let mut args = vec![TINY, "--chunk", "2", "-n", "12", "--json", "--verbose"];
     args.extend(strs(&photos));
@@ -341,17 +351,36 @@ fn pipe(cache: &TestCache, bin: &str, args: &[&str], stdin: &[u8]) -> Run {
 
 #[test]
 fn the_flagship_chain_hands_every_image_to_the_text_model() {
-    let cache = cache_with_vlm(true);
+    flagship_chain(TINY, &tiny_smolvlm());
+}
+
+/// The same chain with Pixtral describing the photos.
+#[test]
+fn the_flagship_chain_runs_with_pixtral() {
+    flagship_chain("test/tiny-pixtral", &tiny_vlm("pixtral").0);
+}
+
+/// The same chain with Mistral 3 describing the photos.
+#[test]
+fn the_flagship_chain_runs_with_mistral3() {
+    flagship_chain("test/tiny-mistral3", &tiny_vlm("mistral3").0);
+}
+
+/// find photos -name '*.jpg' | mlxk-vision MODEL --chunk 2 --json | mlxk-run SmolLM2 …
+/// with the vision checkpoint `dir` in the cache as `name`, on real photos with GPS,
+/// date and camera.
+fn flagship_chain(name: &str, dir: &Path) {
+    let cache = cache_with_smollm2();
+    add_model(&cache, name, dir);
     let photos = geo_photos();
     let listing: String = photos
         .iter()
         .map(|p| format!("{}\n", p.display()))
         .collect();
-    // find photos -name '*.jpg' | mlxk-vision --chunk 2 --json | mlxk-run SmolLM2 --prompt …
     let described = pipe(
         &cache,
         VISION,
-        &[TINY, "--chunk", "2", "-n", "8", "--json"],
+        &[name, "--chunk", "2", "-n", "8", "--json"],
         listing.as_bytes(),
     )
     .expect_code(0);
@@ -452,7 +481,7 @@ fn cache_with_look_alikes(cache: &TestCache) {
 
 #[test]
 fn the_model_path_refuses_what_it_cannot_run_before_loading() {
-    let cache = cache_with_vlm(false);
+    let cache = cache_with_vlm();
     let flower = photos().join("pillow/flower.jpg");
     let flower = flower.to_str().unwrap();
     let expect = |cache: &TestCache, args: &[&str], env: Option<(&str, &str)>, code: &str| {
@@ -504,7 +533,7 @@ fn the_model_path_refuses_what_it_cannot_run_before_loading() {
 #[test]
 fn sigint_mid_chunk_ends_with_the_chunk_and_the_summary() {
     use std::io::{BufRead, BufReader};
-    let cache = cache_with_vlm(false);
+    let cache = cache_with_vlm();
     let photos = geo_photos();
     let mut args = vec![TINY, "-n", "100000", "--json"];
     args.extend(strs(&photos));

@@ -141,7 +141,7 @@ pub fn vlm_reference() -> PathBuf {
         .clone()
 }
 
-/// The tiny random checkpoint of vision `family` (`gemma3`, `qwen2_5_vl`) and Python
+/// The tiny random checkpoint of vision `family` (`gemma3`, `qwen2_5_vl`, `pixtral`) and Python
 /// mlx-vlm's outputs on it: `scripts/fixtures-vlm.sh model FAMILY` and
 /// `scripts/fixtures-vlm.sh reference FAMILY`, each run once per test binary.
 pub fn tiny_vlm(family: &str) -> (PathBuf, PathBuf) {

@@ -31,7 +31,14 @@ pub const RUNNER_ARCHITECTURES: &[&str] = &[
 
 /// Vision-language families the runner implements (`mlxk-vision`; checked against the
 /// runner's list by its tests too).
-pub const RUNNER_VISION_FAMILIES: &[&str] = &["smolvlm", "idefics3", "gemma3", "qwen2_5_vl"];
+pub const RUNNER_VISION_FAMILIES: &[&str] = &[
+    "smolvlm",
+    "idefics3",
+    "gemma3",
+    "qwen2_5_vl",
+    "pixtral",
+    "mistral3",
+];
 
 /// Speech families the runner implements (`mlxk-audio`).
 pub const RUNNER_AUDIO_FAMILIES: &[&str] = &["whisper"];

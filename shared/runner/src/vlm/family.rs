@@ -13,7 +13,7 @@ use image::RgbImage;
 use mlx_rs::Array;
 use mlxk_core::health::RUNNER_VISION_FAMILIES;
 
-use super::{gemma3, qwen2_5_vl, smolvlm};
+use super::{gemma3, mistral3, pixtral, qwen2_5_vl, smolvlm};
 use crate::config::{ModelConfig, TokenIds};
 use crate::error::{Result, RunnerError};
 use crate::layers::DecoderModel;
@@ -31,6 +31,8 @@ const REGISTRY: &[(&[&str], PlanFn)] = &[
     (smolvlm::MODEL_TYPES, smolvlm::plan),
     (gemma3::MODEL_TYPES, gemma3::plan),
     (qwen2_5_vl::MODEL_TYPES, qwen2_5_vl::plan),
+    (pixtral::MODEL_TYPES, pixtral::plan),
+    (mistral3::MODEL_TYPES, mistral3::plan),
 ];
 
 /// Why a family could not read its folder: `config.json` itself is invalid (the loader
@@ -91,7 +93,7 @@ pub(super) struct Prepared {
     /// or `[patches, patch_values]` (Qwen2.5-VL).
     pub pixels: Vec<f32>,
     pub pixel_shape: Vec<i32>,
-    /// Each image's patch grid `[t, h, w]` (Qwen2.5-VL; empty for the others).
+    /// Each image's patch grid `[t, h, w]` (Qwen2.5-VL, Pixtral; empty for the others).
     pub patch_grids: Vec<[usize; 3]>,
 }
 

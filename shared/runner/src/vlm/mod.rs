@@ -34,7 +34,9 @@
 mod family;
 pub mod gemma3;
 pub mod merge;
+pub mod mistral3;
 pub mod pixels;
+pub mod pixtral;
 pub mod processor_files;
 pub mod qwen2_5_vl;
 pub mod resample;
@@ -137,7 +139,8 @@ pub struct VisionInput {
     /// Frames in all (Qwen2.5-VL: images), and the image tokens they become.
     pub frames: usize,
     pub image_tokens: usize,
-    /// Each image's patch grid `[t, h, w]` (Qwen2.5-VL; empty for the other families).
+    /// Each image's patch grid `[t, h, w]` (Qwen2.5-VL and Pixtral; empty for the other
+    /// families).
     pub patch_grids: Vec<[usize; 3]>,
     /// `[frames, height, width, 3]`, float32, channels last, normalised; Qwen2.5-VL:
     /// `[patches, patch_values]`, flattened patches.

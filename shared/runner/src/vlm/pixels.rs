@@ -17,6 +17,9 @@ pub struct PixelConfig {
     pub resample: Filter,
     pub do_rescale: bool,
     pub rescale_factor: f64,
+    /// Rescale in float32 (numpy's `float32 array *= factor`, as mlx-vlm's own image
+    /// processors do) rather than in float64 then rounded (transformers' `rescale`).
+    pub rescale_in_f32: bool,
     pub do_normalize: bool,
     pub image_mean: [f32; 3],
     pub image_std: [f32; 3],
@@ -29,6 +32,7 @@ impl PixelConfig {
             resample,
             do_rescale: true,
             rescale_factor: 1.0 / 255.0,
+            rescale_in_f32: false,
             do_normalize: true,
             image_mean: mean,
             image_std: std,
@@ -88,7 +92,9 @@ impl PixelConfig {
         for frame in frames {
             for (i, &v) in frame.as_raw().iter().enumerate() {
                 let ch = i % 3;
-                let mut x = if self.do_rescale {
+                let mut x = if self.do_rescale && self.rescale_in_f32 {
+                    v as f32 * self.rescale_factor as f32
+                } else if self.do_rescale {
                     (v as f64 * self.rescale_factor) as f32
                 } else {
                     v as f32

@@ -54,12 +54,12 @@ struct Case {
 /// in our dequantize-then-matmul prefill, and in encoding frames one at a time.
 const LOGIT_TOLERANCE: f32 = 1e-3;
 
-/// Largest |Δ| accepted in Qwen2.5-VL's image features (values of order 1): the vision
-/// tower's products run on different BLAS kernels (and the patch embedding is a matrix
+/// Largest |Δ| accepted in image features (values of order 1): the vision tower's
+/// products run on different BLAS kernels (and Qwen2.5-VL's patch embedding is a matrix
 /// product here, a Conv3d there), in float32.
 const FEATURE_TOLERANCE: f32 = 1e-5;
 
-/// Decode steps whose logits the Qwen2.5-VL reference keeps.
+/// Decode steps whose logits the Qwen2.5-VL and Pixtral references keep.
 const STEP_LOGITS: usize = 8;
 
 /// Runs `scripts/fixtures-vlm.sh ARGS` (cheap when cached) → the path it prints last.
@@ -109,6 +109,14 @@ fn load_f32(path: &Path, name: &str) -> (Vec<usize>, Vec<f32>) {
     (t.shape().to_vec(), data)
 }
 
+/// Whether the reference kept tensor `name` in `path` (per family: Qwen2.5-VL's and
+/// Pixtral's keep image features and step logits).
+fn has_tensor(path: &Path, name: &str) -> bool {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    st.names().contains(&name)
+}
+
 fn load_i32(path: &Path, name: &str) -> (Vec<usize>, Vec<i32>) {
     let bytes = std::fs::read(path).unwrap();
     let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
@@ -140,6 +148,24 @@ fn gemma3_agrees_with_mlx_vlm() {
     agrees_with_mlx_vlm(&["gemma3"], "gemma3");
 }
 
+/// Pixtral: images at their own size (patch rows broken by `[IMG_BREAK]`), the 2-D
+/// rope over each image's own grid, two images of different sizes padded in one batch.
+#[test]
+fn pixtral_agrees_with_mlx_vlm() {
+    agrees_with_mlx_vlm(&["pixtral"], "pixtral");
+    // 128² at most: 8×8 patches, 7 row breaks and the end token.
+    agrees_on_mlx_decode("pixtral", 72);
+}
+
+/// Mistral 3: Pixtral's tower and processor with image tokens of 2 × 2 patches (the
+/// projector's patch merger), Mistral Small 3.1's configuration.
+#[test]
+fn mistral3_agrees_with_mlx_vlm() {
+    agrees_with_mlx_vlm(&["mistral3"], "mistral3");
+    // 224² at most: 16×16 patches → 8×8 tokens, 7 row breaks and the end token.
+    agrees_on_mlx_decode("mistral3", 72);
+}
+
 /// Qwen2.5-VL: besides the common checks, the image features, the mrope positions and
 /// the first decode steps' logits (random weights repeat one token, so the steps'
 /// logits are what shows the decode positions are right), on the CPU decode step and
@@ -147,10 +173,18 @@ fn gemma3_agrees_with_mlx_vlm() {
 #[test]
 fn qwen2_5_vl_agrees_with_mlx_vlm() {
     agrees_with_mlx_vlm(&["qwen2_5_vl"], "qwen2_5_vl");
+    // The gate's image: max_pixels 100352 → 512 patches → 128 tokens.
+    agrees_on_mlx_decode("qwen2_5_vl", 128);
+}
+
+/// The reference's cases again with MLX's decode step instead of the CPU step: greedy
+/// tokens and every kept step's logits. `tokens_per_image` is what the memory gate
+/// counts for the fixture's largest image.
+fn agrees_on_mlx_decode(family: &str, tokens_per_image: usize) {
     let _lock = mlx_lock();
     let (Some(refdir), Some(dir)) = (
-        fixtures_vlm(&["reference", "qwen2_5_vl"]),
-        fixtures_vlm(&["model", "qwen2_5_vl"]),
+        fixtures_vlm(&["reference", family]),
+        fixtures_vlm(&["model", family]),
     ) else {
         return;
     };
@@ -158,8 +192,7 @@ fn qwen2_5_vl_agrees_with_mlx_vlm() {
     let mut options = VisionLoadOptions::default();
     options.load.cpu_kernel = false;
     let model = VisionModel::load(&dir, &options).unwrap();
-    // The gate's image: max_pixels 100352 → 512 patches → 128 tokens.
-    assert_eq!(model.max_tokens_per_image(), 128);
+    assert_eq!(model.max_tokens_per_image(), tokens_per_image);
     for (case, r) in cases.iter().zip(&refs) {
         let images: Vec<RgbImage> = case.images.iter().map(|p| load_rgb(p)).collect();
         let input = model
@@ -167,7 +200,7 @@ fn qwen2_5_vl_agrees_with_mlx_vlm() {
             .unwrap();
         let (tokens, _, steps) = generate_and_check_steps(&model, &input, case, r, &refdir);
         assert_eq!(tokens, r.tokens, "{}: greedy tokens (MLX decode)", r.id);
-        let steps = steps.expect("Qwen2.5-VL references keep step logits");
+        let steps = steps.expect("the reference keeps step logits");
         eprintln!("{}: MLX decode steps agree, max |Δlogit| {steps:.3e}", r.id);
     }
 }
@@ -207,8 +240,9 @@ fn generate_and_check_steps(
         tokens.push(*r.tokens.last().unwrap());
     }
     let mut worst = None;
-    if r.image_grid_thw.is_some() {
-        let (shape, want) = load_f32(&refdir.join(&r.pixel_file), "step_logits");
+    let file = refdir.join(&r.pixel_file);
+    if has_tensor(&file, "step_logits") {
+        let (shape, want) = load_f32(&file, "step_logits");
         let vocab = shape[1];
         let kept = gen.kept_logits().unwrap();
         assert_eq!(shape[0], STEP_LOGITS.min(r.tokens.len()), "{}", r.id);
@@ -233,13 +267,8 @@ fn generate_and_check_steps(
 
 /// Qwen2.5-VL's stages against the reference: patch grids, the vision tower's window
 /// order and bounds (all images in one list, as mlx-vlm makes them), mrope positions
-/// and their decode shift, image features. Returns the largest |Δ| of the features.
-fn check_qwen_stages(
-    model: &VisionModel,
-    input: &mlxk_runner::vlm::VisionInput,
-    r: &Reference,
-    refdir: &Path,
-) -> f32 {
+/// and their decode shift.
+fn check_qwen_stages(input: &mlxk_runner::vlm::VisionInput, r: &Reference, refdir: &Path) {
     let file = refdir.join(&r.pixel_file);
     assert_eq!(
         Some(&input.patch_grids),
@@ -273,7 +302,17 @@ fn check_qwen_stages(
     let (positions, delta) = input.rope_positions().unwrap().expect("mrope positions");
     assert_eq!(positions, want, "{}: rope positions", r.id);
     assert_eq!(Some(delta), r.rope_deltas, "{}: rope deltas", r.id);
-    let (shape, want) = load_f32(&file, "image_features");
+}
+
+/// The image features (vision tower and projector or merger) against the reference's,
+/// in the order they replace the image tokens: their largest |Δ|.
+fn check_features(
+    model: &VisionModel,
+    input: &mlxk_runner::vlm::VisionInput,
+    r: &Reference,
+    file: &Path,
+) -> f32 {
+    let (shape, want) = load_f32(file, "image_features");
     assert_eq!(shape[0], input.image_tokens, "{}", r.id);
     let got = model.image_features(input).unwrap();
     let diff = max_abs_diff(&got, &want);
@@ -320,11 +359,13 @@ fn agrees_with_mlx_vlm(family: &[&str], model_type: &str) {
         let got = input.pixel_values().unwrap();
         let pixel_diff = max_abs_diff(&got, &want);
         assert_eq!(pixel_diff, 0.0, "{}: pixel values differ", r.id);
-        let features = if r.image_grid_thw.is_some() {
-            format!(
-                ", image features max |Δ| {:.3e}",
-                check_qwen_stages(&model, &input, r, &refdir)
-            )
+        if r.image_grid_thw.is_some() {
+            check_qwen_stages(&input, r, &refdir);
+        }
+        let file = refdir.join(&r.pixel_file);
+        let features = if has_tensor(&file, "image_features") {
+            let diff = check_features(&model, &input, r, &file);
+            format!(", image features max |Δ| {diff:.3e}")
         } else {
             String::new()
         };
