@@ -529,11 +529,13 @@ fn text_and_unknown_models_are_refused_clearly() {
 #[test]
 fn core_and_runner_agree_on_what_runs() {
     // mlxk-core's lists are the runner's; each vision name belongs to a family module.
-    use mlxk_runner::vlm::{gemma3, qwen2_5_vl, smolvlm};
+    use mlxk_runner::vlm::{gemma3, mistral3, pixtral, qwen2_5_vl, smolvlm};
     let mut families = [
         smolvlm::MODEL_TYPES,
         gemma3::MODEL_TYPES,
         qwen2_5_vl::MODEL_TYPES,
+        pixtral::MODEL_TYPES,
+        mistral3::MODEL_TYPES,
     ]
     .concat();
     let mut listed = mlxk_core::health::RUNNER_VISION_FAMILIES.to_vec();
