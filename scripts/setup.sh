@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what mlxk needs to build and run (not to test: scripts/setup-tests.sh), then
 # builds the binaries. Idempotent and non-interactive; safe to run again.
-#   apt:    cmake libclang-dev libopenblas-dev liblapacke-dev (MLX's CPU backend), jq
+#   apt:    cmake libclang-dev libopenblas-dev liblapacke-dev (MLX's CPU backend), jq,
+#           nasm (libjpeg-turbo's SIMD decoder, whose pixels are Pillow's)
 #   venv:   `run` (scripts/requirements/run.txt): mlx-cpu 0.32.2 for libmlx, and what
 #           converts the default model from its GGUF
 #   deps:   libmlx at .deps/mlx-lib, the patched mlx-sys at .deps/mlx-sys
@@ -13,7 +14,7 @@ cd "$root"
 LOG_TAG=setup
 . scripts/lib.sh
 
-apt_need cmake libclang-dev libopenblas-dev liblapacke-dev jq
+apt_need cmake libclang-dev libopenblas-dev liblapacke-dev jq nasm
 log "Python venv for the runtime (mlx-cpu, gguf)"
 bash scripts/venv.sh run >/dev/null
 log "libmlx (CPU backend, system OpenBLAS) at .deps/mlx-lib"

@@ -10,6 +10,7 @@ mod audio_words;
 mod docs;
 mod list;
 mod list_families;
+mod photo_pixels;
 mod pull;
 mod push;
 mod readme;

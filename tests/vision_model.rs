@@ -42,23 +42,17 @@ fn vision(cache: &TestCache, args: &[&str]) -> (Run, Stream) {
     (run, s)
 }
 
-/// A PNG of the exact pixels Python decoded for the reference (the
-/// `rgb` uint8 tensor of `vlm-photos/NAME.rgb.safetensors`): lossless, so
-/// mlxk-vision and mlx-vlm see the same image.
-fn reference_png(cache: &TestCache, name: &str) -> PathBuf {
-    let src = fixtures::dir().join(format!("vlm-photos/{name}.rgb.safetensors"));
-    let bytes = std::fs::read(&src).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    let shape = header["rgb"]["shape"].as_array().unwrap();
-    let (h, w) = (shape[0].as_u64().unwrap(), shape[1].as_u64().unwrap());
-    let pixels = bytes[8 + n..].to_vec();
-    let png = cache.scratch("reference-png").join(format!("{name}.png"));
-    image::RgbImage::from_raw(w as u32, h as u32, pixels)
-        .unwrap()
-        .save(&png)
-        .unwrap();
-    png
+/// The real JPEG the reference decoded with Pillow for case photo `name`
+/// (`flower`: Pillow's `flower.jpg`, `sample1`: goexif's `sample1.jpg`):
+/// mlxk-vision decodes it itself, with libjpeg-turbo as Pillow does, so both see
+/// the same pixels (tests/photo_pixels.rs).
+fn reference_jpeg(name: &str) -> PathBuf {
+    let path = match name {
+        "flower" => "pillow/flower.jpg",
+        "sample1" => "goexif/sample1.jpg",
+        _ => panic!("no reference photo {name}"),
+    };
+    photos().join(path)
 }
 
 /// mlx-vlm's greedy tokens for reference case `id`, as text (the tokenizer
@@ -102,8 +96,8 @@ fn only_chunk(s: &Stream) -> &Chunk {
 #[test]
 fn describes_as_mlx_vlm_does_on_the_same_pixels() {
     let cache = cache_with_vlm();
-    let flower = reference_png(&cache, "flower");
-    let sample1 = reference_png(&cache, "sample1");
+    let flower = reference_jpeg("flower");
+    let sample1 = reference_jpeg("sample1");
     // The reference's `flower-system` case: a system prompt, one image.
     let (run, s) = vision(
         &cache,
@@ -190,8 +184,8 @@ fn describes_as_mlx_vlm_does(family: &str) {
     let (model, reference) = tiny_vlm(family);
     let cache = TestCache::new();
     add_model(&cache, &name, &model);
-    let flower = reference_png(&cache, "flower");
-    let sample1 = reference_png(&cache, "sample1");
+    let flower = reference_jpeg("flower");
+    let sample1 = reference_jpeg("sample1");
     let want = |id: &str| reference_text_of(&reference, &model, id);
     let (run, s) = vision(
         &cache,

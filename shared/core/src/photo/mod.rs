@@ -16,5 +16,6 @@ pub mod decode;
 pub mod error;
 pub mod exif;
 pub mod metadata;
+pub mod resample;
 
 pub use error::PhotoError;

@@ -39,7 +39,8 @@ pub mod pixels;
 pub mod pixtral;
 pub mod processor_files;
 pub mod qwen2_5_vl;
-pub mod resample;
+/// Pillow's resampling, shared with mlxk-core's photo decoding.
+pub use mlxk_core::photo::resample;
 pub mod siglip;
 pub mod smolvlm;
 
