@@ -260,11 +260,7 @@ impl MRope {
                 "mrope_section {section:?} does not fit head_dim {dims} (three parts, at most {half} in all)"
             )));
         }
-        let exponents =
-            ops::arange::<_, f32>(0.0, dims as f32, 2.0)?.divide(Array::from_f32(dims as f32))?;
-        let inv_freq =
-            Array::from_f32(1.0).divide(ops::power(Array::from_f32(theta), &exponents)?)?;
-        inv_freq.eval()?;
+        let inv_freq = inverse_frequencies(dims, theta)?;
         let mut selector = vec![0i32; half];
         let mut offset = section[0];
         for (axis, &len) in section.iter().enumerate().skip(1) {
@@ -298,6 +294,16 @@ impl MRope {
     pub fn apply(x: &Array, cos: &Array, sin: &Array) -> Result<Array> {
         Ok(x.multiply(cos)?.add(rotate_half(x)?.multiply(sin)?)?)
     }
+}
+
+/// `1 / θ^(arange(0, dims, 2) / dims)` (`[dims / 2]`), evaluated, in float32 as
+/// mlx-lm's and mlx-vlm's rotary embeddings compute them.
+pub fn inverse_frequencies(dims: usize, theta: f32) -> Result<Array> {
+    let d = dims as f32;
+    let exponents = ops::arange::<_, f32>(0.0, d, 2.0)?.divide(Array::from_f32(d))?;
+    let inv_freq = Array::from_f32(1.0).divide(ops::power(Array::from_f32(theta), &exponents)?)?;
+    inv_freq.eval()?;
+    Ok(inv_freq)
 }
 
 /// `concat(−x₂, x₁)` of the two halves of the last axis.

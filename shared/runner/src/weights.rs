@@ -287,6 +287,30 @@ impl Weights {
             .ok_or_else(|| RunnerError::MissingTensor { name: name.into() })
     }
 
+    /// Removes and returns a Conv2d kernel of `out` filters of `k × k` over `channels`,
+    /// in MLX's layout `[out, k, k, channels]` (as mlx-community files hold it), or
+    /// transposed from PyTorch's `[out, channels, k, k]` (as Hugging Face's do).
+    pub fn take_conv2d(
+        &mut self,
+        name: &str,
+        out: usize,
+        k: usize,
+        channels: usize,
+    ) -> Result<Array> {
+        let raw = self.take(name)?;
+        let shape: Vec<usize> = raw.shape().iter().map(|&x| x as usize).collect();
+        if shape == [out, k, k, channels] {
+            Ok(raw)
+        } else if shape == [out, channels, k, k] {
+            Ok(raw.transpose_axes(&[0, 2, 3, 1])?)
+        } else {
+            Err(RunnerError::BadTensor {
+                name: name.into(),
+                message: format!("shape {shape:?}, expected [{out}, {k}, {k}, {channels}]"),
+            })
+        }
+    }
+
     /// Removes and returns a tensor that may be absent.
     pub fn take_optional(&mut self, name: &str) -> Option<Array> {
         self.tensors.remove(name)

@@ -242,20 +242,12 @@ impl VisionModel {
     ) -> Result<Self> {
         let prefix = options.prefix;
         let (d, p, ch) = (c.hidden_size, c.patch_size, c.num_channels);
-        let name = format!("{prefix}.embeddings.patch_embedding.weight");
-        let raw = w.take(&name)?;
-        let shape: Vec<usize> = raw.shape().iter().map(|&x| x as usize).collect();
-        // mlx-community files hold MLX's layout; Hugging Face's is [out, in, kh, kw].
-        let patch_weight = if shape == [d, p, p, ch] {
-            raw
-        } else if shape == [d, ch, p, p] {
-            raw.transpose_axes(&[0, 2, 3, 1])?
-        } else {
-            return Err(RunnerError::BadTensor {
-                name,
-                message: format!("shape {shape:?}, expected [{d}, {p}, {p}, {ch}]"),
-            });
-        };
+        let patch_weight = w.take_conv2d(
+            &format!("{prefix}.embeddings.patch_embedding.weight"),
+            d,
+            p,
+            ch,
+        )?;
         let patch_bias = take_shaped(
             w,
             &format!("{prefix}.embeddings.patch_embedding.bias"),

@@ -13,6 +13,7 @@ use crate::config::Quantization;
 use crate::error::{Result, RunnerError};
 use crate::layers::{MRope, RmsNorm};
 use crate::linear::{Linear, Parallelism};
+use crate::rope::inverse_frequencies;
 use crate::softmax::{query_chunk, segment_attention};
 use crate::weights::Weights;
 
@@ -54,26 +55,8 @@ impl VisionModel {
         par: &Parallelism,
     ) -> Result<Self> {
         let (d, p, ch) = (c.hidden_size, c.patch_size, c.num_channels);
-        let name = format!("{PREFIX}.patch_conv.weight");
-        let raw = w.take(&name)?;
-        let shape: Vec<usize> = raw.shape().iter().map(|&x| x as usize).collect();
-        // mlx-community files hold MLX's layout; Hugging Face's is [out, in, kh, kw].
-        let patch_conv = if shape == [d, p, p, ch] {
-            raw
-        } else if shape == [d, ch, p, p] {
-            raw.transpose_axes(&[0, 2, 3, 1])?
-        } else {
-            return Err(RunnerError::BadTensor {
-                name,
-                message: format!("shape {shape:?}, expected [{d}, {p}, {p}, {ch}]"),
-            });
-        };
-
-        let hd = c.head_dim as f32;
-        let exponents = ops::arange::<_, f32>(0.0, hd, 2.0)?.divide(Array::from_f32(hd))?;
-        let inv_freq =
-            Array::from_f32(1.0).divide(ops::power(Array::from_f32(c.rope_theta), &exponents)?)?;
-        inv_freq.eval()?;
+        let patch_conv = w.take_conv2d(&format!("{PREFIX}.patch_conv.weight"), d, p, ch)?;
+        let inv_freq = inverse_frequencies(c.head_dim, c.rope_theta)?;
 
         let lin = |w: &mut Weights, name: &str, i, o| {
             Linear::load(w, q, &format!("{PREFIX}.{name}"), i, o, false, par)

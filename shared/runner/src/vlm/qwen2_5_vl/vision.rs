@@ -15,6 +15,7 @@ use crate::config::Quantization;
 use crate::error::{Result, RunnerError};
 use crate::layers::{MRope, RmsNorm};
 use crate::linear::{Linear, Parallelism};
+use crate::rope::inverse_frequencies;
 use crate::softmax::{query_chunk, segment_attention};
 use crate::weights::Weights;
 
@@ -85,12 +86,7 @@ impl VisionModel {
             .as_dtype(mlx_rs::Dtype::Float32)?;
         patch_embed.eval()?;
 
-        let hd = c.head_dim();
-        let half = (hd / 2) as f32;
-        let exponents = ops::arange::<_, f32>(0.0, half, 2.0)?.divide(Array::from_f32(half))?;
-        let inv_freq =
-            Array::from_f32(1.0).divide(ops::power(Array::from_f32(ROPE_THETA), &exponents)?)?;
-        inv_freq.eval()?;
+        let inv_freq = inverse_frequencies(c.head_dim() / 2, ROPE_THETA)?;
 
         let lin = |w: &mut Weights, name: &str, i, o| {
             Linear::load(w, q, &format!("{PREFIX}.{name}"), i, o, true, par)
