@@ -12,6 +12,7 @@ use crate::linear::{Linear, Parallelism};
 use crate::vlm::merge::merge_features;
 use crate::vlm::pixtral::language;
 use crate::vlm::pixtral::vision::VisionModel;
+use crate::vlm::pixtral::PixtralModel;
 use crate::weights::Weights;
 
 #[derive(Debug)]
@@ -61,23 +62,6 @@ impl Mistral3 {
         &self.config
     }
 
-    pub fn language(&self) -> &DecoderModel {
-        &self.language
-    }
-
-    /// Image features of `images` (`[F, H, W, 3]`, normalised, padded to the largest
-    /// image; `grids[i]` its patch grid `[1, rows, cols]`) → one row per merged block,
-    /// `[Σ rows · cols / merge², text_hidden]`, one image at a time, blocks row by row.
-    pub fn image_features(&self, images: &Array, grids: &[[usize; 3]]) -> Result<Array> {
-        self.vision
-            .encode_each(images, grids, |patches, [_, h, w]| {
-                let x = self.norm.forward(patches)?;
-                let x = self.merging_layer.forward(&self.merge_blocks(&x, h, w)?)?;
-                let x = self.linear_1.forward(&x)?;
-                self.linear_2.forward(&mlx_rs::nn::gelu(&x)?)
-            })
-    }
-
     /// `[h · w, d]` patches, row by row → `[(h / m) · (w / m), d · m²]`: each m × m block's
     /// vector channel-major, then by row and column in the block (torch's `unfold`).
     fn merge_blocks(&self, x: &Array, h: usize, w: usize) -> Result<Array> {
@@ -87,10 +71,29 @@ impl Mistral3 {
             .transpose_axes(&[0, 2, 4, 1, 3])?
             .reshape(&[(h / m) * (w / m), d * m * m])?)
     }
+}
+
+impl PixtralModel for Mistral3 {
+    fn language(&self) -> &DecoderModel {
+        &self.language
+    }
+
+    /// Image features of `images` (`[F, H, W, 3]`, normalised, padded to the largest
+    /// image; `grids[i]` its patch grid `[1, rows, cols]`) → one row per merged block,
+    /// `[Σ rows · cols / merge², text_hidden]`, one image at a time, blocks row by row.
+    fn image_features(&self, images: &Array, grids: &[[usize; 3]]) -> Result<Array> {
+        self.vision
+            .encode_each(images, grids, |patches, [_, h, w]| {
+                let x = self.norm.forward(patches)?;
+                let x = self.merging_layer.forward(&self.merge_blocks(&x, h, w)?)?;
+                let x = self.linear_1.forward(&x)?;
+                self.linear_2.forward(&mlx_rs::nn::gelu(&x)?)
+            })
+    }
 
     /// Text embeddings of `ids` with the rows of `features` at the `[IMG]` positions →
     /// `[1, L, hidden]`. The count must match exactly.
-    pub fn merge(&self, ids: &[u32], features: &Array) -> Result<Array> {
+    fn merge(&self, ids: &[u32], features: &Array) -> Result<Array> {
         merge_features(
             &self.language,
             ids,

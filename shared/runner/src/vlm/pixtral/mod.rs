@@ -21,7 +21,7 @@ pub use config::PixtralConfig;
 pub use model::Pixtral;
 pub use processor::Processor;
 
-use super::family::{Plan, PlanError, Prepared, Style, VisionFamily};
+use super::family::{Plan, PlanError, Prepared, VisionFamily};
 use crate::error::Result;
 use crate::layers::DecoderModel;
 
@@ -35,14 +35,7 @@ pub(super) fn plan(dir: &Path, json: &str) -> std::result::Result<Plan, PlanErro
     Ok(Plan {
         text: config.text.clone(),
         eos: config.eos_token_id.clone(),
-        style: Style {
-            image_token: (processor::IMAGE_TOKEN, config.image_token_id),
-            marker: processor::IMAGE_TOKEN,
-            end_of_turn: processor::END_OF_TURN,
-            image_first: true,
-            // mlx-vlm encodes with the tokenizer's special tokens for this family.
-            adds_special_tokens: true,
-        },
+        style: processor::style(config.image_token_id),
         per_image: config.vision.shape(),
         build: Box::new(move |weights, par| {
             let model = Pixtral::load(config, weights, par)?;
@@ -51,12 +44,21 @@ pub(super) fn plan(dir: &Path, json: &str) -> std::result::Result<Plan, PlanErro
     })
 }
 
-struct Loaded {
-    model: Pixtral,
-    processor: Processor,
+/// What a model on Pixtral's tower and processor gives [`Loaded`] (Pixtral, Mistral 3).
+pub(super) trait PixtralModel {
+    fn language(&self) -> &DecoderModel;
+    /// Image features of padded images with their patch grids `[1, rows, cols]`.
+    fn image_features(&self, images: &Array, grids: &[[usize; 3]]) -> Result<Array>;
+    fn merge(&self, ids: &[u32], features: &Array) -> Result<Array>;
 }
 
-impl VisionFamily for Loaded {
+/// A loaded model on Pixtral's processor.
+pub(super) struct Loaded<M> {
+    pub model: M,
+    pub processor: Processor,
+}
+
+impl<M: PixtralModel> VisionFamily for Loaded<M> {
     fn language(&self) -> &DecoderModel {
         self.model.language()
     }

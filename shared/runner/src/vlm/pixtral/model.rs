@@ -7,6 +7,7 @@ use mlx_rs::Array;
 use super::config::PixtralConfig;
 use super::language;
 use super::vision::VisionModel;
+use super::PixtralModel;
 use crate::error::Result;
 use crate::layers::DecoderModel;
 use crate::linear::{Linear, Parallelism};
@@ -56,15 +57,17 @@ impl Pixtral {
     pub fn config(&self) -> &PixtralConfig {
         &self.config
     }
+}
 
-    pub fn language(&self) -> &DecoderModel {
+impl PixtralModel for Pixtral {
+    fn language(&self) -> &DecoderModel {
         &self.language
     }
 
     /// Image features of `images` (`[F, H, W, 3]`, normalised, padded to the largest
     /// image; `grids[i]` its patch grid `[1, rows, cols]`) → `[Σ rows · cols,
     /// text_hidden]`, one image at a time, patches row by row.
-    pub fn image_features(&self, images: &Array, grids: &[[usize; 3]]) -> Result<Array> {
+    fn image_features(&self, images: &Array, grids: &[[usize; 3]]) -> Result<Array> {
         self.vision.encode_each(images, grids, |patches, _| {
             let x = self.linear_1.forward(patches)?;
             self.linear_2.forward(&mlx_rs::nn::gelu(&x)?)
@@ -73,7 +76,7 @@ impl Pixtral {
 
     /// Text embeddings of `ids` with the rows of `features` at the `[IMG]` positions →
     /// `[1, L, hidden]`. The count must match exactly.
-    pub fn merge(&self, ids: &[u32], features: &Array) -> Result<Array> {
+    fn merge(&self, ids: &[u32], features: &Array) -> Result<Array> {
         merge_features(
             &self.language,
             ids,

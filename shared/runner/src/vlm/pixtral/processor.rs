@@ -19,7 +19,7 @@ use image::RgbImage;
 use serde_json::Value;
 
 use crate::error::{Result, RunnerError};
-use crate::vlm::family::Prepared;
+use crate::vlm::family::{Prepared, Style};
 use crate::vlm::pixels::PixelConfig;
 use crate::vlm::processor_files::ProcessorFiles;
 use crate::vlm::resample::{self, Filter};
@@ -28,6 +28,19 @@ pub const IMAGE_TOKEN: &str = "[IMG]";
 pub const IMAGE_BREAK: &str = "[IMG_BREAK]";
 pub const IMAGE_END: &str = "[IMG_END]";
 pub const END_OF_TURN: &str = "</s>";
+
+/// How Pixtral's and Mistral 3's prompts are written: one `[IMG]` per image before the
+/// text, encoded with the tokenizer's special tokens (as mlx-vlm encodes them), `</s>`
+/// ending a turn.
+pub(in crate::vlm) fn style(image_token_id: u32) -> Style {
+    Style {
+        image_token: (IMAGE_TOKEN, image_token_id),
+        marker: IMAGE_TOKEN,
+        end_of_turn: END_OF_TURN,
+        image_first: true,
+        adds_special_tokens: true,
+    }
+}
 
 /// CLIP's normalisation, the Pixtral image processor's default.
 const CLIP_MEAN: [f32; 3] = [0.481_454_66, 0.457_827_5, 0.408_210_73];
