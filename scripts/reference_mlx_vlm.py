@@ -41,12 +41,44 @@ generated tokens; row 0 = last_logits, the others check the decode positions, as
 tied-embedding model tends to repeat one token). The JSON line then also has
 "image_grid_thw", "rope_deltas" and "pixel_shape" = [N, 1176].
 
+Qwen3-VL (qwen3_vl, qwen3_vl_moe: the same processor outputs, patch 16, so rows of
+3 * 2 * 16 * 16 = 1536): PIXELS_DIR/<id>.safetensors holds "pixel_values" (float32 [N, 1536]),
+"image_grid_thw", "patch_embeds" (float32 [N, vision hidden], the Conv3d patch embedding with its
+bias), "pos_embeds" (float32 [N, vision hidden], the learned position embeddings bilinearly
+interpolated to each image's grid, in the patches' 2x2-block order, as the vision tower adds them
+to patch_embeds), "image_features" (float32 [N / 4, text hidden], vision tower + merger, in the
+order they replace the <|image_pad|> tokens), "deepstack_features" (float32 [deepstack layers,
+N / 4, text hidden]: the deepstack mergers' outputs as get_input_embeddings passes them to the
+language model; row k is added to the hidden states of the <|image_pad|> positions after decoder
+layer k, on the prompt only), "position_ids", "rope_deltas" and "step_logits" (as for Qwen2-VL);
+no window attention, so no window_index. The JSON line has the same keys as for Qwen2-VL
+("pixel_shape" = [N, 1536]).
+
 Pixtral-style models (pixtral, mistral3: the processor pads the images of a prompt to one batch
 [B, 3, H, W] and returns each image's resized size as "image_sizes"): PIXELS_DIR/<id>.safetensors
 also holds "image_sizes" (int32 [B, 2], height and width), "image_features" (float32 [image tokens
 of all images, text hidden]: vision tower + projector, for mistral3 with its RMSNorm and 2x2 patch
 merger, so a quarter of the patches; in the order they replace the [IMG] tokens) and "step_logits"
 (as for Qwen2-VL); the JSON line also has "image_sizes".
+
+Mllama (Llama 3.2 Vision: the processor returns tiles [1, images, max tiles, 3, H, W] with
+"aspect_ratio_ids" [1, images], "aspect_ratio_mask" [1, images, max tiles] and
+"cross_attention_mask" [1, L, images, max tiles]): "pixel_values" is [images * max tiles, H, W, 3]
+(channels last, image by image, tile by tile; a tile slot an image does not fill is all zeros,
+the padding inside its tiles -mean/std); PIXELS_DIR/<id>.safetensors also holds "aspect_ratio_ids" (int32 [images]),
+"aspect_ratio_mask" (int32 [images, max tiles]), "cross_attention_mask" (int32 [L, images, max
+tiles], the processor's), "image_features" (float32 [images * max tiles * (patches + 1), text
+hidden]: vision tower + multi_modal_projector, the cross_attention_states the cross-attention
+layers read, padding tiles included) and "step_logits" (as for Qwen2-VL); the JSON line also has
+"aspect_ratio_ids". mlx-vlm's decode steps pass the language model only the
+cross_attention_states, without a cross-attention mask (generate/ar.py), so from the first
+generated token on every tile is attended, the padding tiles of an image too; transformers
+(MllamaForConditionalGeneration._update_model_kwargs_for_generation) and Meta's reference
+instead give every generated token the last prompt row of the mask (its images' real tiles).
+So the same mlx-vlm model is also decoded greedily that way, its own prefill then its own
+language model with that mask row: "masked_tokens" and "masked_finish_reason" in the JSON
+line, "masked_step_logits" (as "step_logits") in the file. Where every image fills its tiles
+the two decodes agree.
 """
 
 import argparse
@@ -104,21 +136,27 @@ def main():
         extra = {k: v for k, v in inputs.items() if k not in ("input_ids", "pixel_values", "attention_mask")}
 
         pixel_file = out_dir / f"{case['id']}.safetensors"
-        qwen = pixtral = None
+        qwen = pixtral = mllama = None
         if pixel_values.ndim == 2 and "image_grid_thw" in extra:
-            qwen = qwen_intermediates(model, input_ids, pixel_values, mask, extra["image_grid_thw"])
+            if model.config.model_type in ("qwen3_vl", "qwen3_vl_moe"):
+                qwen = qwen3_vl_intermediates(model, input_ids, pixel_values, mask, extra["image_grid_thw"])
+            else:
+                qwen = qwen_intermediates(model, input_ids, pixel_values, mask, extra["image_grid_thw"])
             pv = qwen["pixel_values"]
         else:
             pv = pixel_values
-            if pv.ndim == 5:
-                pv = pv.reshape(-1, *pv.shape[2:])
+            if pv.ndim > 4:  # [frames, ...] or mllama's [1, images, tiles, ...]
+                pv = pv.reshape(-1, *pv.shape[-3:])
             pv = pv.transpose(0, 2, 3, 1).astype(mx.float32)
             if "image_sizes" in extra:
                 pixtral = pixtral_intermediates(model, pixel_values, extra["image_sizes"])
                 pixtral["pixel_values"] = pv
+            elif "aspect_ratio_ids" in extra:
+                mllama = mllama_intermediates(model, input_ids, pixel_values, extra)
+                mllama["pixel_values"] = pv
             else:
                 mx.save_safetensors(str(pixel_file), {"pixel_values": pv})
-        stages = qwen if qwen is not None else pixtral
+        stages = next((x for x in (qwen, pixtral, mllama) if x is not None), None)
 
         captured = []
 
@@ -136,6 +174,11 @@ def main():
             if tokenizer.stopping_criteria(token):
                 finish = "stop"
                 break
+        masked = None
+        if mllama is not None:
+            masked = mllama_masked_decode(model, tokenizer, input_ids, pixel_values, extra,
+                                          int(case.get("max_tokens", 32)))
+            mllama["masked_step_logits"] = masked["step_logits"]
         if stages is not None:
             rows = captured[: max(1, len(tokens))]  # not the look-ahead step after a stop token
             stages["step_logits"] = mx.concatenate([c.reshape(1, -1) for c in rows], axis=0)
@@ -157,6 +200,10 @@ def main():
             line["rope_deltas"] = int(np.array(qwen["rope_deltas"]).reshape(-1)[0])
         if pixtral is not None:
             line["image_sizes"] = np.array(pixtral["image_sizes"]).tolist()
+        if mllama is not None:
+            line["aspect_ratio_ids"] = np.array(mllama["aspect_ratio_ids"]).tolist()
+            line["masked_tokens"] = masked["tokens"]
+            line["masked_finish_reason"] = masked["finish_reason"]
         sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 
@@ -188,6 +235,34 @@ def qwen_intermediates(model, input_ids, pixel_values, mask, grid_thw):
     return out
 
 
+def qwen3_vl_intermediates(model, input_ids, pixel_values, mask, grid_thw):
+    """What a Qwen3-VL model computes before the language model (see the docstring)."""
+    import mlx.core as mx
+    import numpy as np
+
+    vt = model.vision_tower
+    pv = pixel_values.astype(vt.patch_embed.proj.weight.dtype)  # as get_input_embeddings casts
+    features, deepstack = vt(pv, grid_thw)
+    emb = model.get_input_embeddings(input_ids, pixel_values, mask=mask, image_grid_thw=grid_thw)
+    stacked = mx.stack(emb.deepstack_visual_embeds)
+    image_rows = np.where(np.array(input_ids).reshape(-1) == model.config.image_token_index)[0]
+    # What the language model gets: the features over the <|image_pad|> rows, the same deepstack.
+    assert mx.array_equal(emb.inputs_embeds[0][mx.array(image_rows)], features)
+    assert mx.array_equal(stacked, mx.stack(deepstack))
+    out = {
+        "pixel_values": pixel_values.astype(mx.float32),
+        "image_grid_thw": grid_thw.astype(mx.int32),
+        "patch_embeds": vt.patch_embed(pv).astype(mx.float32),
+        "pos_embeds": vt.fast_pos_embed_interpolate(grid_thw).astype(mx.float32),
+        "image_features": features.astype(mx.float32),
+        "deepstack_features": stacked.astype(mx.float32),
+        "position_ids": emb.position_ids.astype(mx.int32),
+        "rope_deltas": mx.array(emb.rope_deltas).reshape(1, 1).astype(mx.int32),
+    }
+    mx.eval(out)
+    return out
+
+
 def pixtral_intermediates(model, pixel_values, image_sizes):
     """Pixtral's or Mistral3's image features as get_input_embeddings computes them (see the docstring)."""
     import mlx.core as mx
@@ -203,6 +278,57 @@ def pixtral_intermediates(model, pixel_values, image_sizes):
     out = {"image_sizes": sizes, "image_features": features.reshape(-1, features.shape[-1]).astype(mx.float32)}
     mx.eval(out)
     return out
+
+
+def mllama_intermediates(model, input_ids, pixel_values, extra):
+    """Mllama's cross_attention_states as get_input_embeddings computes them (see the docstring)."""
+    import mlx.core as mx
+
+    features = model.get_input_embeddings(input_ids, pixel_values, **extra).cross_attention_states
+    tiles = extra["aspect_ratio_mask"].shape[-1]
+    out = {
+        "aspect_ratio_ids": extra["aspect_ratio_ids"].reshape(-1).astype(mx.int32),
+        "aspect_ratio_mask": extra["aspect_ratio_mask"].reshape(-1, tiles).astype(mx.int32),
+        "cross_attention_mask": extra["cross_attention_mask"].squeeze(0).astype(mx.int32),
+        "image_features": features.reshape(-1, features.shape[-1]).astype(mx.float32),
+    }
+    mx.eval(out)
+    return out
+
+
+def mllama_masked_decode(model, tokenizer, input_ids, pixel_values, extra, max_tokens):
+    """Greedy decode of the mlx-vlm model with transformers' mask on generated tokens (see the
+    docstring): the prompt as generate_step prefills it (all but the last token, then the last),
+    then each token with the last prompt row of the cross-attention mask and row mask."""
+    import mlx.core as mx
+
+    from mlx_vlm.models.cache import make_prompt_cache
+
+    lm = model.language_model
+    emb = model.get_input_embeddings(input_ids, pixel_values, **extra)
+    states = emb.cross_attention_states
+    mask, rows = emb.cross_attention_mask, emb.full_text_row_masked_out_mask
+    cache = make_prompt_cache(lm)
+    n = input_ids.shape[1]
+    prompt = dict(cross_attention_states=states, cross_attention_mask=mask, full_text_row_masked_out_mask=rows)
+    lm(input_ids[:, : n - 1], inputs_embeds=emb.inputs_embeds[:, : n - 1], cache=cache, **prompt)
+    logits = lm(input_ids[:, n - 1 :], inputs_embeds=emb.inputs_embeds[:, n - 1 :], cache=cache, **prompt).logits
+    step = dict(cross_attention_states=states, cross_attention_mask=mask[:, :, -1:],
+                full_text_row_masked_out_mask=rows[:, :, -1:])
+    tokens, kept, finish = [], [], "length"
+    for _ in range(max_tokens):
+        last = logits[0, -1].astype(mx.float32)
+        if len(kept) < 8:
+            kept.append(last.reshape(1, -1))
+        token = int(mx.argmax(last))
+        tokens.append(token)
+        if tokenizer.stopping_criteria(token):
+            finish = "stop"
+            break
+        logits = lm(mx.array([[token]]), cache=cache, **step).logits
+    step_logits = mx.concatenate(kept, axis=0)
+    mx.eval(step_logits)
+    return {"tokens": tokens, "finish_reason": finish, "step_logits": step_logits}
 
 
 if __name__ == "__main__":
