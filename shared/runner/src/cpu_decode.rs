@@ -228,6 +228,9 @@ impl<'m> CpuDecoder<'m> {
     /// The decoder for `model`, or why some part of it does not run on the CPU kernel
     /// (dense or half-precision weights, Metal, the kernel turned off).
     pub fn new(model: &'m DecoderModel) -> std::result::Result<Self, Why> {
+        if !model.cross.is_empty() {
+            return Err("cross-attention layers run on MLX".into());
+        }
         let embed = model
             .embed_tokens
             .kernel()

@@ -21,6 +21,7 @@ use mlx_rs::Array;
 use mlxk_core::ndjson::FinishReason;
 
 use crate::cpu_decode::{CpuDecoder, CpuKvCache};
+use crate::cross_attention::CrossContext;
 use crate::error::{Result, RunnerError};
 use crate::kv_cache::{KvCache, StepKvCache};
 use crate::layers::{DecoderModel, ForwardInput};
@@ -62,6 +63,8 @@ pub struct TokenGenerator<'m> {
     embeds: Option<Array>,
     /// Explicit multimodal rope positions of the prompt, and the decode shift.
     positions: Option<MropePositions>,
+    /// The image features cross-attention layers attend to, for the whole generation.
+    cross: Option<CrossContext>,
     /// The logits of every step so far, when asked for ([`TokenGenerator::keep_logits`]).
     kept_logits: Option<Vec<Array>>,
     prompt_tokens: usize,
@@ -97,7 +100,7 @@ impl<'m> TokenGenerator<'m> {
         prompt.check(limits.context_length)?;
         let mut sampler = Sampler::new(params)?;
         sampler.observe_ids(prompt.ids);
-        let caches = (0..model.spec().num_layers)
+        let caches = (0..model.cache_count())
             .map(|_| StepKvCache::new())
             .collect();
         Ok(TokenGenerator {
@@ -113,6 +116,7 @@ impl<'m> TokenGenerator<'m> {
             prompt_tokens: prompt.ids.len(),
             embeds: prompt.embeddings,
             positions: prompt.positions,
+            cross: prompt.cross,
             kept_logits: None,
             pending: None,
             generated: 0,
@@ -147,6 +151,7 @@ impl<'m> TokenGenerator<'m> {
 
     /// Feeds `input` and returns the sampled next token (lazy `[1]` array).
     fn step(&mut self, input: ForwardInput<'_>) -> Result<Array> {
+        let input = input.attending(self.cross.as_ref());
         let hidden = self.model.forward(input, &mut self.caches)?;
         let logits = self.model.last_logits(&hidden)?;
         if let Some(kept) = &mut self.kept_logits {
@@ -173,6 +178,7 @@ impl<'m> TokenGenerator<'m> {
             &prompt,
             embeds.as_ref(),
             positions,
+            self.cross.as_ref(),
             &mut self.caches,
             true,
             &interrupted,
@@ -352,12 +358,14 @@ impl Last {
 /// too) and, for vision models, the input embeddings that replace the token embedding
 /// (`[1, L, hidden]`, image features merged in) and explicit multimodal rope positions
 /// (Qwen2-VL family; generated tokens then follow at their cache offset plus
-/// `positions.delta`).
-#[derive(Debug, Clone, Default)]
+/// `positions.delta`), and the image features cross-attention layers attend to
+/// (Llama 3.2 Vision).
+#[derive(Debug, Default)]
 pub struct Prompt<'p> {
     pub ids: &'p [u32],
     pub embeddings: Option<Array>,
     pub positions: Option<MropePositions>,
+    pub cross: Option<CrossContext>,
 }
 
 impl<'p> Prompt<'p> {
@@ -415,6 +423,7 @@ fn prefill_body(
     prompt: &[u32],
     embeds: Option<&Array>,
     positions: Option<&Array>,
+    cross: Option<&CrossContext>,
     caches: &mut [StepKvCache],
     clear_cache: bool,
     interrupted: &dyn Fn() -> bool,
@@ -434,7 +443,7 @@ fn prefill_body(
                 &[1, (end - start) as i32],
             )),
         };
-        model.forward(chunk.as_input().at(at.as_ref()), caches)?;
+        model.forward(chunk.as_input().at(at.as_ref()).attending(cross), caches)?;
         let state: Vec<&Array> = caches.iter().flat_map(|c| c.state()).collect();
         eval(state)?;
         if clear_cache {
@@ -456,16 +465,25 @@ fn prefill_body(
 /// generation computes them before sampling the first token.
 pub fn prompt_logits(model: &DecoderModel, prompt: &Prompt<'_>) -> Result<Vec<f32>> {
     prompt.check(usize::MAX)?;
-    let mut caches: Vec<StepKvCache> = (0..model.spec().num_layers)
+    let mut caches: Vec<StepKvCache> = (0..model.cache_count())
         .map(|_| StepKvCache::new())
         .collect();
     let ids = prompt.positions.as_ref().map(|p| &p.ids);
     let embeds = prompt.embeddings.as_ref();
-    let (last, at) = prefill_body(model, prompt.ids, embeds, ids, &mut caches, false, &|| {
-        false
-    })?
+    let cross = prompt.cross.as_ref();
+    let (last, at) = prefill_body(
+        model,
+        prompt.ids,
+        embeds,
+        ids,
+        cross,
+        &mut caches,
+        false,
+        &|| false,
+    )?
     .expect("never interrupted");
-    let hidden = model.forward(last.as_input().at(at.as_ref()), &mut caches)?;
+    let input = last.as_input().at(at.as_ref()).attending(cross);
+    let hidden = model.forward(input, &mut caches)?;
     let logits = model
         .last_logits(&hidden)?
         .as_dtype(mlx_rs::Dtype::Float32)?;

@@ -8,6 +8,7 @@ use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{ops, Array, Dtype};
 
 use crate::config::{ModelConfig, Quantization};
+use crate::cross_attention::{CrossContext, CrossLayer};
 use crate::error::{Result, RunnerError};
 use crate::kv_cache::KvCache;
 use crate::linear::{Embedding, Linear, Parallelism};
@@ -63,6 +64,11 @@ pub struct DecoderSpec {
     /// A learned logit per head that joins every softmax without a value (gpt-oss's
     /// attention sinks, `self_attn.sinks`).
     pub attention_sinks: bool,
+    /// Layers that attend to image features instead of the text (Llama 3.2 Vision; see
+    /// [`crate::cross_attention`]), by their index in the stack.
+    pub cross_attention_layers: Vec<usize>,
+    /// Rows of `embed_tokens` past the vocabulary (Llama 3.2 Vision's 8).
+    pub extra_embeddings: usize,
 }
 
 /// Which layers attend within a window, the window, and those layers' rope.
@@ -122,6 +128,8 @@ impl DecoderSpec {
             fused_gate_up: false,
             moe: None,
             attention_sinks: false,
+            cross_attention_layers: Vec::new(),
+            extra_embeddings: 0,
         };
         if spec.num_kv_heads == 0 || spec.num_heads % spec.num_kv_heads != 0 {
             return Err(RunnerError::Mlx(format!(
@@ -470,6 +478,9 @@ pub enum Tokens<'a> {
 pub struct ForwardInput<'a> {
     pub tokens: Tokens<'a>,
     pub positions: Option<&'a Array>,
+    /// The image features cross-attention layers attend to (none: they are skipped, as
+    /// transformers skips them for a prompt without images).
+    pub cross: Option<&'a CrossContext>,
 }
 
 impl<'a> ForwardInput<'a> {
@@ -477,6 +488,7 @@ impl<'a> ForwardInput<'a> {
         ForwardInput {
             tokens: Tokens::Ids(ids),
             positions: None,
+            cross: None,
         }
     }
 
@@ -484,12 +496,18 @@ impl<'a> ForwardInput<'a> {
         ForwardInput {
             tokens: Tokens::Embeddings(h),
             positions: None,
+            cross: None,
         }
     }
 
     /// The same tokens at `positions` (none: after the cache).
     pub fn at(self, positions: Option<&'a Array>) -> Self {
         ForwardInput { positions, ..self }
+    }
+
+    /// The same tokens attending to `cross` in the cross-attention layers.
+    pub fn attending(self, cross: Option<&'a CrossContext>) -> Self {
+        ForwardInput { cross, ..self }
     }
 }
 
@@ -499,7 +517,10 @@ impl<'a> ForwardInput<'a> {
 pub struct DecoderModel {
     pub(crate) spec: DecoderSpec,
     pub(crate) embed_tokens: Embedding,
+    /// The self-attention layers, one KV cache each.
     pub(crate) layers: Vec<DecoderLayer>,
+    /// The cross-attention layers between them ([`DecoderSpec::cross_attention_layers`]).
+    pub(crate) cross: Vec<CrossLayer>,
     pub(crate) norm: RmsNorm,
     pub(crate) lm_head: Option<Linear>,
     pub(crate) rope: Rope,
@@ -528,12 +549,18 @@ impl DecoderModel {
             weights,
             q,
             "model.embed_tokens",
-            s.vocab_size,
+            s.vocab_size + s.extra_embeddings,
             s.hidden_size,
             par,
         )?;
+        let crosses = |i: &usize| s.cross_attention_layers.contains(i);
         let layers = (0..s.num_layers)
+            .filter(|i| !crosses(i))
             .map(|i| DecoderLayer::load(weights, q, i, s, par))
+            .collect::<Result<Vec<_>>>()?;
+        let cross = (0..s.num_layers)
+            .filter(crosses)
+            .map(|i| CrossLayer::load(weights, q, i, s, par))
             .collect::<Result<Vec<_>>>()?;
         let norm = RmsNorm::load_with(
             weights,
@@ -572,6 +599,7 @@ impl DecoderModel {
             spec,
             embed_tokens,
             layers,
+            cross,
             norm,
             lm_head,
             rope,
@@ -582,6 +610,21 @@ impl DecoderModel {
 
     pub fn spec(&self) -> &DecoderSpec {
         &self.spec
+    }
+
+    /// KV caches a generation needs: one per self-attention layer.
+    pub fn cache_count(&self) -> usize {
+        self.layers.len()
+    }
+
+    /// The cross-attention layers' context of one generation over `features`
+    /// (`[1, S, hidden]`) seen as `mask` says; see [`crate::cross_attention`].
+    pub fn cross_context(
+        &self,
+        features: &Array,
+        mask: &crate::cross_attention::CrossMask,
+    ) -> Result<CrossContext> {
+        crate::cross_attention::context(&self.cross, features, mask)
     }
 
     /// Token embeddings of `ids` (any shape → `ids.shape + [hidden]`), in a float type.
@@ -621,13 +664,27 @@ impl DecoderModel {
             Some(scale) => h.multiply(Array::from_f32(scale))?,
             None => h.clone(),
         };
-        for (layer, cache) in self.layers.iter().zip(caches.iter_mut()) {
+        let offset = caches.first().map_or(0, |c| c.offset());
+        let mut cross = self.cross.iter().enumerate().peekable();
+        for (i, (layer, cache)) in self.layers.iter().zip(caches.iter_mut()).enumerate() {
+            // Cross-attention layers before this one (`i` self-attention layers and
+            // the cross ones so far precede it).
+            while let Some((which, c)) = cross.next_if(|(which, c)| c.index <= i + which) {
+                if let Some(context) = input.cross {
+                    h = c.forward(&h, context, which, offset)?;
+                }
+            }
             let rope = match (&table, &self.local_rope, layer.sliding) {
                 (Some((cos, sin)), ..) => Rotary::Table(cos, sin),
                 (None, Some(local), true) => Rotary::Offset(local),
                 _ => Rotary::Offset(&self.rope),
             };
             h = layer.forward(&h, rope, cache)?;
+        }
+        for (which, c) in cross {
+            if let Some(context) = input.cross {
+                h = c.forward(&h, context, which, offset)?;
+            }
         }
         Ok(h)
     }

@@ -44,6 +44,7 @@ pub mod arch;
 pub mod channels;
 pub mod config;
 pub mod cpu_decode;
+pub mod cross_attention;
 pub mod detokenizer;
 pub mod error;
 pub mod folder;

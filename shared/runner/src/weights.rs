@@ -321,6 +321,13 @@ impl Weights {
         self.tensors.retain(|k, _| !pred(k));
     }
 
+    /// Renames the tensors whose names start with `from` to start with `to` instead (a
+    /// checkpoint's alternative module name, as a reference's `sanitize` maps it).
+    pub fn rename_prefix(&mut self, from: &str, to: &str) {
+        let moved = self.split_off(from, |rest| format!("{to}{rest}"));
+        self.tensors.extend(moved.tensors);
+    }
+
     /// Moves the tensors whose names start with `prefix` into a new set, renamed by
     /// `rename` (which receives the name without the prefix).
     pub fn split_off(&mut self, prefix: &str, rename: impl Fn(&str) -> String) -> Weights {
