@@ -38,6 +38,7 @@ pub const RUNNER_VISION_FAMILIES: &[&str] = &[
     "qwen2_5_vl",
     "pixtral",
     "mistral3",
+    "mllama",
 ];
 
 /// Speech families the runner implements (`mlxk-audio`).

@@ -109,6 +109,11 @@ pub struct VisionShape {
     pub frames: usize,
     /// Language-model tokens per frame.
     pub tokens_per_frame: usize,
+    /// Image features per frame that cross-attention layers hold as keys and values
+    /// (Llama 3.2 Vision; 0 for models that merge features into the text), and those
+    /// layers.
+    pub cross_tokens_per_frame: usize,
+    pub cross_layers: usize,
 }
 
 impl VisionShape {
@@ -122,6 +127,10 @@ impl VisionShape {
         self.frames * self.tokens_per_frame
     }
 
+    pub fn cross_tokens(&self) -> usize {
+        self.frames * self.cross_tokens_per_frame
+    }
+
     /// Activations of encoding one frame (frames are encoded one at a time), the
     /// prompt's pixels, and its image features twice (features and merged embeddings).
     pub fn activation_bytes(&self, text_hidden: usize) -> u64 {
@@ -129,14 +138,16 @@ impl VisionShape {
         let rows = self.attention_rows as u64;
         let frame = 4 * p * (4 * d + self.intermediate as u64) + 4 * self.heads as u64 * rows * p;
         let pixels = 4 * self.frames as u64 * (self.frame_side * self.frame_side * 3) as u64;
-        let features = 2 * 4 * self.image_tokens() as u64 * text_hidden as u64;
+        let features =
+            2 * 4 * (self.image_tokens() + self.cross_tokens()) as u64 * text_hidden as u64;
         frame + pixels + features
     }
 }
 
 /// The estimate for a vision-language model: its language model's estimate (KV cache
-/// and prefill) for `text_tokens` plus the image tokens, with the vision activations
-/// added; `weight_bytes` covers the whole checkpoint (vision tower included).
+/// and prefill) for `text_tokens` plus the image tokens, the cross-attention layers'
+/// keys and values of the image features, and the vision activations; `weight_bytes`
+/// covers the whole checkpoint (vision tower included).
 pub fn estimate_vision(
     text: &ModelConfig,
     weight_bytes: u64,
@@ -145,6 +156,12 @@ pub fn estimate_vision(
 ) -> MemoryEstimate {
     let tokens = text_tokens + vision.image_tokens();
     let mut e = MemoryEstimate::for_config(text, weight_bytes, tokens);
+    e.kv_cache_bytes += 2
+        * vision.cross_layers as u64
+        * text.kv_heads() as u64
+        * text.head_dim() as u64
+        * vision.cross_tokens() as u64
+        * 4;
     e.activation_bytes += vision.activation_bytes(text.hidden_size);
     e
 }
@@ -409,6 +426,8 @@ mod tests {
             attention_rows: 1024,
             frames: 17,
             tokens_per_frame: 64,
+            cross_tokens_per_frame: 0,
+            cross_layers: 0,
         };
         let e = estimate_vision(&c, 1000, &v, 512);
         assert_eq!(e.tokens, 512 + 17 * 64);

@@ -13,8 +13,9 @@ use image::RgbImage;
 use mlx_rs::Array;
 use mlxk_core::health::RUNNER_VISION_FAMILIES;
 
-use super::{gemma3, mistral3, pixtral, qwen2_5_vl, smolvlm};
+use super::{gemma3, mistral3, mllama, pixtral, qwen2_5_vl, smolvlm};
 use crate::config::{ModelConfig, TokenIds};
+use crate::cross_attention::CrossContext;
 use crate::error::{Result, RunnerError};
 use crate::layers::DecoderModel;
 use crate::linear::Parallelism;
@@ -33,6 +34,7 @@ const REGISTRY: &[(&[&str], PlanFn)] = &[
     (qwen2_5_vl::MODEL_TYPES, qwen2_5_vl::plan),
     (pixtral::MODEL_TYPES, pixtral::plan),
     (mistral3::MODEL_TYPES, mistral3::plan),
+    (mllama::MODEL_TYPES, mllama::plan),
 ];
 
 /// Why a family could not read its folder: `config.json` itself is invalid (the loader
@@ -75,11 +77,21 @@ pub(super) struct Style {
     /// The family's end-of-turn token, a stop token beside the configured ones
     /// (mlx-vlm's `additional_eos_token_ids`).
     pub end_of_turn: &'static str,
-    /// Whether mlx-vlm puts the images before the prompt's text (as typed content parts)
-    /// rather than markers after it in the message's text.
-    pub image_first: bool,
+    /// Where mlx-vlm puts the images in the user's message.
+    pub placement: Placement,
     /// Whether the prompt is encoded with the tokenizer's special tokens added.
     pub adds_special_tokens: bool,
+}
+
+/// Where the images go in the user's message (mlx-vlm's message format per family).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Placement {
+    /// Typed `{"type": "image"}` content parts before the text part.
+    PartsFirst,
+    /// Typed content parts after the text part (Llama 3.2 Vision).
+    PartsLast,
+    /// Markers after the text, in the message's text (Gemma 3).
+    MarkersAfter,
 }
 
 /// What a processor made of a prompt's images.
@@ -135,6 +147,17 @@ pub(super) trait VisionFamily {
 
     /// The decoder's input embeddings: the text's, with `features` merged in.
     fn merge(&self, ids: &[u32], features: &Array) -> Result<Array>;
+
+    /// The context of cross-attention layers over `features` for the prompt `ids`
+    /// (Llama 3.2 Vision, whose `merge` leaves the text embeddings as they are).
+    fn cross_attention(
+        &self,
+        _ids: &[u32],
+        _features: &Array,
+        _patch_grids: &[[usize; 3]],
+    ) -> Result<Option<CrossContext>> {
+        Ok(None)
+    }
 
     /// Explicit rope positions of the prompt `ids`, for families with multimodal rope.
     fn positions(

@@ -1,7 +1,8 @@
 //! Vision-language models: describe images with a model that reads them.
 //!
 //! Supported families ([`SUPPORTED_VISION_FAMILIES`]): SmolVLM / SmolVLM2 and Idefics3
-//! (`smolvlm`, `idefics3`), Gemma 3 (`gemma3`) and Qwen2.5-VL (`qwen2_5_vl`), in
+//! (`smolvlm`, `idefics3`), Gemma 3 (`gemma3`), Qwen2.5-VL (`qwen2_5_vl`), Pixtral
+//! (`pixtral`), Mistral Small 3.1/3.2 (`mistral3`) and Llama 3.2 Vision (`mllama`), in
 //! mlx-community's layout (the
 //! language model MLX-quantized, the vision tower as published). Each family keeps
 //! mlx-vlm's shape: language model, vision encoder, connector or projector, the
@@ -35,6 +36,7 @@ mod family;
 pub mod gemma3;
 pub mod merge;
 pub mod mistral3;
+pub mod mllama;
 pub mod pixels;
 pub mod pixtral;
 pub mod processor_files;
@@ -55,6 +57,7 @@ use serde_json::{json, Value};
 use tokenizers::Tokenizer;
 
 use crate::config::{read_json, TokenIds};
+use crate::cross_attention::CrossContext;
 use crate::error::{Result, RunnerError};
 use crate::folder::TextAssets;
 use crate::generate::{self, Limits, Prompt, TokenGenerator};
@@ -65,7 +68,7 @@ use crate::runner::{Generation, LoadOptions};
 use crate::sampler::SamplingParams;
 use crate::template::{ChatTemplate, RenderOptions};
 use crate::weights::Weights;
-use family::{Style, VisionFamily};
+use family::{Placement, Style, VisionFamily};
 
 /// `model_type` values [`VisionModel`] can load.
 pub const SUPPORTED_VISION_FAMILIES: &[&str] = mlxk_core::health::RUNNER_VISION_FAMILIES;
@@ -281,15 +284,17 @@ impl VisionModel {
         &self.memory
     }
 
-    /// Language-model tokens one image costs at most (its largest tiling).
+    /// Language-model tokens one image costs at most (its largest tiling), or, for a
+    /// model that cross-attends to the image, the image features it holds.
     pub fn max_tokens_per_image(&self) -> usize {
-        self.per_image.image_tokens()
+        self.per_image.image_tokens() + self.per_image.cross_tokens()
     }
 
     /// The chat-templated prompt for `images` images and the user's `prompt` (after
     /// `system` when given), with one image marker per image where mlx-vlm puts it for
-    /// this family: SmolVLM's `<image>` and Qwen2.5-VL's image items before the text,
-    /// Gemma 3's `<start_of_image>` after it, in the message's text.
+    /// this family: SmolVLM's `<image>` and Qwen2.5-VL's image items
+    /// before the text, Llama 3.2 Vision's after it, Gemma 3's `<start_of_image>` after
+    /// it in the message's text.
     pub fn render_prompt(
         &self,
         prompt: &str,
@@ -297,16 +302,13 @@ impl VisionModel {
         images: usize,
     ) -> Result<String> {
         let Style {
-            marker,
-            image_first,
-            ..
+            marker, placement, ..
         } = self.style;
         let Some(template) = &self.template else {
             let markers = marker.repeat(images);
-            let mut text = if image_first {
-                markers + prompt
-            } else {
-                format!("{prompt}{markers}")
+            let mut text = match placement {
+                Placement::PartsFirst => markers + prompt,
+                Placement::PartsLast | Placement::MarkersAfter => format!("{prompt}{markers}"),
             };
             if let Some(system) = system {
                 text = format!("{system}\n{text}");
@@ -315,18 +317,21 @@ impl VisionModel {
         };
         let text_part = |t: &str| json!({"type": "text", "text": t, "content": t});
         let mut messages = Vec::new();
-        if image_first {
-            if let Some(system) = system {
-                messages.push(json!({"role": "system", "content": [text_part(system)]}));
-            }
-            let mut content: Vec<Value> = (0..images).map(|_| json!({"type": "image"})).collect();
-            content.push(text_part(prompt));
-            messages.push(json!({"role": "user", "content": content}));
-        } else {
+        if placement == Placement::MarkersAfter {
             if let Some(system) = system {
                 messages.push(json!({"role": "system", "content": system}));
             }
             let content = format!("{prompt}{}", marker.repeat(images));
+            messages.push(json!({"role": "user", "content": content}));
+        } else {
+            if let Some(system) = system {
+                messages.push(json!({"role": "system", "content": [text_part(system)]}));
+            }
+            let mut content: Vec<Value> = (0..images).map(|_| json!({"type": "image"})).collect();
+            match placement {
+                Placement::PartsFirst => content.push(text_part(prompt)),
+                _ => content.insert(0, text_part(prompt)),
+            }
             messages.push(json!({"role": "user", "content": content}));
         }
         let options = RenderOptions {
@@ -385,14 +390,18 @@ impl VisionModel {
         })
     }
 
-    /// Input embeddings of `input`: text embeddings with the image features merged in.
-    fn embeddings(&self, input: &VisionInput) -> Result<Array> {
+    /// Input embeddings of `input` (text embeddings with the image features merged in),
+    /// and the cross-attention layers' context where the family has them.
+    fn embeddings(&self, input: &VisionInput) -> Result<(Array, Option<CrossContext>)> {
         let features = self
             .family
             .image_features(&input.pixels, &input.patch_grids)?;
         let merged = self.family.merge(&input.input_ids, &features)?;
         merged.eval()?;
-        Ok(merged)
+        let cross = self
+            .family
+            .cross_attention(&input.input_ids, &features, &input.patch_grids)?;
+        Ok((merged, cross))
     }
 
     /// Token ids only: the images are encoded now, generation runs as the iterator is
@@ -462,10 +471,12 @@ impl VisionModel {
     /// `input` as it enters the language model: ids, embeddings with the image features
     /// merged in, and multimodal positions where the family has them.
     fn prompt<'i>(&self, input: &'i VisionInput) -> Result<Prompt<'i>> {
+        let (embeddings, cross) = self.embeddings(input)?;
         Ok(Prompt {
             ids: &input.input_ids,
-            embeddings: Some(self.embeddings(input)?),
+            embeddings: Some(embeddings),
             positions: input.positions.clone(),
+            cross,
         })
     }
 

@@ -98,6 +98,8 @@ impl VisionConfig {
             attention_rows: self.patches(),
             frames,
             tokens_per_frame,
+            cross_tokens_per_frame: 0,
+            cross_layers: 0,
         }
     }
 }

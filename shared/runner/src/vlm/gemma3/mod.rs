@@ -21,7 +21,7 @@ pub use config::Gemma3Config;
 pub use model::Gemma3Vlm;
 pub use processor::Processor;
 
-use super::family::{Plan, PlanError, Prepared, Style, VisionFamily};
+use super::family::{Placement, Plan, PlanError, Prepared, Style, VisionFamily};
 use crate::error::Result;
 use crate::layers::DecoderModel;
 
@@ -40,7 +40,7 @@ pub(super) fn plan(dir: &Path, json: &str) -> std::result::Result<Plan, PlanErro
             image_token: (processor::IMAGE_TOKEN, config.image_token_id),
             marker: processor::BOI_TOKEN,
             end_of_turn: processor::END_OF_TURN,
-            image_first: false,
+            placement: Placement::MarkersAfter,
             // mlx-vlm 0.7.10 adds them for Gemma 3 although its chat template writes
             // `<bos>` too (its Gemma 3 processor has no chat template of its own), so
             // ids start `<bos><bos>`; we agree with it.

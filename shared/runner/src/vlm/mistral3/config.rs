@@ -66,7 +66,7 @@ impl Mistral3Config {
                 }
             }
         }
-        let text = text_config(t, &[])?;
+        let text = text_config(t, &[], &["linear"])?;
         let vision = vision_config(raw.vision_config.clone())?;
         let merge = extra.spatial_merge_size;
         if merge == 0 || vision.max_patches_per_side() % merge != 0 {

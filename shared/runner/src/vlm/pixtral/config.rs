@@ -100,6 +100,8 @@ impl VisionConfig {
                 .min(patches),
             frames: 1,
             tokens_per_frame: patches + side,
+            cross_tokens_per_frame: 0,
+            cross_layers: 0,
         }
     }
 }
@@ -166,10 +168,14 @@ fn object(v: Value, key: &str) -> Result<Map<String, Value>, String> {
     }
 }
 
-/// The Mistral text config: `defaults` fill absent keys (mlx-vlm's per family), and
-/// `tie_word_embeddings` absent means untied; no sliding window (mlx-vlm's Mistral has
-/// none), only linear rope scaling.
-pub(crate) fn text_config(raw: Value, defaults: &[(&str, Value)]) -> Result<ModelConfig, String> {
+/// A `text_config`: `defaults` fill absent keys (mlx-vlm's per family), and
+/// `tie_word_embeddings` absent means untied; no sliding window (mlx-vlm's Mistral and
+/// Mllama have none), and rope scaling only of the `ropes` kinds (Mistral: linear).
+pub(crate) fn text_config(
+    raw: Value,
+    defaults: &[(&str, Value)],
+    ropes: &[&str],
+) -> Result<ModelConfig, String> {
     let mut t = object(raw, "text_config")?;
     for (key, value) in defaults {
         if t.get(*key).map_or(true, Value::is_null) {
@@ -187,9 +193,10 @@ pub(crate) fn text_config(raw: Value, defaults: &[(&str, Value)]) -> Result<Mode
             .get("type")
             .or_else(|| scaling.get("rope_type"))
             .and_then(Value::as_str);
-        if kind != Some("linear") {
+        if !kind.is_some_and(|k| ropes.contains(&k)) {
             return Err(format!(
-                "text_config: rope scaling {kind:?} is not supported (mlx-vlm's Mistral takes linear only)"
+                "text_config: rope scaling {kind:?} is not supported (this family takes {})",
+                ropes.join(", ")
             ));
         }
     }
@@ -240,6 +247,7 @@ impl PixtralConfig {
                 ("rope_theta", json!(1e9)),
                 ("max_position_embeddings", json!(4096)),
             ],
+            &["linear"],
         )?;
         Ok(PixtralConfig {
             model_type: raw.model_type.clone(),

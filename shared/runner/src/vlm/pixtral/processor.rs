@@ -19,7 +19,7 @@ use image::RgbImage;
 use serde_json::Value;
 
 use crate::error::{Result, RunnerError};
-use crate::vlm::family::{Prepared, Style};
+use crate::vlm::family::{Placement, Prepared, Style};
 use crate::vlm::pixels::PixelConfig;
 use crate::vlm::processor_files::ProcessorFiles;
 use crate::vlm::resample::{self, Filter};
@@ -37,7 +37,7 @@ pub(in crate::vlm) fn style(image_token_id: u32) -> Style {
         image_token: (IMAGE_TOKEN, image_token_id),
         marker: IMAGE_TOKEN,
         end_of_turn: END_OF_TURN,
-        image_first: true,
+        placement: Placement::PartsFirst,
         adds_special_tokens: true,
     }
 }

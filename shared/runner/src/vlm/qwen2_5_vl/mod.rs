@@ -20,7 +20,7 @@ pub use config::Qwen25VlConfig;
 pub use model::Qwen25Vl;
 pub use processor::Processor;
 
-use super::family::{Plan, PlanError, Prepared, Style, VisionFamily};
+use super::family::{Placement, Plan, PlanError, Prepared, Style, VisionFamily};
 use crate::error::{Result, RunnerError};
 use crate::layers::DecoderModel;
 use crate::memory::VisionShape;
@@ -55,7 +55,7 @@ pub(super) fn plan(dir: &Path, json: &str) -> std::result::Result<Plan, PlanErro
             image_token: (processor::IMAGE_TOKEN, config.image_token_id),
             marker: processor::IMAGE_TOKEN,
             end_of_turn: processor::END_OF_TURN,
-            image_first: true,
+            placement: Placement::PartsFirst,
             adds_special_tokens: false,
         },
         per_image: shape(&config, &p),
@@ -87,6 +87,8 @@ fn shape(config: &Qwen25VlConfig, processor: &Processor) -> VisionShape {
         attention_rows: crate::softmax::query_chunk(v.num_heads, patches).min(patches),
         frames: 1,
         tokens_per_frame: patches / v.merge_unit(),
+        cross_tokens_per_frame: 0,
+        cross_layers: 0,
     }
 }
 

@@ -20,7 +20,7 @@ pub use config::SmolVlmConfig;
 pub use model::SmolVlm;
 pub use processor::Processor;
 
-use super::family::{Plan, PlanError, Prepared, Style, VisionFamily};
+use super::family::{Placement, Plan, PlanError, Prepared, Style, VisionFamily};
 use crate::error::Result;
 use crate::layers::DecoderModel;
 use crate::memory::VisionShape;
@@ -39,7 +39,7 @@ pub(super) fn plan(dir: &Path, json: &str) -> std::result::Result<Plan, PlanErro
             image_token: (processor::IMAGE_TOKEN, config.image_token_id),
             marker: processor::IMAGE_TOKEN,
             end_of_turn: processor::END_OF_UTTERANCE,
-            image_first: true,
+            placement: Placement::PartsFirst,
             adds_special_tokens: false,
         },
         per_image: shape(&config, &processor),
