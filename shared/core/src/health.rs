@@ -39,6 +39,8 @@ pub const RUNNER_VISION_FAMILIES: &[&str] = &[
     "pixtral",
     "mistral3",
     "mllama",
+    "qwen3_vl",
+    "qwen3_vl_moe",
 ];
 
 /// Speech families the runner implements (`mlxk-audio`).

@@ -21,8 +21,8 @@ use mlx_rs::Array;
 use mlxk_core::ndjson::FinishReason;
 
 use crate::cpu_decode::{CpuDecoder, CpuKvCache};
-use crate::cross_attention::CrossContext;
 use crate::error::{Result, RunnerError};
+use crate::image_context::ImageContext;
 use crate::kv_cache::{KvCache, StepKvCache};
 use crate::layers::{DecoderModel, ForwardInput};
 use crate::memory::{process_peak_memory, PREFILL_STEP};
@@ -63,8 +63,8 @@ pub struct TokenGenerator<'m> {
     embeds: Option<Array>,
     /// Explicit multimodal rope positions of the prompt, and the decode shift.
     positions: Option<MropePositions>,
-    /// The image features cross-attention layers attend to, for the whole generation.
-    cross: Option<CrossContext>,
+    /// What the prompt's images give the decoder besides its embeddings.
+    image: Option<ImageContext>,
     /// The logits of every step so far, when asked for ([`TokenGenerator::keep_logits`]).
     kept_logits: Option<Vec<Array>>,
     prompt_tokens: usize,
@@ -116,7 +116,7 @@ impl<'m> TokenGenerator<'m> {
             prompt_tokens: prompt.ids.len(),
             embeds: prompt.embeddings,
             positions: prompt.positions,
-            cross: prompt.cross,
+            image: prompt.image,
             kept_logits: None,
             pending: None,
             generated: 0,
@@ -151,7 +151,7 @@ impl<'m> TokenGenerator<'m> {
 
     /// Feeds `input` and returns the sampled next token (lazy `[1]` array).
     fn step(&mut self, input: ForwardInput<'_>) -> Result<Array> {
-        let input = input.attending(self.cross.as_ref());
+        let input = input.with_image(self.image.as_ref());
         let hidden = self.model.forward(input, &mut self.caches)?;
         let logits = self.model.last_logits(&hidden)?;
         if let Some(kept) = &mut self.kept_logits {
@@ -172,17 +172,14 @@ impl<'m> TokenGenerator<'m> {
                 .as_ref()
                 .is_some_and(|f| f.load(Ordering::Relaxed))
         };
-        let positions = self.positions.as_ref().map(|p| &p.ids);
-        let Some((last, last_positions)) = prefill_body(
-            self.model,
-            &prompt,
-            embeds.as_ref(),
-            positions,
-            self.cross.as_ref(),
-            &mut self.caches,
-            true,
-            &interrupted,
-        )?
+        let input = PrefillInput {
+            ids: &prompt,
+            embeds: embeds.as_ref(),
+            positions: self.positions.as_ref().map(|p| &p.ids),
+            image: self.image.as_ref(),
+        };
+        let Some((last, last_positions)) =
+            prefill_body(self.model, input, &mut self.caches, true, &interrupted)?
         else {
             return Ok(());
         };
@@ -358,14 +355,14 @@ impl Last {
 /// too) and, for vision models, the input embeddings that replace the token embedding
 /// (`[1, L, hidden]`, image features merged in) and explicit multimodal rope positions
 /// (Qwen2-VL family; generated tokens then follow at their cache offset plus
-/// `positions.delta`), and the image features cross-attention layers attend to
-/// (Llama 3.2 Vision).
+/// `positions.delta`), and what else the images give the decoder (cross-attention
+/// keys and values, deepstack features).
 #[derive(Debug, Default)]
 pub struct Prompt<'p> {
     pub ids: &'p [u32],
     pub embeddings: Option<Array>,
     pub positions: Option<MropePositions>,
-    pub cross: Option<CrossContext>,
+    pub image: Option<ImageContext>,
 }
 
 impl<'p> Prompt<'p> {
@@ -415,19 +412,32 @@ pub struct Limits<'m> {
     pub context_length: usize,
 }
 
+/// A prompt as [`prefill_body`] reads it: ids, and the embeddings, rope positions and
+/// image context where there are any.
+#[derive(Clone, Copy)]
+struct PrefillInput<'a> {
+    ids: &'a [u32],
+    embeds: Option<&'a Array>,
+    positions: Option<&'a Array>,
+    image: Option<&'a ImageContext>,
+}
+
 /// Prefills all but the last prompt position in chunks of [`PREFILL_STEP`] (from ids,
 /// or from `embeds` when given; at `positions` `[3, L]` when given), and returns the
 /// last position's input and positions.
 fn prefill_body(
     model: &DecoderModel,
-    prompt: &[u32],
-    embeds: Option<&Array>,
-    positions: Option<&Array>,
-    cross: Option<&CrossContext>,
+    input: PrefillInput<'_>,
     caches: &mut [StepKvCache],
     clear_cache: bool,
     interrupted: &dyn Fn() -> bool,
 ) -> Result<Option<(Last, Option<Array>)>> {
+    let PrefillInput {
+        ids: prompt,
+        embeds,
+        positions,
+        image,
+    } = input;
     let n = prompt.len();
     let mut start = 0;
     while start + 1 < n {
@@ -443,7 +453,7 @@ fn prefill_body(
                 &[1, (end - start) as i32],
             )),
         };
-        model.forward(chunk.as_input().at(at.as_ref()).attending(cross), caches)?;
+        model.forward(chunk.as_input().at(at.as_ref()).with_image(image), caches)?;
         let state: Vec<&Array> = caches.iter().flat_map(|c| c.state()).collect();
         eval(state)?;
         if clear_cache {
@@ -468,21 +478,16 @@ pub fn prompt_logits(model: &DecoderModel, prompt: &Prompt<'_>) -> Result<Vec<f3
     let mut caches: Vec<StepKvCache> = (0..model.cache_count())
         .map(|_| StepKvCache::new())
         .collect();
-    let ids = prompt.positions.as_ref().map(|p| &p.ids);
-    let embeds = prompt.embeddings.as_ref();
-    let cross = prompt.cross.as_ref();
-    let (last, at) = prefill_body(
-        model,
-        prompt.ids,
-        embeds,
-        ids,
-        cross,
-        &mut caches,
-        false,
-        &|| false,
-    )?
-    .expect("never interrupted");
-    let input = last.as_input().at(at.as_ref()).attending(cross);
+    let image = prompt.image.as_ref();
+    let input = PrefillInput {
+        ids: prompt.ids,
+        embeds: prompt.embeddings.as_ref(),
+        positions: prompt.positions.as_ref().map(|p| &p.ids),
+        image,
+    };
+    let (last, at) =
+        prefill_body(model, input, &mut caches, false, &|| false)?.expect("never interrupted");
+    let input = last.as_input().at(at.as_ref()).with_image(image);
     let hidden = model.forward(input, &mut caches)?;
     let logits = model
         .last_logits(&hidden)?

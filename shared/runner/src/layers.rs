@@ -10,6 +10,7 @@ use mlx_rs::{ops, Array, Dtype};
 use crate::config::{ModelConfig, Quantization};
 use crate::cross_attention::{CrossContext, CrossLayer};
 use crate::error::{Result, RunnerError};
+use crate::image_context::ImageContext;
 use crate::kv_cache::KvCache;
 use crate::linear::{Embedding, Linear, Parallelism};
 pub use crate::mlp::Activation;
@@ -55,6 +56,8 @@ pub struct DecoderSpec {
     /// Multimodal rope (Qwen2-VL): frequencies per position coordinate (time, height,
     /// width), used when a forward call is given explicit positions.
     pub mrope_section: Option<Vec<usize>>,
+    /// Those frequencies interleaved over the coordinates (Qwen3-VL; see [`MRope::new`]).
+    pub mrope_interleaved: bool,
     /// q, k and v stored as one `qkv_proj` (Phi-3), split at load.
     pub fused_qkv: bool,
     /// gate and up stored as one `gate_up_proj` (Phi-3), split at load.
@@ -124,6 +127,7 @@ impl DecoderSpec {
             attn_scale: None,
             sliding: None,
             mrope_section: None,
+            mrope_interleaved: false,
             fused_qkv: false,
             fused_gate_up: false,
             moe: None,
@@ -478,9 +482,10 @@ pub enum Tokens<'a> {
 pub struct ForwardInput<'a> {
     pub tokens: Tokens<'a>,
     pub positions: Option<&'a Array>,
-    /// The image features cross-attention layers attend to (none: they are skipped, as
-    /// transformers skips them for a prompt without images).
-    pub cross: Option<&'a CrossContext>,
+    /// What the prompt's images give the decoder besides the embeddings (none:
+    /// cross-attention layers are skipped, as transformers skips them for a prompt
+    /// without images).
+    pub image: Option<&'a ImageContext>,
 }
 
 impl<'a> ForwardInput<'a> {
@@ -488,7 +493,7 @@ impl<'a> ForwardInput<'a> {
         ForwardInput {
             tokens: Tokens::Ids(ids),
             positions: None,
-            cross: None,
+            image: None,
         }
     }
 
@@ -496,7 +501,7 @@ impl<'a> ForwardInput<'a> {
         ForwardInput {
             tokens: Tokens::Embeddings(h),
             positions: None,
-            cross: None,
+            image: None,
         }
     }
 
@@ -505,9 +510,9 @@ impl<'a> ForwardInput<'a> {
         ForwardInput { positions, ..self }
     }
 
-    /// The same tokens attending to `cross` in the cross-attention layers.
-    pub fn attending(self, cross: Option<&'a CrossContext>) -> Self {
-        ForwardInput { cross, ..self }
+    /// The same tokens with the prompt's image context.
+    pub fn with_image(self, image: Option<&'a ImageContext>) -> Self {
+        ForwardInput { image, ..self }
     }
 }
 
@@ -592,7 +597,7 @@ impl DecoderModel {
         let mrope = s
             .mrope_section
             .as_ref()
-            .map(|section| MRope::new(s.rope.dims, s.rope.theta, section))
+            .map(|section| MRope::new(s.rope.dims, s.rope.theta, section, s.mrope_interleaved))
             .transpose()?;
         weights.expect_all_used("this architecture")?;
         Ok(DecoderModel {
@@ -665,12 +670,15 @@ impl DecoderModel {
             None => h.clone(),
         };
         let offset = caches.first().map_or(0, |c| c.offset());
+        let l = h.dim(1) as usize;
+        let context = input.image.and_then(|i| i.cross.as_ref());
+        let deepstack = input.image.and_then(|i| i.deepstack.as_ref());
         let mut cross = self.cross.iter().enumerate().peekable();
         for (i, (layer, cache)) in self.layers.iter().zip(caches.iter_mut()).enumerate() {
             // Cross-attention layers before this one (`i` self-attention layers and
             // the cross ones so far precede it).
             while let Some((which, c)) = cross.next_if(|(which, c)| c.index <= i + which) {
-                if let Some(context) = input.cross {
+                if let Some(context) = context {
                     h = c.forward(&h, context, which, offset)?;
                 }
             }
@@ -680,9 +688,12 @@ impl DecoderModel {
                 _ => Rotary::Offset(&self.rope),
             };
             h = layer.forward(&h, rope, cache)?;
+            if let Some(add) = deepstack.and_then(|d| d.after_layer(i, offset, l)) {
+                h = h.add(&add)?;
+            }
         }
         for (which, c) in cross {
-            if let Some(context) = input.cross {
+            if let Some(context) = context {
                 h = c.forward(&h, context, which, offset)?;
             }
         }

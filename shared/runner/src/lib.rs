@@ -51,6 +51,7 @@ pub mod folder;
 pub mod gemma3;
 pub mod generate;
 pub mod gpt_oss;
+pub mod image_context;
 pub mod interrupt;
 pub mod kernel;
 pub mod kv_cache;

@@ -252,8 +252,12 @@ impl MropePositions {
 }
 
 impl MRope {
-    /// `dims`: the rotated head dimension; `section`: frequencies per coordinate.
-    pub fn new(dims: usize, theta: f32, section: &[usize]) -> Result<Self> {
+    /// `dims`: the rotated head dimension; `section`: frequencies per coordinate, in
+    /// consecutive runs (Qwen2-VL: time, then height, then width), or `interleaved`
+    /// (Qwen3-VL: frequency `j` takes the height when `j % 3 == 1` and `j < 3 ·
+    /// section[1]`, the width when `j % 3 == 2` and `j < 3 · section[2]`, else the
+    /// time; mlx-vlm's `_interleaved_position_selector`).
+    pub fn new(dims: usize, theta: f32, section: &[usize], interleaved: bool) -> Result<Self> {
         let half = dims / 2;
         if dims % 2 != 0 || section.len() != 3 || section.iter().sum::<usize>() > half {
             return Err(RunnerError::Mlx(format!(
@@ -262,12 +266,20 @@ impl MRope {
         }
         let inv_freq = inverse_frequencies(dims, theta)?;
         let mut selector = vec![0i32; half];
-        let mut offset = section[0];
-        for (axis, &len) in section.iter().enumerate().skip(1) {
-            for s in selector.iter_mut().skip(offset).take(len) {
-                *s = axis as i32;
+        if interleaved {
+            for (axis, &len) in section.iter().enumerate().skip(1) {
+                for j in (axis..(3 * len).min(half)).step_by(3) {
+                    selector[j] = axis as i32;
+                }
             }
-            offset += len;
+        } else {
+            let mut offset = section[0];
+            for (axis, &len) in section.iter().enumerate().skip(1) {
+                for s in selector.iter_mut().skip(offset).take(len) {
+                    *s = axis as i32;
+                }
+                offset += len;
+            }
         }
         Ok(MRope {
             inv_freq,

@@ -13,10 +13,10 @@ use image::RgbImage;
 use mlx_rs::Array;
 use mlxk_core::health::RUNNER_VISION_FAMILIES;
 
-use super::{gemma3, mistral3, mllama, pixtral, qwen2_5_vl, smolvlm};
+use super::{gemma3, mistral3, mllama, pixtral, qwen2_5_vl, qwen3_vl, smolvlm};
 use crate::config::{ModelConfig, TokenIds};
-use crate::cross_attention::CrossContext;
 use crate::error::{Result, RunnerError};
+use crate::image_context::ImageContext;
 use crate::layers::DecoderModel;
 use crate::linear::Parallelism;
 use crate::memory::VisionShape;
@@ -35,6 +35,7 @@ const REGISTRY: &[(&[&str], PlanFn)] = &[
     (pixtral::MODEL_TYPES, pixtral::plan),
     (mistral3::MODEL_TYPES, mistral3::plan),
     (mllama::MODEL_TYPES, mllama::plan),
+    (qwen3_vl::MODEL_TYPES, qwen3_vl::plan),
 ];
 
 /// Why a family could not read its folder: `config.json` itself is invalid (the loader
@@ -132,6 +133,14 @@ impl Prepared {
     }
 }
 
+/// What the vision tower makes of a prompt's images.
+pub(super) struct Encoded {
+    /// `[image_tokens, text_hidden]`, in prompt order.
+    pub features: Array,
+    /// Qwen3-VL: one `[image_tokens, text_hidden]` per deepstack level.
+    pub deepstack: Vec<Array>,
+}
+
 /// What every vision family does, from images to the language model's input.
 pub(super) trait VisionFamily {
     /// The language model the merged embeddings run through.
@@ -145,18 +154,27 @@ pub(super) trait VisionFamily {
     /// `patch_grids` where the family has them), in prompt order.
     fn image_features(&self, pixels: &Array, patch_grids: &[[usize; 3]]) -> Result<Array>;
 
+    /// [`VisionFamily::image_features`] with, where the family has them, the deepstack
+    /// features of each level.
+    fn encode(&self, pixels: &Array, patch_grids: &[[usize; 3]]) -> Result<Encoded> {
+        Ok(Encoded {
+            features: self.image_features(pixels, patch_grids)?,
+            deepstack: Vec::new(),
+        })
+    }
+
     /// The decoder's input embeddings: the text's, with `features` merged in.
     fn merge(&self, ids: &[u32], features: &Array) -> Result<Array>;
 
-    /// The context of cross-attention layers over `features` for the prompt `ids`
-    /// (Llama 3.2 Vision, whose `merge` leaves the text embeddings as they are).
-    fn cross_attention(
+    /// What else the images give the decoder for the prompt `ids` (Llama 3.2 Vision's
+    /// cross-attention context, Qwen3-VL's deepstack features); nothing by default.
+    fn context(
         &self,
         _ids: &[u32],
-        _features: &Array,
+        _encoded: &Encoded,
         _patch_grids: &[[usize; 3]],
-    ) -> Result<Option<CrossContext>> {
-        Ok(None)
+    ) -> Result<ImageContext> {
+        Ok(ImageContext::default())
     }
 
     /// Explicit rope positions of the prompt `ids`, for families with multimodal rope.

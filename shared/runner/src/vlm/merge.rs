@@ -50,6 +50,36 @@ pub fn merge_features(
     Ok(merged.expand_dims(0)?)
 }
 
+/// The rows of `features` (`[n, d]`) at the positions of `ids` holding `image_token`, in
+/// order, and zeros elsewhere → `[1, L, d]` (what adding features at the image positions
+/// adds everywhere). The counts must match exactly.
+pub fn scatter_features(ids: &[u32], image_token: u32, features: &Array) -> Result<Array> {
+    let n_features = features.dim(0);
+    let n_image = ids.iter().filter(|&&t| t == image_token).count() as i32;
+    if n_image != n_features {
+        return Err(RunnerError::InvalidImage(format!(
+            "image features and image tokens do not match: tokens {n_image}, features {n_features}"
+        )));
+    }
+    let zero = mlx_rs::ops::zeros_dtype(&[1, features.dim(-1)], features.dtype())?;
+    let mut next = 0;
+    let rows: Vec<i32> = ids
+        .iter()
+        .map(|&t| match t == image_token {
+            true => {
+                next += 1;
+                next - 1
+            }
+            false => n_features,
+        })
+        .collect();
+    let all = mlx_rs::ops::concatenate(&[features.clone(), zero], 0)?;
+    let len = ids.len() as i32;
+    Ok(all
+        .take_axis(Array::from_slice(&rows, &[len]), 0)?
+        .expand_dims(0)?)
+}
+
 /// `encode` on each frame of `frames` (`[F, …]`) in turn, its tokens (`[1, n, d]` or
 /// `[n, d]`) evaluated before the next frame starts, so the vision tower's activations
 /// stay one frame's worth → `[F · n, d]`.

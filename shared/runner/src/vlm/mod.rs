@@ -2,7 +2,8 @@
 //!
 //! Supported families ([`SUPPORTED_VISION_FAMILIES`]): SmolVLM / SmolVLM2 and Idefics3
 //! (`smolvlm`, `idefics3`), Gemma 3 (`gemma3`), Qwen2.5-VL (`qwen2_5_vl`), Pixtral
-//! (`pixtral`), Mistral Small 3.1/3.2 (`mistral3`) and Llama 3.2 Vision (`mllama`), in
+//! (`pixtral`), Mistral Small 3.1/3.2 (`mistral3`), Llama 3.2 Vision (`mllama`) and
+//! Qwen3-VL (`qwen3_vl`, `qwen3_vl_moe`), in
 //! mlx-community's layout (the
 //! language model MLX-quantized, the vision tower as published). Each family keeps
 //! mlx-vlm's shape: language model, vision encoder, connector or projector, the
@@ -41,6 +42,7 @@ pub mod pixels;
 pub mod pixtral;
 pub mod processor_files;
 pub mod qwen2_5_vl;
+pub mod qwen3_vl;
 /// Pillow's resampling, shared with mlxk-core's photo decoding.
 pub use mlxk_core::photo::resample;
 pub mod siglip;
@@ -57,10 +59,10 @@ use serde_json::{json, Value};
 use tokenizers::Tokenizer;
 
 use crate::config::{read_json, TokenIds};
-use crate::cross_attention::CrossContext;
 use crate::error::{Result, RunnerError};
 use crate::folder::TextAssets;
 use crate::generate::{self, Limits, Prompt, TokenGenerator};
+use crate::image_context::ImageContext;
 use crate::linear::Parallelism;
 use crate::memory::{self, MemoryVerdict, VisionShape};
 use crate::rope::MropePositions;
@@ -391,17 +393,16 @@ impl VisionModel {
     }
 
     /// Input embeddings of `input` (text embeddings with the image features merged in),
-    /// and the cross-attention layers' context where the family has them.
-    fn embeddings(&self, input: &VisionInput) -> Result<(Array, Option<CrossContext>)> {
-        let features = self
-            .family
-            .image_features(&input.pixels, &input.patch_grids)?;
-        let merged = self.family.merge(&input.input_ids, &features)?;
+    /// and what else the images give the decoder, where the family has anything.
+    fn embeddings(&self, input: &VisionInput) -> Result<(Array, Option<ImageContext>)> {
+        let encoded = self.family.encode(&input.pixels, &input.patch_grids)?;
+        let merged = self.family.merge(&input.input_ids, &encoded.features)?;
         merged.eval()?;
-        let cross = self
+        let context = self
             .family
-            .cross_attention(&input.input_ids, &features, &input.patch_grids)?;
-        Ok((merged, cross))
+            .context(&input.input_ids, &encoded, &input.patch_grids)?;
+        let any = context.cross.is_some() || context.deepstack.is_some();
+        Ok((merged, any.then_some(context)))
     }
 
     /// Token ids only: the images are encoded now, generation runs as the iterator is
@@ -463,6 +464,21 @@ impl VisionModel {
         Ok(f.as_slice::<f32>().to_vec())
     }
 
+    /// Qwen3-VL's deepstack features of `input` (float32, one `[image_tokens,
+    /// text_hidden]` per level, row after row); empty for the other families.
+    pub fn deepstack_features(&self, input: &VisionInput) -> Result<Vec<Vec<f32>>> {
+        let encoded = self.family.encode(&input.pixels, &input.patch_grids)?;
+        encoded
+            .deepstack
+            .iter()
+            .map(|level| {
+                let level = level.as_dtype(mlx_rs::Dtype::Float32)?;
+                level.eval()?;
+                Ok(level.as_slice::<f32>().to_vec())
+            })
+            .collect()
+    }
+
     /// Logits at the last prompt position, as generation computes them.
     pub fn prompt_logits(&self, input: &VisionInput) -> Result<Vec<f32>> {
         generate::prompt_logits(self.family.language(), &self.prompt(input)?)
@@ -471,12 +487,12 @@ impl VisionModel {
     /// `input` as it enters the language model: ids, embeddings with the image features
     /// merged in, and multimodal positions where the family has them.
     fn prompt<'i>(&self, input: &'i VisionInput) -> Result<Prompt<'i>> {
-        let (embeddings, cross) = self.embeddings(input)?;
+        let (embeddings, image) = self.embeddings(input)?;
         Ok(Prompt {
             ids: &input.input_ids,
             embeddings: Some(embeddings),
             positions: input.positions.clone(),
-            cross,
+            image,
         })
     }
 

@@ -194,6 +194,23 @@ fn mllama_agrees_with_mlx_vlm() {
     agrees_on_mlx_decode("mllama", 68);
 }
 
+/// Qwen3-VL: Qwen2.5-VL's processor with patches of 16, learned position embeddings
+/// interpolated to each grid, deepstack features added to the first decoder layers,
+/// interleaved multimodal rope; on the CPU decode step and on MLX's.
+#[test]
+fn qwen3_vl_agrees_with_mlx_vlm() {
+    agrees_with_mlx_vlm(&["qwen3_vl"], "qwen3_vl");
+    // The gate's image: max_pixels 131072 → 512 patches of 16² → 128 tokens.
+    agrees_on_mlx_decode("qwen3_vl", 128);
+}
+
+/// Qwen3-VL-MoE: the same on Qwen3-MoE's sparse layers, with the MoE tower's GELUs.
+#[test]
+fn qwen3_vl_moe_agrees_with_mlx_vlm() {
+    agrees_with_mlx_vlm(&["qwen3_vl_moe"], "qwen3_vl_moe");
+    agrees_on_mlx_decode("qwen3_vl_moe", 128);
+}
+
 /// Qwen2.5-VL: besides the common checks, the image features, the mrope positions and
 /// the first decode steps' logits (random weights repeat one token, so the steps'
 /// logits are what shows the decode positions are right), on the CPU decode step and
@@ -310,6 +327,14 @@ fn check_qwen_stages(input: &mlxk_runner::vlm::VisionInput, r: &Reference, refdi
         "{}: grids",
         r.id
     );
+    let (shape, want) = load_i32(&file, "position_ids");
+    assert_eq!(shape, [3, 1, input.input_ids.len()], "{}", r.id);
+    let (positions, delta) = input.rope_positions().unwrap().expect("mrope positions");
+    assert_eq!(positions, want, "{}: rope positions", r.id);
+    assert_eq!(Some(delta), r.rope_deltas, "{}: rope deltas", r.id);
+    if !has_tensor(&file, "window_index") {
+        return; // Qwen3-VL: no windows.
+    }
     let (mut index, mut bounds) = (Vec::new(), vec![0i32]);
     let (mut tokens, mut rows) = (0, 0);
     for &grid in &input.patch_grids {
@@ -331,11 +356,6 @@ fn check_qwen_stages(input: &mlxk_runner::vlm::VisionInput, r: &Reference, refdi
         "{}: window bounds",
         r.id
     );
-    let (shape, want) = load_i32(&file, "position_ids");
-    assert_eq!(shape, [3, 1, input.input_ids.len()], "{}", r.id);
-    let (positions, delta) = input.rope_positions().unwrap().expect("mrope positions");
-    assert_eq!(positions, want, "{}: rope positions", r.id);
-    assert_eq!(Some(delta), r.rope_deltas, "{}: rope deltas", r.id);
 }
 
 /// The image features (vision tower and projector or merger) against the reference's,
@@ -349,12 +369,26 @@ fn check_features(
     let (shape, want) = load_f32(file, "image_features");
     assert_eq!(shape[0], input.image_tokens, "{}", r.id);
     let got = model.image_features(input).unwrap();
-    let diff = max_abs_diff(&got, &want);
+    let mut diff = max_abs_diff(&got, &want);
     assert!(
         diff <= FEATURE_TOLERANCE,
         "{}: image features max |Δ| {diff} > {FEATURE_TOLERANCE}",
         r.id
     );
+    if has_tensor(file, "deepstack_features") {
+        let (shape, want) = load_f32(file, "deepstack_features");
+        let got = model.deepstack_features(input).unwrap();
+        assert_eq!(got.len(), shape[0], "{}: deepstack levels", r.id);
+        for (level, want) in got.iter().zip(want.chunks_exact(want.len() / shape[0])) {
+            let d = max_abs_diff(level, want);
+            assert!(
+                d <= FEATURE_TOLERANCE,
+                "{}: deepstack features max |Δ| {d} > {FEATURE_TOLERANCE}",
+                r.id
+            );
+            diff = diff.max(d);
+        }
+    }
     diff
 }
 
@@ -574,7 +608,7 @@ fn text_and_unknown_models_are_refused_clearly() {
 #[test]
 fn core_and_runner_agree_on_what_runs() {
     // mlxk-core's lists are the runner's; each vision name belongs to a family module.
-    use mlxk_runner::vlm::{gemma3, mistral3, mllama, pixtral, qwen2_5_vl, smolvlm};
+    use mlxk_runner::vlm::{gemma3, mistral3, mllama, pixtral, qwen2_5_vl, qwen3_vl, smolvlm};
     let mut families = [
         smolvlm::MODEL_TYPES,
         gemma3::MODEL_TYPES,
@@ -582,6 +616,7 @@ fn core_and_runner_agree_on_what_runs() {
         pixtral::MODEL_TYPES,
         mistral3::MODEL_TYPES,
         mllama::MODEL_TYPES,
+        qwen3_vl::MODEL_TYPES,
     ]
     .concat();
     let mut listed = mlxk_core::health::RUNNER_VISION_FAMILIES.to_vec();

@@ -281,7 +281,7 @@ mod tests {
         let with = crate::memory::estimate_vision(&c.text, 0, &s, 64);
         let without = VisionShape {
             cross_layers: 0,
-            ..s.clone()
+            ..s
         };
         let without = crate::memory::estimate_vision(&c.text, 0, &without, 64);
         assert_eq!(

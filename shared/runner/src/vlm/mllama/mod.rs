@@ -21,9 +21,9 @@ pub use config::MllamaConfig;
 pub use model::Mllama;
 pub use processor::Processor;
 
-use super::family::{Plan, PlanError, Prepared, VisionFamily};
-use crate::cross_attention::CrossContext;
+use super::family::{Encoded, Plan, PlanError, Prepared, VisionFamily};
 use crate::error::Result;
+use crate::image_context::ImageContext;
 use crate::layers::DecoderModel;
 
 /// `model_type` values of this family.
@@ -74,15 +74,19 @@ impl VisionFamily for Loaded {
         self.model.language().embed(&ids)
     }
 
-    fn cross_attention(
+    fn context(
         &self,
         ids: &[u32],
-        features: &Array,
+        encoded: &Encoded,
         patch_grids: &[[usize; 3]],
-    ) -> Result<Option<CrossContext>> {
+    ) -> Result<ImageContext> {
         let image_token = self.model.config().image_token_id;
         let mask = self.processor.cross_mask(ids, image_token, patch_grids)?;
-        let features = features.expand_dims(0)?;
-        Ok(Some(self.model.language().cross_context(&features, &mask)?))
+        let features = encoded.features.expand_dims(0)?;
+        let cross = self.model.language().cross_context(&features, &mask)?;
+        Ok(ImageContext {
+            cross: Some(cross),
+            deepstack: None,
+        })
     }
 }

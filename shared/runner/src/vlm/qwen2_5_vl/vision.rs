@@ -66,25 +66,7 @@ impl VisionModel {
             c.patch_size,
         );
         let name = format!("{PREFIX}.patch_embed.proj.weight");
-        let raw = w.take(&name)?;
-        let shape: Vec<usize> = raw.shape().iter().map(|&x| x as usize).collect();
-        // MLX's Conv3d layout [out, T, kh, kw, in] (mlx-community), or PyTorch's
-        // [out, in, T, kh, kw]; either way → [out, in · T · kh · kw].
-        let kernel = if shape == [d, t, p, p, ch] {
-            raw.transpose_axes(&[0, 4, 1, 2, 3])?
-        } else if shape == [d, ch, t, p, p] {
-            raw
-        } else {
-            return Err(RunnerError::BadTensor {
-                name,
-                message: format!("shape {shape:?}, expected [{d}, {t}, {p}, {p}, {ch}]"),
-            });
-        };
-        let patch_embed = kernel
-            .reshape(&[d as i32, c.patch_values() as i32])?
-            .transpose_axes(&[1, 0])?
-            .as_dtype(mlx_rs::Dtype::Float32)?;
-        patch_embed.eval()?;
+        let patch_embed = patch_kernel(w, &name, d, (ch, t, p))?;
 
         let inv_freq = inverse_frequencies(c.head_dim() / 2, ROPE_THETA)?;
 
@@ -185,30 +167,8 @@ impl VisionModel {
         Ok(x.take_axis(&inverse, 0)?)
     }
 
-    /// Rotary angles `[N, head_dim / 2]` of each patch, in the patch rows' order:
-    /// `[row · inv_freq, col · inv_freq]`.
-    fn rotary_angles(&self, [t, gh, gw]: [usize; 3]) -> Result<Array> {
-        let m = self.config.spatial_merge_size;
-        let mut ids = Vec::with_capacity(2 * t * gh * gw);
-        for _ in 0..t {
-            for bh in 0..gh / m {
-                for bw in 0..gw / m {
-                    for i in 0..m {
-                        for j in 0..m {
-                            ids.push((bh * m + i) as i32);
-                            ids.push((bw * m + j) as i32);
-                        }
-                    }
-                }
-            }
-        }
-        let side = gh.max(gw) as f32;
-        let table = ops::arange::<_, f32>(0.0, side, 1.0)?
-            .expand_dims(1)?
-            .multiply(self.inv_freq.expand_dims(0)?)?;
-        let n = ids.len() as i32;
-        let ids = Array::from_slice(&ids, &[n]);
-        Ok(table.take_axis(&ids, 0)?.reshape(&[n / 2, -1])?)
+    fn rotary_angles(&self, grid: [usize; 3]) -> Result<Array> {
+        rotary_angles(grid, self.config.spatial_merge_size, &self.inv_freq)
     }
 
     /// `x + attn(norm1(x))`, then `+ mlp(norm2(·))`; attention within each segment
@@ -250,6 +210,60 @@ impl VisionModel {
             .forward(&gate.multiply(b.up_proj.forward(&y)?)?)?;
         Ok(h.add(&m)?)
     }
+}
+
+/// The Conv3d patch kernel `name` as the matrix `[channels · T · patch², hidden]` of a
+/// linear map of each flattened patch: from MLX's layout `[out, T, kh, kw, in]`
+/// (mlx-community) or PyTorch's `[out, in, T, kh, kw]`, in float32.
+pub(crate) fn patch_kernel(
+    w: &mut Weights,
+    name: &str,
+    d: usize,
+    (ch, t, p): (usize, usize, usize),
+) -> Result<Array> {
+    let raw = w.take(name)?;
+    let shape: Vec<usize> = raw.shape().iter().map(|&x| x as usize).collect();
+    let kernel = if shape == [d, t, p, p, ch] {
+        raw.transpose_axes(&[0, 4, 1, 2, 3])?
+    } else if shape == [d, ch, t, p, p] {
+        raw
+    } else {
+        return Err(RunnerError::BadTensor {
+            name: name.into(),
+            message: format!("shape {shape:?}, expected [{d}, {t}, {p}, {p}, {ch}]"),
+        });
+    };
+    let kernel = kernel
+        .reshape(&[d as i32, (ch * t * p * p) as i32])?
+        .transpose_axes(&[1, 0])?
+        .as_dtype(mlx_rs::Dtype::Float32)?;
+    kernel.eval()?;
+    Ok(kernel)
+}
+
+/// Rotary angles `[N, head_dim / 2]` of each patch of an image of `grid` `[t, h, w]`,
+/// in the patch rows' order (`merge × merge` blocks): `[row · inv_freq, col · inv_freq]`.
+pub(crate) fn rotary_angles([t, gh, gw]: [usize; 3], m: usize, inv_freq: &Array) -> Result<Array> {
+    let mut ids = Vec::with_capacity(2 * t * gh * gw);
+    for _ in 0..t {
+        for bh in 0..gh / m {
+            for bw in 0..gw / m {
+                for i in 0..m {
+                    for j in 0..m {
+                        ids.push((bh * m + i) as i32);
+                        ids.push((bw * m + j) as i32);
+                    }
+                }
+            }
+        }
+    }
+    let side = gh.max(gw) as f32;
+    let table = ops::arange::<_, f32>(0.0, side, 1.0)?
+        .expand_dims(1)?
+        .multiply(inv_freq.expand_dims(0)?)?;
+    let n = ids.len() as i32;
+    let ids = Array::from_slice(&ids, &[n]);
+    Ok(table.take_axis(&ids, 0)?.reshape(&[n / 2, -1])?)
 }
 
 /// mlx-vlm's `get_window_index` for one image of `grid` `[t, h, w]` patches, merged
