@@ -1,12 +1,17 @@
-//! mlxk's JPEG decoding against Pillow's (the decoder mlx-vlm's processors start from):
-//! every readable JPEG of the photo fixtures (real photos from Pillow's and goexif's
+//! mlxk's JPEG and PNG decoding against Pillow's (the decoder mlx-vlm's processors start
+//! from), decoded by `mlxk_core::photo::decode` with their EXIF orientation applied and
+//! compared with `ImageOps.exif_transpose(Image.open(p)).convert("RGB")`
+//! (`scripts/pillow_pixels.py`, run in the `vlm` venv: Pillow 13, libjpeg-turbo).
+//! JPEG: every readable JPEG of the photo fixtures (real photos from Pillow's and goexif's
 //! test sets, exiftool-made copies with GPS, dates and all eight orientations) and
 //! Pillow-encoded variants (4:2:0, 4:2:2, 4:4:4, progressive, quality 50, grayscale,
-//! CMYK, an odd size), decoded by `mlxk_core::photo::decode` with their EXIF
-//! orientation applied: within the default budget, the same pixels as
-//! `ImageOps.exif_transpose(Image.open(p)).convert("RGB")`
-//! (`scripts/pillow_pixels.py`, run in the `vlm` venv: Pillow 13, libjpeg-turbo);
-//! over it (the 50-megapixel photo), reduced within the budget, aspect kept.
+//! CMYK, an odd size): within the default budget, the same pixels; over it (the
+//! 50-megapixel photo), reduced within the budget, aspect kept.
+//! PNG: the fixtures' PNGs and variants of every colour type and depth (RGB, RGBA, L, LA,
+//! 1-bit, palettes with and without tRNS, 4-bit palette, 16-bit gray, RGB, RGBA and
+//! gray+alpha, interlaced), some over a pixel budget: the same pixels, and over the
+//! budget the same as Pillow's bilinear resize of them (mlxk resizes the rows as they
+//! are decoded).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -25,6 +30,11 @@ struct Line {
     mode: String,
     sampling: String,
     progressive: bool,
+    interlaced: bool,
+    /// The pixel budget the reference was reduced to (PNG); `None`: the default.
+    max_pixels: Option<u64>,
+    /// The EXIF orientation as Pillow reads it.
+    orientation: Option<u16>,
 }
 
 /// The `vlm` venv's interpreter (scripts/venv.sh vlm).
@@ -45,8 +55,9 @@ fn vlm_python() -> String {
         .to_string()
 }
 
-#[test]
-fn jpeg_pixels_are_pillows() {
+/// Pillow's pixels of the photo fixtures' files of `format` (`jpeg` or `png`) and of the
+/// variants the script makes, in a temporary directory kept while they are compared.
+fn pillow(format: &str) -> (PathBuf, tempfile::TempDir, Vec<Line>) {
     let photos = photos();
     let out = tempfile::tempdir().unwrap();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/pillow_pixels.py");
@@ -57,6 +68,8 @@ fn jpeg_pixels_are_pillows() {
         .arg(&photos)
         .arg("--out")
         .arg(out.path())
+        .arg("--format")
+        .arg(format)
         .output()
         .unwrap();
     assert!(
@@ -64,11 +77,28 @@ fn jpeg_pixels_are_pillows() {
         "scripts/pillow_pixels.py: {}",
         String::from_utf8_lossy(&run.stderr)
     );
-    let lines: Vec<Line> = String::from_utf8(run.stdout)
+    let lines = String::from_utf8(run.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    (photos, out, lines)
+}
+
+/// How many of `ours`' values differ from the reference's.
+fn differing(ours: &image::RgbImage, reference: &Path) -> usize {
+    let want = std::fs::read(reference).unwrap();
+    assert_eq!(ours.as_raw().len(), want.len());
+    ours.as_raw()
+        .iter()
+        .zip(&want)
+        .filter(|(a, b)| a != b)
+        .count()
+}
+
+#[test]
+fn jpeg_pixels_are_pillows() {
+    let (photos, out, lines) = pillow("jpeg");
     let kinds = |f: &dyn Fn(&Line) -> bool| lines.iter().filter(|l| f(l)).count();
     assert!(lines.len() >= 40, "{} photos", lines.len());
     assert!(kinds(&|l| l.progressive) >= 2 && kinds(&|l| l.mode == "CMYK") == 1);
@@ -98,13 +128,7 @@ fn jpeg_pixels_are_pillows() {
             continue;
         }
         assert_eq!(ours.dimensions(), (line.width, line.height), "{name}: size");
-        let want = std::fs::read(out.path().join(&line.rgb)).unwrap();
-        let differing = ours
-            .as_raw()
-            .iter()
-            .zip(&want)
-            .filter(|(a, b)| a != b)
-            .count();
+        let differing = differing(&ours, &out.path().join(&line.rgb));
         assert_eq!(
             differing,
             0,
@@ -125,5 +149,47 @@ fn jpeg_pixels_are_pillows() {
     eprintln!(
         "{} JPEGs decoded exactly as Pillow decodes them, {reduced} reduced to the budget",
         lines.len() - reduced
+    );
+}
+
+#[test]
+fn png_pixels_are_pillows() {
+    let (photos, out, lines) = pillow("png");
+    let kinds = |f: &dyn Fn(&Line) -> bool| lines.iter().filter(|l| f(l)).count();
+    assert!(lines.len() >= 40, "{} PNGs", lines.len());
+    for mode in ["RGB", "RGBA", "L", "LA", "1", "P", "I;16"] {
+        assert!(kinds(&|l| l.mode == mode) >= 1, "no {mode} PNG");
+    }
+    assert!(kinds(&|l| l.interlaced) >= 3 && kinds(&|l| l.max_pixels.is_some()) >= 4);
+    for line in &lines {
+        // Pillow's orientation: it also reads EXIF from ImageMagick's "Raw profile type
+        // exif" text chunk, which mlxk's metadata does not (tests/vision.rs), a matter of
+        // metadata, not of pixels.
+        let orientation = line.orientation;
+        let budget = line.max_pixels.unwrap_or(decode::DEFAULT_MAX_PIXELS);
+        let ours = decode::decode(&line.path, orientation, budget).unwrap();
+        let name = line
+            .path
+            .strip_prefix(&photos)
+            .or_else(|_| line.path.strip_prefix(out.path()))
+            .unwrap_or(&line.path)
+            .display();
+        assert_eq!(ours.dimensions(), (line.width, line.height), "{name}: size");
+        let differing = differing(&ours, &out.path().join(&line.rgb));
+        assert_eq!(
+            differing,
+            0,
+            "{name} ({}{}{}): {differing} values differ from Pillow's",
+            line.mode,
+            if line.interlaced { ", interlaced" } else { "" },
+            line.max_pixels
+                .map(|m| format!(", reduced within {m} pixels"))
+                .unwrap_or_default()
+        );
+    }
+    eprintln!(
+        "{} PNGs decoded exactly as Pillow decodes them, {} of them reduced as Pillow resizes them",
+        lines.len(),
+        kinds(&|l| l.max_pixels.is_some())
     );
 }

@@ -5,27 +5,30 @@
 //! header first; JPEG (nearly every photo) is decoded by libjpeg-turbo's
 //! decoder directly at the largest `M/8` scale of its DCT within the budget,
 //! so a 50-megapixel photo never exists at full size in memory, and within the
-//! budget the pixels are Pillow's (the same decoder); other formats have no
-//! reduced decoding and are refused above [`FULL_DECODE_LIMIT`] pixels before
-//! any pixel is read.
+//! budget the pixels are Pillow's (the same decoder). PNG is read from the file
+//! a row at a time and resized as its rows arrive (`photo/png.rs`), with
+//! Pillow's pixels. The other formats (WebP, GIF, TIFF) are decoded whole. PNG
+//! and the others are refused above [`FULL_DECODE_LIMIT`] pixels before any
+//! pixel is read.
 
-use std::io::{BufRead, Cursor, Read};
+use std::io::{BufRead, BufReader, Cursor, Read};
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use image::metadata::Orientation;
-use image::{DynamicImage, ImageFormat, RgbImage};
+use image::{DynamicImage, GenericImageView, ImageFormat, RgbImage};
 
 use super::error::PhotoError;
 use super::metadata::{open, sniff};
-use super::resample;
+use super::{png, resample};
 
 /// Default pixel budget of a decoded image (16 MP, 48 MB as RGB): above
 /// what the vision processors of mlx-vlm's families resize to.
 pub const DEFAULT_MAX_PIXELS: u64 = 16 * 1024 * 1024;
 
 /// Largest image of a format without reduced decoding (PNG, WebP, GIF,
-/// TIFF) that is decoded at all: 40 MP.
+/// TIFF) that is decoded at all: 40 MP. A PNG is never held whole at that
+/// size (it is resized row by row) unless interlaced (then 120 MB of RGB).
 pub const FULL_DECODE_LIMIT: u64 = 40_000_000;
 
 /// Largest JPEG (200 MP, the largest phone sensors). Decoding at reduced
@@ -54,6 +57,10 @@ pub fn decode(
             format!("{size} bytes, over the {MAX_FILE_BYTES}-byte limit"),
         ));
     }
+    if format == ImageFormat::Png {
+        let image = png::decode(path, BufReader::new(file), max_pixels)?;
+        return Ok(orient(image.into(), orientation));
+    }
     let mut bytes = Vec::with_capacity(size as usize);
     file.read_to_end(&mut bytes)
         .map_err(|e| PhotoError::io(path, e))?;
@@ -70,17 +77,22 @@ pub fn decode_bytes(
 ) -> Result<RgbImage, PhotoError> {
     let max_pixels = max_pixels.max(1);
     let image = match format {
-        ImageFormat::Jpeg => jpeg(path, bytes, max_pixels)?,
-        _ => other(path, bytes, format)?,
+        ImageFormat::Jpeg => shrink(jpeg(path, bytes, max_pixels)?, max_pixels),
+        ImageFormat::Png => png::decode(path, Cursor::new(bytes), max_pixels)?.into(),
+        _ => shrink(other(path, bytes, format)?, max_pixels),
     };
-    let mut image = shrink(image, max_pixels);
+    Ok(orient(image, orientation))
+}
+
+/// `image` as RGB with EXIF `orientation` (1..=8) applied.
+fn orient(mut image: DynamicImage, orientation: Option<u16>) -> RgbImage {
     if let Some(o) = orientation.and_then(|o| Orientation::from_exif(o as u8)) {
         image.apply_orientation(o);
     }
-    Ok(image.into_rgb8())
+    image.into_rgb8()
 }
 
-fn too_large(path: &Path, width: u64, height: u64, limit: u64) -> PhotoError {
+pub(super) fn too_large(path: &Path, width: u64, height: u64, limit: u64) -> PhotoError {
     PhotoError::TooLarge {
         path: path.to_path_buf(),
         width,
@@ -247,15 +259,25 @@ fn other(path: &Path, bytes: &[u8], format: ImageFormat) -> Result<DynamicImage,
 /// Reduces `image` to at most `max_pixels` pixels, aspect ratio kept, with Pillow's
 /// bilinear filter (8-bit integer passes: no float copy of the image).
 fn shrink(image: DynamicImage, max_pixels: u64) -> DynamicImage {
-    let (w, h) = (u64::from(image.width()), u64::from(image.height()));
-    if w * h <= max_pixels {
+    let (nw, nh) = budget_size(image.width(), image.height(), max_pixels);
+    if (nw, nh) == image.dimensions() {
         return image;
     }
-    let f = (max_pixels as f64 / (w * h) as f64).sqrt();
-    let nw = ((w as f64 * f).floor() as u32).max(1);
-    let nh = ((h as f64 * f).floor() as u32).max(1);
     let rgb = image.into_rgb8();
     DynamicImage::from(resample::resize(&rgb, nw, nh, resample::Filter::Bilinear))
+}
+
+/// The size a `w`×`h` image is reduced to within `max_pixels` pixels, aspect ratio
+/// kept (its own size when it fits).
+pub(super) fn budget_size(w: u32, h: u32, max_pixels: u64) -> (u32, u32) {
+    let (w64, h64) = (u64::from(w), u64::from(h));
+    if w64 * h64 <= max_pixels {
+        return (w, h);
+    }
+    let f = (max_pixels as f64 / (w64 * h64) as f64).sqrt();
+    let nw = ((w as f64 * f).floor() as u32).max(1);
+    let nh = ((h as f64 * f).floor() as u32).max(1);
+    (nw, nh)
 }
 
 #[cfg(test)]

@@ -16,6 +16,7 @@ pub mod decode;
 pub mod error;
 pub mod exif;
 pub mod metadata;
+mod png;
 pub mod resample;
 
 pub use error::PhotoError;
