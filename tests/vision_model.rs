@@ -177,6 +177,48 @@ fn mistral3_describes_as_mlx_vlm_does() {
     describes_as_mlx_vlm_does("mistral3");
 }
 
+/// Qwen3-VL through the binary: patches of 16, interpolated position embeddings,
+/// deepstack, interleaved multimodal rope.
+#[test]
+fn qwen3_vl_describes_as_mlx_vlm_does() {
+    describes_as_mlx_vlm_does("qwen3_vl");
+}
+
+/// Qwen3-VL-MoE through the binary: the same on Qwen3-MoE's sparse layers.
+#[test]
+fn qwen3_vl_moe_describes_as_mlx_vlm_does() {
+    describes_as_mlx_vlm_does("qwen3_vl_moe");
+}
+
+/// Llama 3.2 Vision through the binary: its tiles and the cross-attention layers
+/// attending from the image token on give mlx-vlm's greedy text (the reference's
+/// `flower` case: the model's template refuses a system prompt beside an image, and
+/// mlx-vlm one image per prompt).
+#[test]
+fn mllama_describes_as_mlx_vlm_does() {
+    let name = "test/tiny-mllama";
+    let (model, reference) = tiny_vlm("mllama");
+    let cache = TestCache::new();
+    add_model(&cache, name, &model);
+    let flower = reference_jpeg("flower");
+    let (run, s) = vision(
+        &cache,
+        &[
+            name,
+            flower.to_str().unwrap(),
+            "--no-metadata",
+            "--prompt",
+            "Where and when was this photo taken?",
+            "-n",
+            "32",
+            "--json",
+        ],
+    );
+    run.expect_code(0);
+    let want = reference_text_of(&reference, &model, "flower");
+    assert_eq!(only_chunk(&s).text, want);
+}
+
 /// The reference's `flower-system` and `two-images` cases through mlxk-vision on the
 /// tiny checkpoint of `family`, the first with the model chosen by default.
 fn describes_as_mlx_vlm_does(family: &str) {
@@ -358,6 +400,19 @@ fn the_flagship_chain_runs_with_pixtral() {
 #[test]
 fn the_flagship_chain_runs_with_mistral3() {
     flagship_chain("test/tiny-mistral3", &tiny_vlm("mistral3").0);
+}
+
+/// The same chain with Llama 3.2 Vision describing the photos (two to a prompt, each
+/// seen from its own image token on).
+#[test]
+fn the_flagship_chain_runs_with_mllama() {
+    flagship_chain("test/tiny-mllama", &tiny_vlm("mllama").0);
+}
+
+/// The same chain with Qwen3-VL describing the photos.
+#[test]
+fn the_flagship_chain_runs_with_qwen3_vl() {
+    flagship_chain("test/tiny-qwen3-vl", &tiny_vlm("qwen3_vl").0);
 }
 
 /// find photos -name '*.jpg' | mlxk-vision MODEL --chunk 2 --json | mlxk-run SmolLM2 …
