@@ -113,6 +113,14 @@ struct CrossAttention {
     scale: f32,
 }
 
+/// `tanh` of the gate `[1]` named `name` (Llama 3.2 Vision's gated layers and
+/// embeddings), evaluated.
+pub(crate) fn tanh_gate(w: &mut Weights, name: &str) -> Result<Array> {
+    let g = ops::tanh(&w.take_shaped(name, &[1])?)?;
+    g.eval()?;
+    Ok(g)
+}
+
 /// One gated cross-attention layer.
 #[derive(Debug)]
 pub(crate) struct CrossLayer {
@@ -144,19 +152,7 @@ impl CrossLayer {
         let proj = |w: &mut Weights, name: &str, i, o| {
             Linear::load(w, q, &format!("{p}.cross_attn.{name}"), i, o, false, par)
         };
-        let gate = |w: &mut Weights, name: &str| -> Result<Array> {
-            let name = format!("{p}.{name}");
-            let g = w.take(&name)?;
-            if g.shape() != [1] {
-                return Err(RunnerError::BadTensor {
-                    name,
-                    message: format!("shape {:?}, expected [1]", g.shape()),
-                });
-            }
-            let g = ops::tanh(&g)?;
-            g.eval()?;
-            Ok(g)
-        };
+        let gate = |w: &mut Weights, name: &str| tanh_gate(w, &format!("{p}.{name}"));
         Ok(CrossLayer {
             index,
             input_layernorm: norm(w, "input_layernorm", d)?,

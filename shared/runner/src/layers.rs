@@ -152,21 +152,9 @@ pub struct RmsNorm {
     pub(crate) eps: f32,
 }
 
-/// The vector `name`, checked to hold `dim` values.
-fn take_shaped(weights: &mut Weights, name: &str, dim: usize) -> Result<Array> {
-    let a = weights.take(name)?;
-    if a.shape() != [dim as i32] {
-        return Err(RunnerError::BadTensor {
-            name: name.into(),
-            message: format!("shape {:?}, expected [{dim}]", a.shape()),
-        });
-    }
-    Ok(a)
-}
-
 impl RmsNorm {
     pub fn load(weights: &mut Weights, path: &str, dim: usize, eps: f32) -> Result<Self> {
-        let weight = take_shaped(weights, &format!("{path}.weight"), dim)?;
+        let weight = weights.take_shaped(&format!("{path}.weight"), &[dim])?;
         Ok(RmsNorm { weight, eps })
     }
 
@@ -255,7 +243,7 @@ impl Attention {
             scale: s.attn_scale.unwrap_or((hd as f32).powf(-0.5)),
             window,
             sinks: match s.attention_sinks {
-                true => Some(take_shaped(w, &format!("{p}.sinks"), s.num_heads)?),
+                true => Some(w.take_shaped(&format!("{p}.sinks"), &[s.num_heads])?),
                 false => None,
             },
         })

@@ -287,6 +287,19 @@ impl Weights {
             .ok_or_else(|| RunnerError::MissingTensor { name: name.into() })
     }
 
+    /// Removes and returns a tensor, checked to have the shape `want`.
+    pub fn take_shaped(&mut self, name: &str, want: &[usize]) -> Result<Array> {
+        let a = self.take(name)?;
+        let got: Vec<usize> = a.shape().iter().map(|&d| d as usize).collect();
+        if got != want {
+            return Err(RunnerError::BadTensor {
+                name: name.into(),
+                message: format!("shape {got:?}, expected {want:?}"),
+            });
+        }
+        Ok(a)
+    }
+
     /// Removes and returns a Conv2d kernel of `out` filters of `k × k` over `channels`,
     /// in MLX's layout `[out, k, k, channels]` (as mlx-community files hold it), or
     /// transposed from PyTorch's `[out, channels, k, k]` (as Hugging Face's do).

@@ -124,26 +124,14 @@ pub struct LayerNorm {
 
 impl LayerNorm {
     pub fn load(w: &mut Weights, path: &str, dim: usize, eps: f32) -> Result<Self> {
-        let weight = take_shaped(w, &format!("{path}.weight"), &[dim])?;
-        let bias = take_shaped(w, &format!("{path}.bias"), &[dim])?;
+        let weight = w.take_shaped(&format!("{path}.weight"), &[dim])?;
+        let bias = w.take_shaped(&format!("{path}.bias"), &[dim])?;
         Ok(LayerNorm { weight, bias, eps })
     }
 
     pub fn forward(&self, x: &Array) -> Result<Array> {
         Ok(fast::layer_norm(x, &self.weight, &self.bias, self.eps)?)
     }
-}
-
-fn take_shaped(w: &mut Weights, name: &str, want: &[usize]) -> Result<Array> {
-    let a = w.take(name)?;
-    let got: Vec<usize> = a.shape().iter().map(|&d| d as usize).collect();
-    if got != want {
-        return Err(RunnerError::BadTensor {
-            name: name.into(),
-            message: format!("shape {got:?}, expected {want:?}"),
-        });
-    }
-    Ok(a)
 }
 
 #[derive(Debug)]
@@ -250,11 +238,8 @@ impl VisionModel {
             p,
             ch,
         )?;
-        let patch_bias = take_shaped(
-            w,
-            &format!("{prefix}.embeddings.patch_embedding.bias"),
-            &[d],
-        )?;
+        let patch_bias =
+            w.take_shaped(&format!("{prefix}.embeddings.patch_embedding.bias"), &[d])?;
         let table = Embedding::load(
             w,
             q,

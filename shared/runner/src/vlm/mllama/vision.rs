@@ -20,6 +20,7 @@ use mlx_rs::{ops, Array};
 
 use super::config::VisionConfig;
 use crate::config::Quantization;
+use crate::cross_attention::tanh_gate;
 use crate::error::{Result, RunnerError};
 use crate::linear::{Embedding, Linear, Parallelism};
 use crate::vlm::siglip::LayerNorm;
@@ -28,31 +29,6 @@ use crate::weights::Weights;
 const PREFIX: &str = "vision_tower";
 /// The additive mask between two padding rows (mlx-vlm's `min_value`).
 const MASKED: f32 = -1e9;
-
-/// `tanh` of a gate `[1]` named `name`.
-fn gate(w: &mut Weights, name: &str) -> Result<Array> {
-    let g = w.take(name)?;
-    if g.shape() != [1] {
-        return Err(RunnerError::BadTensor {
-            name: name.into(),
-            message: format!("shape {:?}, expected [1]", g.shape()),
-        });
-    }
-    let g = ops::tanh(&g)?;
-    g.eval()?;
-    Ok(g)
-}
-
-fn take_shaped(w: &mut Weights, name: &str, want: &[i32]) -> Result<Array> {
-    let a = w.take(name)?;
-    if a.shape() != want {
-        return Err(RunnerError::BadTensor {
-            name: name.into(),
-            message: format!("shape {:?}, expected {want:?}", a.shape()),
-        });
-    }
-    Ok(a)
-}
 
 #[derive(Debug)]
 struct EncoderLayer {
@@ -96,8 +72,8 @@ impl EncoderLayer {
             fc2: lin(w, "mlp.fc2", m, d, true)?,
             gates: match gated {
                 true => Some((
-                    gate(w, &format!("{p}.gate_attn"))?,
-                    gate(w, &format!("{p}.gate_ffn"))?,
+                    tanh_gate(w, &format!("{p}.gate_attn"))?,
+                    tanh_gate(w, &format!("{p}.gate_ffn"))?,
                 )),
                 false => None,
             },
@@ -197,7 +173,7 @@ impl TileEmbedding {
                 c.max_num_tiles * rows_per_tile * c.hidden_size,
                 par,
             )?,
-            gate: gate(w, &format!("{p}.gate"))?,
+            gate: tanh_gate(w, &format!("{p}.gate"))?,
         })
     }
 
@@ -245,9 +221,9 @@ impl VisionModel {
             c.patch_size,
             c.num_channels,
         )?;
-        let class_embedding = take_shaped(w, &format!("{PREFIX}.class_embedding"), &[d as i32])?;
+        let class_embedding = w.take_shaped(&format!("{PREFIX}.class_embedding"), &[d])?;
         let gp = format!("{PREFIX}.gated_positional_embedding");
-        let table = take_shaped(w, &format!("{gp}.embedding"), &[n as i32, d as i32])?;
+        let table = w.take_shaped(&format!("{gp}.embedding"), &[n, d])?;
         let tile_positions = TileEmbedding {
             table: Embedding::load(
                 w,
@@ -257,7 +233,7 @@ impl VisionModel {
                 c.max_num_tiles * n * d,
                 par,
             )?,
-            gate: gate(w, &format!("{gp}.gate"))?,
+            gate: tanh_gate(w, &format!("{gp}.gate"))?,
         };
         let positions = Array::from_f32(1.0)
             .subtract(&tile_positions.gate)?

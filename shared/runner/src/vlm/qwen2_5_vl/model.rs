@@ -15,6 +15,31 @@ use crate::rope::MropePositions;
 use crate::vlm::merge::merge_features;
 use crate::weights::Weights;
 
+/// `encode` on each image's rows of `patches` (`[N, patch_values]`, the images one after
+/// the other, of grids `grids`), in turn.
+pub(crate) fn each_image<T>(
+    patches: &Array,
+    grids: &[[usize; 3]],
+    mut encode: impl FnMut(&Array, [usize; 3]) -> Result<T>,
+) -> Result<Vec<T>> {
+    let bad =
+        || RunnerError::InvalidImage(format!("{} patch rows for grids {grids:?}", patches.dim(0)));
+    let mut out = Vec::with_capacity(grids.len());
+    let mut start = 0i32;
+    for &grid in grids {
+        let n = grid.iter().product::<usize>() as i32;
+        if start + n > patches.dim(0) {
+            return Err(bad());
+        }
+        out.push(encode(&patches.index(start..start + n), grid)?);
+        start += n;
+    }
+    if out.is_empty() || start != patches.dim(0) {
+        return Err(bad());
+    }
+    Ok(out)
+}
+
 #[derive(Debug)]
 pub struct Qwen25Vl {
     config: Qwen25VlConfig,
@@ -51,29 +76,11 @@ impl Qwen25Vl {
     /// Image features of `patches` (`[N, patch_values]`, the images' rows one after the
     /// other, grids `grids`) → `[N / 4, text_hidden]`, one image at a time.
     pub fn image_features(&self, patches: &Array, grids: &[[usize; 3]]) -> Result<Array> {
-        let mut out = Vec::with_capacity(grids.len());
-        let mut start = 0i32;
-        for &grid in grids {
-            let n = grid.iter().product::<usize>() as i32;
-            if start + n > patches.dim(0) {
-                return Err(RunnerError::InvalidImage(format!(
-                    "{} patch rows for grids {grids:?}",
-                    patches.dim(0)
-                )));
-            }
-            let tokens = self
-                .vision
-                .forward(&patches.index(start..start + n), grid)?;
+        let out = each_image(patches, grids, |rows, grid| {
+            let tokens = self.vision.forward(rows, grid)?;
             tokens.eval()?;
-            out.push(tokens);
-            start += n;
-        }
-        if out.is_empty() || start != patches.dim(0) {
-            return Err(RunnerError::InvalidImage(format!(
-                "{} patch rows for grids {grids:?}",
-                patches.dim(0)
-            )));
-        }
+            Ok(tokens)
+        })?;
         Ok(ops::concatenate(&out, 0)?)
     }
 

@@ -181,26 +181,8 @@ impl VisionModel {
         sin: &Array,
         bounds: &[usize],
     ) -> Result<Array> {
-        let c = &self.config;
-        let (n, heads) = (x.dim(0), c.num_heads as i32);
-        let qkv = b
-            .qkv
-            .forward(&b.norm1.forward(x)?)?
-            .reshape(&[n, 3, heads, -1])?;
-        // Each of q, k, v as [heads, N, head_dim]; q and k rotated first.
-        let part = |i: i32, rotate: bool| -> Result<Array> {
-            let mut a = qkv.index((.., i, .., ..));
-            if rotate {
-                a = MRope::apply(&a, cos, sin)?;
-            }
-            Ok(a.transpose_axes(&[1, 0, 2])?)
-        };
-        let (q, k, v) = (part(0, true)?, part(1, true)?, part(2, false)?);
-        let scale = (c.head_dim() as f32).powf(-0.5);
-        let o = segment_attention(&q, &k, &v, bounds, scale, |keys| {
-            query_chunk(c.num_heads, keys)
-        })?;
-        let o = o.transpose_axes(&[1, 0, 2])?.reshape(&[n, -1])?;
+        let qkv = b.qkv.forward(&b.norm1.forward(x)?)?;
+        let o = block_attention(&qkv, self.config.num_heads, cos, sin, bounds)?;
         let h = x.add(&b.proj.forward(&o)?)?;
         let y = b.norm2.forward(&h)?;
         let gate = b.gate_proj.forward(&y)?;
@@ -210,6 +192,34 @@ impl VisionModel {
             .forward(&gate.multiply(b.up_proj.forward(&y)?)?)?;
         Ok(h.add(&m)?)
     }
+}
+
+/// A Qwen-VL tower block's attention: `qkv` (`[N, 3 · hidden]`) as `heads` heads of
+/// q, k and v, q and k rotated by `cos`, `sin`, attention within each segment
+/// `bounds[k]..bounds[k + 1]` of the rows (queries in chunks) → `[N, hidden]`, before the
+/// output projection.
+pub(crate) fn block_attention(
+    qkv: &Array,
+    heads: usize,
+    cos: &Array,
+    sin: &Array,
+    bounds: &[usize],
+) -> Result<Array> {
+    let n = qkv.dim(0);
+    let qkv = qkv.reshape(&[n, 3, heads as i32, -1])?;
+    let head_dim = qkv.dim(-1);
+    // Each of q, k, v as [heads, N, head_dim]; q and k rotated first.
+    let part = |i: i32, rotate: bool| -> Result<Array> {
+        let mut a = qkv.index((.., i, .., ..));
+        if rotate {
+            a = MRope::apply(&a, cos, sin)?;
+        }
+        Ok(a.transpose_axes(&[1, 0, 2])?)
+    };
+    let (q, k, v) = (part(0, true)?, part(1, true)?, part(2, false)?);
+    let scale = (head_dim as f32).powf(-0.5);
+    let o = segment_attention(&q, &k, &v, bounds, scale, |keys| query_chunk(heads, keys))?;
+    Ok(o.transpose_axes(&[1, 0, 2])?.reshape(&[n, -1])?)
 }
 
 /// The Conv3d patch kernel `name` as the matrix `[channels · T · patch², hidden]` of a

@@ -3,19 +3,19 @@
 //! deepstack features added to the first decoder layers' outputs there; the Qwen3
 //! decoder at the prompt's multimodal rope positions.
 
-use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{ops, Array};
 
 use super::config::Qwen3VlConfig;
 use super::language;
 use super::vision::VisionModel;
-use crate::error::{Result, RunnerError};
+use crate::error::Result;
 use crate::image_context::Deepstack;
 use crate::layers::DecoderModel;
 use crate::linear::Parallelism;
 use crate::rope::MropePositions;
 use crate::vlm::merge::{merge_features, scatter_features};
 use crate::vlm::qwen2_5_vl::language::{rope_index, ImageTokens};
+use crate::vlm::qwen2_5_vl::model::each_image;
 use crate::weights::Weights;
 
 #[derive(Debug)]
@@ -53,30 +53,15 @@ impl Qwen3Vl {
     /// image at a time.
     pub fn encode(&self, patches: &Array, grids: &[[usize; 3]]) -> Result<(Array, Vec<Array>)> {
         let levels = self.config.vision.deepstack_visual_indexes.len();
-        let mut features = Vec::with_capacity(grids.len());
-        let mut deepstack = vec![Vec::with_capacity(grids.len()); levels];
-        let mut start = 0i32;
-        for &grid in grids {
-            let n = grid.iter().product::<usize>() as i32;
-            if start + n > patches.dim(0) {
-                break;
-            }
-            let (tokens, stack) = self
-                .vision
-                .forward(&patches.index(start..start + n), grid)?;
+        let mut deepstack = vec![Vec::new(); levels];
+        let features = each_image(patches, grids, |rows, grid| {
+            let (tokens, stack) = self.vision.forward(rows, grid)?;
             tokens.eval()?;
-            features.push(tokens);
             for (level, tokens) in deepstack.iter_mut().zip(stack) {
                 level.push(tokens);
             }
-            start += n;
-        }
-        if features.is_empty() || start != patches.dim(0) {
-            return Err(RunnerError::InvalidImage(format!(
-                "{} patch rows for grids {grids:?}",
-                patches.dim(0)
-            )));
-        }
+            Ok(tokens)
+        })?;
         let deepstack = deepstack
             .iter()
             .map(|level| Ok(ops::concatenate(level, 0)?))

@@ -11,17 +11,14 @@
 //! The MoE models' tower (`qwen3_vl_moe/vision.py`) swaps the two GELUs: exact in the
 //! blocks' MLP, the tanh approximation in the mergers.
 
-use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{ops, Array};
 
 use super::config::VisionConfig;
 use crate::config::Quantization;
 use crate::error::{Result, RunnerError};
-use crate::layers::MRope;
 use crate::linear::{Embedding, Linear, Parallelism};
 use crate::rope::inverse_frequencies;
-use crate::softmax::{query_chunk, segment_attention};
-use crate::vlm::qwen2_5_vl::vision::{patch_kernel, rotary_angles};
+use crate::vlm::qwen2_5_vl::vision::{block_attention, patch_kernel, rotary_angles};
 use crate::vlm::siglip::LayerNorm;
 use crate::weights::Weights;
 
@@ -303,25 +300,8 @@ impl VisionModel {
         sin: &Array,
         frames: &[usize],
     ) -> Result<Array> {
-        let c = &self.config;
-        let (n, heads) = (x.dim(0), c.num_heads as i32);
-        let qkv = b
-            .qkv
-            .forward(&b.norm1.forward(x)?)?
-            .reshape(&[n, 3, heads, -1])?;
-        let part = |i: i32, rotate: bool| -> Result<Array> {
-            let mut a = qkv.index((.., i, .., ..));
-            if rotate {
-                a = MRope::apply(&a, cos, sin)?;
-            }
-            Ok(a.transpose_axes(&[1, 0, 2])?)
-        };
-        let (q, k, v) = (part(0, true)?, part(1, true)?, part(2, false)?);
-        let scale = (c.head_dim() as f32).powf(-0.5);
-        let o = segment_attention(&q, &k, &v, frames, scale, |keys| {
-            query_chunk(c.num_heads, keys)
-        })?;
-        let o = o.transpose_axes(&[1, 0, 2])?.reshape(&[n, -1])?;
+        let qkv = b.qkv.forward(&b.norm1.forward(x)?)?;
+        let o = block_attention(&qkv, self.config.num_heads, cos, sin, frames)?;
         let h = x.add(&b.proj.forward(&o)?)?;
         let y = b.fc1.forward(&b.norm2.forward(&h)?)?;
         let y = b.fc2.forward(&self.mlp_gelu.forward(&y)?)?;
