@@ -232,8 +232,10 @@ mod tests {
 
     #[test]
     fn unusable_shapes_are_refused() {
-        let text = r#""text_config":{"model_type":"qwen3_vl_text","hidden_size":64,"head_dim":16,"num_hidden_layers":2,
-            "intermediate_size":128,"num_attention_heads":4,"rms_norm_eps":1e-6,"vocab_size":10}"#;
+        let text = r#""text_config":{"model_type":"qwen3_vl_text","hidden_size":64,
+            "head_dim":16,"num_hidden_layers":2,"intermediate_size":128,"num_attention_heads":4,
+            "rms_norm_eps":1e-6,"vocab_size":10,
+            "rope_scaling":{"rope_type":"default","mrope_section":[4,2,2]}}"#;
         for (extra, want) in [
             (
                 r#""vision_config":{"depth":2,"deepstack_visual_indexes":[2]}"#,
