@@ -147,7 +147,8 @@ ensure_reference() {
 }
 
 model_want() {
-  printf 'seed=%s maker=%s venv=%s' "$SEED" "$(sha "$ROOT/scripts/make_tiny_vlm.py")" \
+  printf 'seed=%s maker=%s venv=%s' "$SEED" \
+    "$(sha "$ROOT/scripts/make_tiny_vlm.py" "$ROOT/scripts/tiny_vlm_publish.py")" \
     "$(sha "$ROOT/scripts/requirements/vlm.txt")"
   # Gemma 3's tokenizer files come from the converted 270M model: their hash is part of ours.
   local g="$CACHE/models/gemma-3-270m-4bit"
@@ -286,7 +287,8 @@ qwen_tokenizer() {
 
 qwen_model_want() {
   printf 'family=qwen2_5_vl seed=%s maker=%s venv=%s tokenizer=%s' "$SEED" \
-    "$(sha "$ROOT/scripts/make_tiny_vlm.py")" "$(sha "$ROOT/scripts/requirements/vlm.txt")" \
+    "$(sha "$ROOT/scripts/make_tiny_vlm.py" "$ROOT/scripts/tiny_vlm_publish.py")" \
+    "$(sha "$ROOT/scripts/requirements/vlm.txt")" \
     "$QWEN_TOK_JSON_SHA256"
 }
 

@@ -215,7 +215,7 @@ def gemma3_model(cfg, seed):
 
 def main_gemma3(args):
     import mlx.core as mx
-    from mlx_vlm.convert import convert
+    from tiny_vlm_publish import publish
 
     out = Path(args.out)
     cfg = gemma3_config()
@@ -230,15 +230,8 @@ def main_gemma3(args):
             {"bos_token_id": 2, "cache_implementation": "hybrid", "do_sample": True,
              "eos_token_id": [1, 106], "pad_token_id": 0, "top_k": 64, "top_p": 0.95}, indent=2))
         hf_params = gemma3_model(cfg, args.seed)
-        mx.save_safetensors(str(hf / "model.safetensors"), hf_params, metadata={"format": "pt"})
-        print(f"random gemma3 model: {len(hf_params)} tensors, "
-              f"{sum(v.size for v in hf_params.values())} parameters", file=sys.stderr)
-        if out.exists():
-            shutil.rmtree(out)
-        convert(str(hf), mlx_path=str(out), quantize=True, q_group_size=64, q_bits=4)
+        saved = publish(hf, hf_params, out, "gemma3")
 
-    saved = json.loads((out / "config.json").read_text())
-    print("quantization:", saved.get("quantization"), file=sys.stderr)
     print("top-level hidden_size in config.json:", saved.get("hidden_size", "absent (mlx-vlm uses 2048)"),
           file=sys.stderr)
     print(out)
@@ -298,7 +291,7 @@ def main():
 
     import mlx.core as mx
     from mlx.utils import tree_flatten
-    from mlx_vlm.convert import convert
+    from tiny_vlm_publish import publish
     from mlx_vlm.models import idefics3
 
     out = Path(args.out)
@@ -331,17 +324,9 @@ def main():
             if k.endswith("patch_embedding.weight"):
                 v = v.transpose(0, 3, 1, 2)  # MLX [out, kh, kw, in] -> torch [out, in, kh, kw]
             hf_params[hf_name(k)] = v.astype(mx.float32)
-        mx.save_safetensors(str(hf / "model.safetensors"), hf_params, metadata={"format": "pt"})
-        print(f"random idefics3 model: {len(hf_params)} tensors, "
-              f"{sum(v.size for v in hf_params.values())} parameters", file=sys.stderr)
+        # Publish it the way mlx-community does (scripts/tiny_vlm_publish.py).
+        publish(hf, hf_params, out, "idefics3")
 
-        # Publish it the way mlx-community does.
-        if out.exists():
-            shutil.rmtree(out)
-        convert(str(hf), mlx_path=str(out), quantize=True, q_group_size=64, q_bits=4)
-
-    saved = json.loads((out / "config.json").read_text())
-    print("quantization:", saved.get("quantization"), file=sys.stderr)
     print(out)
 
 
@@ -487,7 +472,7 @@ def qwen_hf_name(k: str) -> str:
 def qwen_main(args):
     import mlx.core as mx
     from mlx.utils import tree_flatten
-    from mlx_vlm.convert import convert
+    from tiny_vlm_publish import publish
     from mlx_vlm.models import qwen2_5_vl
 
     out = Path(args.out)
@@ -520,17 +505,9 @@ def qwen_main(args):
             if k.endswith("patch_embed.proj.weight"):
                 v = v.transpose(0, 4, 1, 2, 3)  # MLX [out, t, kh, kw, in] -> torch [out, in, t, kh, kw]
             hf_params[qwen_hf_name(k)] = v.astype(mx.float32)
-        mx.save_safetensors(str(hf / "model.safetensors"), hf_params, metadata={"format": "pt"})
-        print(f"random qwen2_5_vl model: {len(hf_params)} tensors, "
-              f"{sum(v.size for v in hf_params.values())} parameters", file=sys.stderr)
+        # Publish it the way mlx-community does (scripts/tiny_vlm_publish.py).
+        publish(hf, hf_params, out, "qwen2_5_vl")
 
-        # Publish it the way mlx-community does.
-        if out.exists():
-            shutil.rmtree(out)
-        convert(str(hf), mlx_path=str(out), quantize=True, q_group_size=64, q_bits=4)
-
-    saved = json.loads((out / "config.json").read_text())
-    print("quantization:", saved.get("quantization"), file=sys.stderr)
     print(out)
 
 

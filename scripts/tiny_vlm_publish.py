@@ -1,5 +1,6 @@
-"""The publishing step of the tiny vision-language checkpoints (scripts/make_tiny_pixtral.py,
-scripts/make_tiny_mllama.py), run in the vlm venv (scripts/venv.sh vlm: mlx-vlm 0.7).
+"""The publishing step of the tiny vision-language checkpoints (scripts/make_tiny_vlm.py,
+make_tiny_pixtral.py, make_tiny_mllama.py, make_tiny_qwen3_vl.py), run in the vlm venv
+(scripts/venv.sh vlm: mlx-vlm 0.7).
 
 publish(hf, params, out, name): the random model's parameters, already under the Hugging Face
 names and layout the family's real checkpoint has, are written to HF/model.safetensors beside the
