@@ -1,4 +1,5 @@
-//! mlxk-list on the text families' checkpoints (made by mlx-lm's own classes): each is
+//! mlxk-list on the text families' checkpoints (made by mlx-lm's own classes) and the vision
+//! families' (made by mlx-vlm's): each is
 //! healthy, runtime-compatible, of its architecture, and its quantization recipe is named
 //! as it is — gpt-oss's MXFP4-Q8 is MXFP4 experts beside 8-bit affine layers.
 
@@ -39,5 +40,40 @@ fn families_are_runtime_compatible_and_their_recipes_named() {
         assert!(m.runtime_compatible, "{name}: {:?}", m.runtime_reason);
         assert_eq!(m.architecture.as_deref(), Some(architecture), "{name}");
         assert_eq!(m.quantization.as_deref(), Some(quantization), "{name}");
+    }
+}
+
+/// mlxk-list on every vision family's checkpoint (made by mlx-vlm's own classes and
+/// converter): healthy, runtime-compatible (mlxk-vision runs it), a vision model, of its
+/// architecture.
+#[test]
+fn vision_families_are_runtime_compatible() {
+    let cache = TestCache::new();
+    let families = [
+        "smolvlm",
+        "gemma3",
+        "qwen2_5_vl",
+        "pixtral",
+        "mistral3",
+        "mllama",
+        "qwen3_vl",
+        "qwen3_vl_moe",
+    ];
+    for family in families {
+        let (dir, _) = fixtures::tiny_vlm(family);
+        from_dir(&cache, &format!("mlx-community/tiny-{family}"), &dir).build();
+    }
+    let run = cache.run(LIST, &["--json", "--health"]);
+    let (models, errors, _) = wire::list_output(&run.stdout());
+    assert!(errors.is_empty(), "{errors:?}");
+    for family in families {
+        let name = format!("mlx-community/tiny-{family}");
+        let m = models
+            .iter()
+            .find(|m| m.name == name)
+            .unwrap_or_else(|| panic!("{name} not listed: {models:?}"));
+        assert_eq!(m.health, "healthy", "{name}: {:?}", m.reason);
+        assert!(m.runtime_compatible, "{name}: {:?}", m.runtime_reason);
+        assert!(m.capabilities.contains(&"vision".to_string()), "{name}");
     }
 }
