@@ -162,10 +162,11 @@ fn png_pixels_are_pillows() {
     }
     assert!(kinds(&|l| l.interlaced) >= 3 && kinds(&|l| l.max_pixels.is_some()) >= 4);
     for line in &lines {
-        // Pillow's orientation: it also reads EXIF from ImageMagick's "Raw profile type
-        // exif" text chunk, which mlxk's metadata does not (tests/vision.rs), a matter of
-        // metadata, not of pixels.
-        let orientation = line.orientation;
+        // Our orientation (ImageMagick's raw EXIF profile too, as Pillow reads it).
+        let orientation = metadata::inspect(&line.path).unwrap().orientation;
+        if let Some(o) = line.orientation.filter(|&o| o > 1) {
+            assert_eq!(orientation, Some(o), "{}: orientation", line.path.display());
+        }
         let budget = line.max_pixels.unwrap_or(decode::DEFAULT_MAX_PIXELS);
         let ours = decode::decode(&line.path, orientation, budget).unwrap();
         let name = line

@@ -198,12 +198,6 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "kamadak-exif drops the malformed Exif IFD entry",
     ),
     (
-        "exif_imagemagick.png",
-        "orientation",
-        "EXIF in ImageMagick's text chunk, not eXIf",
-    ),
-    ("exif_imagemagick_orientation.png", "orientation", "same"),
-    (
         "hopper_bad_exif.jpg",
         "orientation",
         "exiftool refuses the IFD; kamadak-exif reads it",

@@ -34,7 +34,8 @@ pub struct ExifRead {
     pub warning: Option<String>,
 }
 
-/// Reads the EXIF of an image container (JPEG, TIFF, PNG, WebP, HEIF).
+/// Reads the EXIF of an image container (JPEG, TIFF, PNG (its eXIf chunk, else
+/// ImageMagick's raw profile in a text chunk), WebP, HEIF).
 /// An image without EXIF gives an empty result and no warning.
 pub fn read<R: BufRead + Seek>(reader: &mut R) -> ExifRead {
     let mut head = [0u8; 4];
@@ -58,7 +59,14 @@ pub fn read<R: BufRead + Seek>(reader: &mut R) -> ExifRead {
     }
     let mut parser = Reader::new();
     parser.continue_on_error(true);
-    from_result(parser.read_from_container(reader))
+    let result = parser.read_from_container(reader);
+    // A PNG without an eXIf chunk may hold ImageMagick's raw profile, which Pillow reads.
+    if matches!(result, Err(exif::Error::NotFound(_))) && &head == b"\x89PNG" {
+        if let Some(block) = super::png_text::raw_profile_exif(reader) {
+            return read_raw(block);
+        }
+    }
+    from_result(result)
 }
 
 /// Reads a raw EXIF block (a TIFF header and its IFDs).

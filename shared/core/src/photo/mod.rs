@@ -17,6 +17,7 @@ pub mod error;
 pub mod exif;
 pub mod metadata;
 mod png;
+mod png_text;
 pub mod resample;
 
 pub use error::PhotoError;
