@@ -116,9 +116,10 @@ impl ModelConfig {
     /// Parses the text of a `config.json`.
     pub fn from_json(text: &str) -> std::result::Result<Self, String> {
         let mut config: ModelConfig = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        if config.quantization.is_none() {
-            config.quantization = config.quantization_config.take().filter(|q| q.bits > 0);
-        }
+        config.quantization = Quantization::of_config(
+            config.quantization.take(),
+            config.quantization_config.take(),
+        );
         if config.num_attention_heads == 0 || config.num_hidden_layers == 0 {
             return Err("num_attention_heads and num_hidden_layers must be positive".into());
         }
@@ -277,6 +278,16 @@ pub struct Quantization {
 }
 
 impl Quantization {
+    /// A config's quantization: `quantization`, else `quantization_config` when it
+    /// quantizes (older mlx-community checkpoints use that name; transformers writes it
+    /// with `bits` 0 for other schemes).
+    pub fn of_config(
+        quantization: Option<Quantization>,
+        quantization_config: Option<Quantization>,
+    ) -> Option<Quantization> {
+        quantization.or(quantization_config.filter(|q| q.bits > 0))
+    }
+
     /// The same settings for a part of a model whose tensor names lose `prefix` and are
     /// then renamed by `rename` (a vision model's language model): per-module overrides
     /// are re-keyed the same way, other parts' overrides dropped.

@@ -114,9 +114,7 @@ impl Gemma3Config {
                 "mm_tokens_per_image {mm_tokens} does not pool the {side}×{side} patches evenly"
             ));
         }
-        let quantization = raw
-            .quantization
-            .or(raw.quantization_config.filter(|q| q.bits > 0));
+        let quantization = Quantization::of_config(raw.quantization, raw.quantization_config);
         Ok(Gemma3Config {
             model_type: raw.model_type,
             text,

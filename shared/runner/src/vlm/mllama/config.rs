@@ -232,9 +232,7 @@ impl MllamaConfig {
                 v.intermediate_layers_indices.len()
             ));
         }
-        let quantization = raw
-            .quantization
-            .or(raw.quantization_config.filter(|q| q.bits > 0));
+        let quantization = Quantization::of_config(raw.quantization, raw.quantization_config);
         Ok(MllamaConfig {
             text,
             cross_attention_layers,

@@ -154,9 +154,7 @@ impl Raw {
     }
 
     pub fn quantization(&self) -> Option<Quantization> {
-        self.quantization
-            .clone()
-            .or(self.quantization_config.clone().filter(|q| q.bits > 0))
+        Quantization::of_config(self.quantization.clone(), self.quantization_config.clone())
     }
 }
 

@@ -203,9 +203,7 @@ impl Qwen25VlConfig {
                 v.hidden_size, v.num_heads, v.patch_size, v.spatial_merge_size, v.window_size
             ));
         }
-        let quantization = raw
-            .quantization
-            .or(raw.quantization_config.filter(|q| q.bits > 0));
+        let quantization = Quantization::of_config(raw.quantization, raw.quantization_config);
         Ok(Qwen25VlConfig {
             model_type: raw.model_type,
             text,

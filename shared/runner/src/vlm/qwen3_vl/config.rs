@@ -183,9 +183,7 @@ impl Qwen3VlConfig {
                 v.deepstack_visual_indexes
             ));
         }
-        let quantization = raw
-            .quantization
-            .or(raw.quantization_config.filter(|q| q.bits > 0));
+        let quantization = Quantization::of_config(raw.quantization, raw.quantization_config);
         Ok(Qwen3VlConfig {
             model_type: raw.model_type,
             text,

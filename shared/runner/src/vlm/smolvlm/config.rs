@@ -102,9 +102,7 @@ impl SmolVlmConfig {
                 raw.scale_factor
             ));
         }
-        let quantization = raw
-            .quantization
-            .or(raw.quantization_config.filter(|q| q.bits > 0));
+        let quantization = Quantization::of_config(raw.quantization, raw.quantization_config);
         Ok(SmolVlmConfig {
             model_type: raw.model_type,
             text,
