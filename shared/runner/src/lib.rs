@@ -40,6 +40,7 @@
 #![deny(unsafe_code)]
 // `quant_ops` alone calls mlx-c (allowed there): mlx-rs fixes quantized ops to affine mode.
 
+pub mod activation;
 pub mod arch;
 pub mod channels;
 pub mod config;

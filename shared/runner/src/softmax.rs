@@ -7,31 +7,40 @@
 //! of mlxk-vision's time on the tiny SmolVLM, a quarter of mlxk-audio's). Here the scores
 //! are evaluated by MLX (the products stay on OpenBLAS) and the softmax over the last
 //! axis runs on slices, rows split over threads, in float32 as MLX's precise softmax
-//! computes it: `exp(x − max)`, summed in order, times `1 / sum`. `exp` is the C
-//! library's, which differs from MLX's by an ulp at most. On Metal, and for scores MLX
-//! cannot hand over as one contiguous float32 buffer, MLX's own softmax runs.
+//! computes it, with the same values: `exp(x − max)` with MLX's own `exp`
+//! ([`mlx_math`], in lanes of eight), summed in order, times `1 / sum`. On Metal, and
+//! for scores MLX cannot hand over as one contiguous float32 buffer, MLX's own softmax
+//! runs.
 
 use mlx_rs::ops::indexing::IndexOp;
 use mlx_rs::{ops, Array, Device, DeviceType, Dtype};
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::kernel::mlx_math;
 
 /// Rows of at least this many elements in all are worth the hand-over to Rust.
 const MIN_ELEMENTS: usize = 1 << 14;
 
 /// Softmax over the last axis of `x` (float32, as MLX's `softmax(x, -1, precise)`).
 pub fn softmax_last_axis(x: &Array) -> Result<Array> {
-    if x.dtype() != Dtype::Float32 || x.size() < MIN_ELEMENTS || !on_cpu() {
-        return Ok(ops::softmax_axis(x, -1, true)?);
-    }
-    let Ok(values) = x.try_as_slice::<f32>() else {
+    let Some(values) = cpu_values(x) else {
         return Ok(ops::softmax_axis(x, -1, true)?);
     };
     let row = *x.shape().last().unwrap_or(&1) as usize;
     let mut out = values.to_vec();
-    out.par_chunks_mut(row.max(1)).for_each(softmax_row);
+    out.par_chunks_mut(row.max(1))
+        .for_each(mlx_math::softmax_in_place);
     Ok(Array::from_slice(&out, x.shape()))
+}
+
+/// The values of `x` when it is worth handing over to Rust: float32, at least
+/// `MIN_ELEMENTS`, on the CPU, and contiguous (evaluating it); else `None`.
+pub(crate) fn cpu_values(x: &Array) -> Option<&[f32]> {
+    if x.dtype() != Dtype::Float32 || x.size() < MIN_ELEMENTS || !on_cpu() {
+        return None;
+    }
+    x.try_as_slice::<f32>().ok()
 }
 
 /// `softmax((scale · q) · kᵀ) · v`, as MLX's `scaled_dot_product_attention` computes it
@@ -80,19 +89,6 @@ pub fn segment_attention(
         }
     }
     Ok(ops::concatenate(&outs, 1)?)
-}
-
-fn softmax_row(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0.0f32;
-    for v in row.iter_mut() {
-        *v = (*v - max).exp();
-        sum += *v;
-    }
-    let inv = 1.0 / sum;
-    for v in row.iter_mut() {
-        *v *= inv;
-    }
 }
 
 fn on_cpu() -> bool {
@@ -159,7 +155,7 @@ mod tests {
     #[test]
     fn rows_with_masked_entries() {
         let mut row = [0.5, f32::NEG_INFINITY, 1.5, -2.0];
-        softmax_row(&mut row);
+        mlx_math::softmax_in_place(&mut row);
         assert_eq!(row[1], 0.0);
         assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
     }

@@ -14,6 +14,7 @@
 //! use and the tests compare against. Output rows are split over [`Threads`].
 
 mod float16;
+pub mod mlx_math;
 pub mod mxfp4;
 mod simd;
 mod threads;

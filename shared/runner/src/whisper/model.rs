@@ -4,8 +4,9 @@
 //! through the token embedding.
 
 use mlx_rs::ops::indexing::IndexOp;
-use mlx_rs::{fast, nn, ops, Array};
+use mlx_rs::{fast, ops, Array};
 
+use crate::activation::gelu;
 use crate::error::{Result, RunnerError};
 use crate::linear::{Embedding, Linear, Parallelism};
 use crate::weights::Weights;
@@ -173,7 +174,7 @@ impl Block {
     }
 
     fn mlp(&self, x: &Array) -> Result<Array> {
-        let h = nn::gelu(self.mlp1.forward(&self.mlp_ln.forward(x)?)?)?;
+        let h = gelu(&self.mlp1.forward(&self.mlp_ln.forward(x)?)?)?;
         Ok(x.add(self.mlp2.forward(&h)?)?)
     }
 }
@@ -242,9 +243,9 @@ impl AudioEncoder {
 
     pub fn forward(&self, mel: &Array) -> Result<Array> {
         let x = ops::conv1d(mel, &self.conv1.0, 1, 1, 1, 1)?.add(&self.conv1.1)?;
-        let x = nn::gelu(x)?;
+        let x = gelu(&x)?;
         let x = ops::conv1d(&x, &self.conv2.0, 2, 1, 1, 1)?.add(&self.conv2.1)?;
-        let mut x = nn::gelu(x)?.add(&self.positional)?;
+        let mut x = gelu(&x)?.add(&self.positional)?;
         for block in &self.blocks {
             let h = block.attn_ln.forward(&x)?;
             let kv = block.attn.project_kv(&h)?;

@@ -87,7 +87,7 @@ impl PixtralModel for Mistral3 {
                 let x = self.norm.forward(patches)?;
                 let x = self.merging_layer.forward(&self.merge_blocks(&x, h, w)?)?;
                 let x = self.linear_1.forward(&x)?;
-                self.linear_2.forward(&mlx_rs::nn::gelu(&x)?)
+                self.linear_2.forward(&crate::activation::gelu(&x)?)
             })
     }
 

@@ -103,7 +103,7 @@ impl EncoderLayer {
         let m = self
             .fc1
             .forward(&self.post_attention_layernorm.forward(&h)?)?;
-        let mut m = self.fc2.forward(&mlx_rs::nn::gelu(&m)?)?;
+        let mut m = self.fc2.forward(&crate::activation::gelu(&m)?)?;
         if let Some((_, g)) = &self.gates {
             m = g.multiply(&m)?;
         }

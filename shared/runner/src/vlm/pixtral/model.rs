@@ -70,7 +70,7 @@ impl PixtralModel for Pixtral {
     fn image_features(&self, images: &Array, grids: &[[usize; 3]]) -> Result<Array> {
         self.vision.encode_each(images, grids, |patches, _| {
             let x = self.linear_1.forward(patches)?;
-            self.linear_2.forward(&mlx_rs::nn::gelu(&x)?)
+            self.linear_2.forward(&crate::activation::gelu(&x)?)
         })
     }
 

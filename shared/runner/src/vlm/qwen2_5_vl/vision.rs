@@ -157,7 +157,7 @@ impl VisionModel {
         let x = self.ln_q.forward(&h)?;
         let x = x.reshape(&[(n / unit) as i32, (unit * c.hidden_size) as i32])?;
         let x = self.merger_fc1.forward(&x)?;
-        let x = self.merger_fc2.forward(&mlx_rs::nn::gelu(&x)?)?;
+        let x = self.merger_fc2.forward(&crate::activation::gelu(&x)?)?;
         // Back to raster order.
         let mut inverse = vec![0i32; windows.len()];
         for (pos, &token) in windows.iter().enumerate() {

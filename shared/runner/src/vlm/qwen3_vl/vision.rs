@@ -36,7 +36,7 @@ enum Gelu {
 impl Gelu {
     fn forward(self, x: &Array) -> Result<Array> {
         Ok(match self {
-            Gelu::Exact => mlx_rs::nn::gelu(x)?,
+            Gelu::Exact => crate::activation::gelu(x)?,
             Gelu::Tanh => mlx_rs::nn::gelu_approximate(x)?,
         })
     }
