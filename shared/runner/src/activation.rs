@@ -18,8 +18,10 @@ pub fn gelu(x: &Array) -> Result<Array> {
     let Some(values) = crate::softmax::cpu_values(x) else {
         return Ok(mlx_rs::nn::gelu(x)?);
     };
-    let mut out = values.to_vec();
-    out.par_chunks_mut(CHUNK).for_each(mlx_math::gelu_in_place);
+    let mut out = vec![0.0; values.len()];
+    out.par_chunks_mut(CHUNK)
+        .zip(values.par_chunks(CHUNK))
+        .for_each(|(d, s)| mlx_math::gelu_into(s, d));
     Ok(Array::from_slice(&out, x.shape()))
 }
 

@@ -27,10 +27,13 @@ pub fn softmax_last_axis(x: &Array) -> Result<Array> {
     let Some(values) = cpu_values(x) else {
         return Ok(ops::softmax_axis(x, -1, true)?);
     };
-    let row = *x.shape().last().unwrap_or(&1) as usize;
-    let mut out = values.to_vec();
-    out.par_chunks_mut(row.max(1))
-        .for_each(mlx_math::softmax_in_place);
+    let row = (*x.shape().last().unwrap_or(&1) as usize).max(1);
+    // Tasks of whole groups of rows, at least `MIN_ELEMENTS` each.
+    let task = row * (MIN_ELEMENTS / row).next_multiple_of(8).max(8);
+    let mut out = vec![0.0; values.len()];
+    out.par_chunks_mut(task)
+        .zip(values.par_chunks(task))
+        .for_each(|(d, s)| mlx_math::softmax_rows(s, d, row));
     Ok(Array::from_slice(&out, x.shape()))
 }
 
@@ -154,8 +157,8 @@ mod tests {
 
     #[test]
     fn rows_with_masked_entries() {
-        let mut row = [0.5, f32::NEG_INFINITY, 1.5, -2.0];
-        mlx_math::softmax_in_place(&mut row);
+        let mut row = [0.0; 4];
+        mlx_math::softmax_rows(&[0.5, f32::NEG_INFINITY, 1.5, -2.0], &mut row, 4);
         assert_eq!(row[1], 0.0);
         assert!((row.iter().sum::<f32>() - 1.0).abs() < 1e-6);
     }

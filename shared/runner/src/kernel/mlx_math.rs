@@ -74,53 +74,95 @@ pub fn gelu(x: f32) -> f32 {
     x * (1.0 + erf(x / GELU_SQRT_2)) / 2.0
 }
 
-/// `gelu` of every value, in place.
-pub fn gelu_in_place(xs: &mut [f32]) {
+/// `dst[i] = gelu(src[i])` (slices of one length).
+pub fn gelu_into(src: &[f32], dst: &mut [f32]) {
+    assert_eq!(src.len(), dst.len());
     if super::simd::available() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the CPU has AVX2 and FMA (checked above); the loop only indexes `xs`.
+        // SAFETY: the CPU has AVX2 and FMA (checked above); the loop only zips the slices.
         unsafe {
-            return x86::gelu(xs);
+            return x86::gelu_into(src, dst);
         }
     }
-    xs.iter_mut().for_each(|v| *v = gelu(*v));
+    gelu_portable(src, dst);
 }
 
-/// A softmax row in place, as MLX's CPU softmax computes it in float32 (its portable
-/// build works one element at a time): `exp(x − max)` with MLX's `exp`, summed in
-/// order, times `1 / sum`.
-pub fn softmax_in_place(row: &mut [f32]) {
-    let max = row.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    exp_shifted_in_place(row, max);
-    // In order, as MLX adds them: one rounding sequence, so the same sum.
-    let inv = 1.0 / row.iter().sum::<f32>();
-    row.iter_mut().for_each(|v| *v *= inv);
+#[inline(always)]
+fn gelu_portable(src: &[f32], dst: &mut [f32]) {
+    dst.iter_mut().zip(src).for_each(|(d, &x)| *d = gelu(x));
 }
 
-/// `exp(x − shift)` of every value, in place.
-fn exp_shifted_in_place(xs: &mut [f32], shift: f32) {
+/// Rows of `src` (each `row` long) through a softmax into `dst`, as MLX's CPU softmax
+/// computes one in float32 (its portable build works one element at a time):
+/// `exp(x − max)` with MLX's `exp`, summed in order, times `1 / sum`. Rows are taken
+/// eight at a time so their eight sums (each still in order) advance together.
+pub fn softmax_rows(src: &[f32], dst: &mut [f32], row: usize) {
+    assert!(row > 0 && src.len() == dst.len() && src.len() % row == 0);
     if super::simd::available() {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: as in `gelu_in_place`.
+        // SAFETY: as in `gelu_into`; every index is within the rows checked above.
         unsafe {
-            return x86::exp_shifted(xs, shift);
+            return x86::softmax_rows(src, dst, row);
         }
     }
-    xs.iter_mut().for_each(|v| *v = exp(*v - shift));
+    softmax_portable(src, dst, row);
 }
 
-/// The same scalar code compiled for AVX2 and FMA, which LLVM turns into lanes of eight
+const ROWS: usize = 8;
+
+#[inline(always)]
+fn softmax_portable(src: &[f32], dst: &mut [f32], row: usize) {
+    for (s, d) in src.chunks(ROWS * row).zip(dst.chunks_mut(ROWS * row)) {
+        let n = s.len() / row;
+        let mut sums = [0.0f32; ROWS];
+        for r in 0..n {
+            let (s, d) = (&s[r * row..(r + 1) * row], &mut d[r * row..(r + 1) * row]);
+            let max = lane_max(s);
+            d.iter_mut().zip(s).for_each(|(d, &x)| *d = exp(x - max));
+        }
+        // Each row's sum in order, as MLX adds them; eight rows' additions interleaved.
+        for j in 0..row {
+            for (r, sum) in sums.iter_mut().enumerate().take(n) {
+                *sum += d[r * row + j];
+            }
+        }
+        for (r, sum) in sums.iter().enumerate().take(n) {
+            let inv = 1.0 / sum;
+            d[r * row..(r + 1) * row].iter_mut().for_each(|v| *v *= inv);
+        }
+    }
+}
+
+/// The largest value (any order gives the same maximum).
+#[inline(always)]
+fn lane_max(s: &[f32]) -> f32 {
+    let mut lanes = [f32::NEG_INFINITY; 8];
+    let mut chunks = s.chunks_exact(8);
+    for c in &mut chunks {
+        for (l, &v) in lanes.iter_mut().zip(c) {
+            *l = l.max(v);
+        }
+    }
+    chunks
+        .remainder()
+        .iter()
+        .chain(&lanes)
+        .copied()
+        .fold(f32::NEG_INFINITY, f32::max)
+}
+
+/// The same code compiled for AVX2 and FMA, which LLVM turns into lanes of eight
 /// (every operation above has a vector form that rounds the same way).
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn gelu(xs: &mut [f32]) {
-        xs.iter_mut().for_each(|v| *v = super::gelu(*v));
+    pub unsafe fn gelu_into(src: &[f32], dst: &mut [f32]) {
+        super::gelu_portable(src, dst);
     }
 
     #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn exp_shifted(xs: &mut [f32], shift: f32) {
-        xs.iter_mut().for_each(|v| *v = super::exp(*v - shift));
+    pub unsafe fn softmax_rows(src: &[f32], dst: &mut [f32], row: usize) {
+        super::softmax_portable(src, dst, row);
     }
 }
 
@@ -158,8 +200,8 @@ mod tests {
         let xs = probes();
         let mlx = mlx_rs::nn::gelu(mlx_rs::Array::from_slice(&xs, &[xs.len() as i32])).unwrap();
         let mlx = mlx.as_slice::<f32>();
-        let mut vector = xs.clone();
-        gelu_in_place(&mut vector);
+        let mut vector = vec![0.0; xs.len()];
+        gelu_into(&xs, &mut vector);
         let scalar: Vec<f32> = xs.iter().map(|&x| gelu(x)).collect();
         assert_eq!(same_bits(&vector, mlx), None, "vector lanes against MLX");
         assert_eq!(same_bits(&scalar, mlx), None, "portable code against MLX");
@@ -182,15 +224,31 @@ mod tests {
     fn softmax_rows_match_mlx_bit_for_bit() {
         let _g = crate::test_lock();
         mlx_rs::random::seed(11).unwrap();
-        for n in [1usize, 7, 8, 9, 300, 1500] {
-            let x = mlx_rs::random::normal::<f32>(&[n as i32][..], None, Some(5.0), None).unwrap();
+        // Row counts below, at and past a group of eight, odd row lengths.
+        for (rows, n) in [
+            (1usize, 1usize),
+            (1, 7),
+            (3, 8),
+            (8, 9),
+            (11, 300),
+            (17, 1500),
+        ] {
+            let shape = [rows as i32, n as i32];
+            let x = mlx_rs::random::normal::<f32>(&shape[..], None, Some(5.0), None).unwrap();
             let mlx = mlx_rs::ops::softmax_axis(&x, -1, true).unwrap();
-            let mut ours = x.as_slice::<f32>().to_vec();
-            softmax_in_place(&mut ours);
-            assert_eq!(same_bits(&ours, mlx.as_slice()), None, "n={n}");
+            let mut ours = vec![0.0; rows * n];
+            softmax_rows(x.as_slice(), &mut ours, n);
+            assert_eq!(same_bits(&ours, mlx.as_slice()), None, "{rows}×{n}");
+            let mut portable = vec![0.0; rows * n];
+            softmax_portable(x.as_slice(), &mut portable, n);
+            assert_eq!(
+                same_bits(&portable, mlx.as_slice()),
+                None,
+                "portable {rows}×{n}"
+            );
         }
-        let mut masked = [0.5, f32::NEG_INFINITY, 1.5, -2.0];
-        softmax_in_place(&mut masked);
+        let mut masked = [0.0; 4];
+        softmax_rows(&[0.5, f32::NEG_INFINITY, 1.5, -2.0], &mut masked, 4);
         assert_eq!(masked[1], 0.0);
     }
 }
