@@ -78,6 +78,7 @@ impl<'a> Session<'a> {
             Ok(loaded) => loaded,
             Err(f) => return self.fatal(f),
         };
+        mlxk_runner::heap::reuse_freed_buffers();
         if let (Some(l), false) = (&options.language, whisper.tokenizer.is_multilingual()) {
             if l != "en" {
                 return self.fatal(Failure::Usage(format!(

@@ -52,6 +52,7 @@ pub mod folder;
 pub mod gemma3;
 pub mod generate;
 pub mod gpt_oss;
+pub mod heap;
 pub mod image_context;
 pub mod interrupt;
 pub mod kernel;
