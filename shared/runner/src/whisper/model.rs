@@ -97,6 +97,39 @@ impl MultiHeadAttention {
         Ok(self.attend_qk(x, kv, mask)?.0)
     }
 
+    /// Unmasked attention one head at a time (the encoder's 1500 frames): only one
+    /// head's scores exist at once (`1500²` floats, 9 MB in all sizes) instead of every
+    /// head's (54 MB in tiny, 180 MB in large), three times over (product, softmax,
+    /// hand-over). The products are the ones MLX's batched matmul makes per head.
+    fn attend_per_head(&self, x: &Array, kv: &HeadKv) -> Result<Array> {
+        let (b, n, state) = (x.dim(0), x.dim(1), x.dim(2));
+        let q = self.heads_q(x)?;
+        let outs = (0..self.n_head)
+            .map(|h| {
+                let head = |a: &Array| a.index((.., h..h + 1, .., ..));
+                let qk = ops::matmul(head(&q), head(&kv.k))?;
+                let o = ops::matmul(crate::softmax::softmax_last_axis(&qk)?, head(&kv.v))?;
+                o.eval()?;
+                Ok(o)
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let out = ops::concatenate(&outs, 1)?
+            .transpose_axes(&[0, 2, 1, 3])?
+            .reshape(&[b, n, state])?;
+        self.out.forward(&out)
+    }
+
+    /// `[b, n, state]` → scaled queries `[b, h, n, d]`.
+    fn heads_q(&self, x: &Array) -> Result<Array> {
+        let (b, n) = (x.dim(0), x.dim(1));
+        Ok(self
+            .query
+            .forward(x)?
+            .reshape(&[b, n, self.n_head, -1])?
+            .transpose_axes(&[0, 2, 1, 3])?
+            .multiply(Array::from_f32(self.scale))?)
+    }
+
     /// [`Self::attend`] without a mask that also returns the attention logits
     /// `q·kᵀ` `[b, heads, n, t]` (what mlx-whisper's `qkv_attention` returns as `qk`).
     fn attend_with_qk(&self, x: &Array, kv: &HeadKv) -> Result<(Array, Array)> {
@@ -107,12 +140,7 @@ impl MultiHeadAttention {
     /// logits are part of the lazy graph, so returning them costs nothing unread.
     fn attend_qk(&self, x: &Array, kv: &HeadKv, mask: Option<&Array>) -> Result<(Array, Array)> {
         let (b, n, state) = (x.dim(0), x.dim(1), x.dim(2));
-        let q = self
-            .query
-            .forward(x)?
-            .reshape(&[b, n, self.n_head, -1])?
-            .transpose_axes(&[0, 2, 1, 3])?
-            .multiply(Array::from_f32(self.scale))?;
+        let q = self.heads_q(x)?;
         let mut qk = ops::matmul(&q, &kv.k)?;
         if let Some(mask) = mask {
             qk = qk.add(mask)?;
@@ -249,7 +277,7 @@ impl AudioEncoder {
         for block in &self.blocks {
             let h = block.attn_ln.forward(&x)?;
             let kv = block.attn.project_kv(&h)?;
-            x = x.add(block.attn.attend(&h, &kv, None)?)?;
+            x = x.add(block.attn.attend_per_head(&h, &kv)?)?;
             x = block.mlp(&x)?;
         }
         self.ln_post.forward(&x)
