@@ -17,6 +17,7 @@
 use std::f64::consts::PI;
 use std::sync::Arc;
 
+use rayon::prelude::*;
 use rustfft::num_complex::Complex;
 use rustfft::{Fft, FftPlanner};
 
@@ -84,6 +85,9 @@ fn mel_to_hz(m: f64) -> f64 {
 pub struct MelSpectrogram {
     n_mels: usize,
     filters: Vec<f32>,
+    /// Each band's non-zero bins (a triangle): the terms outside add `+0`, which leaves
+    /// a sum of non-negative terms exactly as it is.
+    bands: Vec<std::ops::Range<usize>>,
     window: Vec<f64>,
     fft: Arc<dyn Fft<f64>>,
 }
@@ -125,9 +129,19 @@ impl MelSpectrogram {
         let window = (0..N_FFT)
             .map(|n| 0.5 - 0.5 * (2.0 * PI * n as f64 / N_FFT as f64).cos())
             .collect();
+        let filters = mel_filters(n_mels);
+        let bands = filters
+            .chunks_exact(N_BINS)
+            .map(|f| {
+                let first = f.iter().position(|&w| w != 0.0).unwrap_or(0);
+                let end = f.iter().rposition(|&w| w != 0.0).map_or(first, |i| i + 1);
+                first..end
+            })
+            .collect();
         MelSpectrogram {
             n_mels,
-            filters: mel_filters(n_mels),
+            filters,
+            bands,
             window,
             fft: FftPlanner::new().plan_fft_forward(N_FFT),
         }
@@ -140,27 +154,35 @@ impl MelSpectrogram {
     /// `log10(max(mel power, 1e-10))` of frames `first..first + count`, frame-major
     /// `[count, n_mels]`, before the floor and scaling ([`normalize`]).
     pub fn log10_frames(&self, audio: &Audio<'_>, first: usize, count: usize) -> Vec<f32> {
+        /// Frames per task over rayon's threads (each frame is independent).
+        const FRAMES: usize = 64;
         let mut out = vec![0f32; count * self.n_mels];
-        let mut buf = vec![Complex::new(0.0, 0.0); N_FFT];
-        let mut scratch = vec![Complex::new(0.0, 0.0); self.fft.get_inplace_scratch_len()];
-        let mut power = [0f32; N_BINS];
-        for (f, row) in out.chunks_exact_mut(self.n_mels).enumerate() {
-            let start = ((first + f) * HOP_LENGTH) as i64 - (N_FFT / 2) as i64;
-            for (n, c) in buf.iter_mut().enumerate() {
-                // The product in float32, as MLX multiplies the frame by the window.
-                let x = audio.at(start + n as i64) * self.window[n] as f32;
-                *c = Complex::new(x as f64, 0.0);
-            }
-            self.fft.process_with_scratch(&mut buf, &mut scratch);
-            for (p, c) in power.iter_mut().zip(&buf) {
-                *p = c.norm_sqr() as f32;
-            }
-            for (m, out) in row.iter_mut().enumerate() {
-                let filt = &self.filters[m * N_BINS..][..N_BINS];
-                let e: f32 = filt.iter().zip(&power).map(|(w, p)| w * p).sum();
-                *out = e.max(1e-10).log10();
-            }
-        }
+        out.par_chunks_mut(FRAMES * self.n_mels)
+            .enumerate()
+            .for_each(|(task, rows)| {
+                let mut buf = vec![Complex::new(0.0, 0.0); N_FFT];
+                let mut scratch = vec![Complex::new(0.0, 0.0); self.fft.get_inplace_scratch_len()];
+                let mut power = [0f32; N_BINS];
+                for (f, row) in rows.chunks_exact_mut(self.n_mels).enumerate() {
+                    let frame = first + task * FRAMES + f;
+                    let start = (frame * HOP_LENGTH) as i64 - (N_FFT / 2) as i64;
+                    for (n, c) in buf.iter_mut().enumerate() {
+                        // The product in float32, as MLX multiplies the frame by the window.
+                        let x = audio.at(start + n as i64) * self.window[n] as f32;
+                        *c = Complex::new(x as f64, 0.0);
+                    }
+                    self.fft.process_with_scratch(&mut buf, &mut scratch);
+                    for (p, c) in power.iter_mut().zip(&buf) {
+                        *p = c.norm_sqr() as f32;
+                    }
+                    for (m, out) in row.iter_mut().enumerate() {
+                        let band = self.bands[m].clone();
+                        let filt = &self.filters[m * N_BINS..][band.clone()];
+                        let e: f32 = filt.iter().zip(&power[band]).map(|(w, p)| w * p).sum();
+                        *out = e.max(1e-10).log10();
+                    }
+                }
+            });
         out
     }
 }
