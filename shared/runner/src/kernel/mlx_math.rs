@@ -10,7 +10,11 @@
 //! so both give MLX's values exactly; the tests compare them bit for bit.
 #![allow(unsafe_code)]
 // The constants are MLX's, as written there.
-#![allow(clippy::excessive_precision, clippy::unreadable_literal)]
+#![allow(
+    clippy::excessive_precision,
+    clippy::unreadable_literal,
+    clippy::approx_constant
+)]
 
 /// MLX's `simd::exp`: `2^y` for `y = x·log2(e)`, the integer part by building the
 /// exponent bits, the fraction by Cephes' polynomial; NaN kept, `inf` above 88, `0`
