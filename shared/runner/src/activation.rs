@@ -18,11 +18,11 @@ pub fn gelu(x: &Array) -> Result<Array> {
     let Some(values) = crate::softmax::cpu_values(x) else {
         return Ok(mlx_rs::nn::gelu(x)?);
     };
-    let mut out = vec![0.0; values.len()];
-    out.par_chunks_mut(CHUNK)
-        .zip(values.par_chunks(CHUNK))
-        .for_each(|(d, s)| mlx_math::gelu_into(s, d));
-    Ok(Array::from_slice(&out, x.shape()))
+    Ok(crate::softmax::hand_back(x.shape(), values.len(), |out| {
+        out.par_chunks_mut(CHUNK)
+            .zip(values.par_chunks(CHUNK))
+            .for_each(|(d, s)| mlx_math::gelu_into(s, d));
+    }))
 }
 
 #[cfg(test)]

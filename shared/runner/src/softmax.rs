@@ -30,11 +30,38 @@ pub fn softmax_last_axis(x: &Array) -> Result<Array> {
     let row = (*x.shape().last().unwrap_or(&1) as usize).max(1);
     // Tasks of whole groups of rows, at least `MIN_ELEMENTS` each.
     let task = row * (MIN_ELEMENTS / row).next_multiple_of(8).max(8);
-    let mut out = vec![0.0; values.len()];
-    out.par_chunks_mut(task)
-        .zip(values.par_chunks(task))
-        .for_each(|(d, s)| mlx_math::softmax_rows(s, d, row));
-    Ok(Array::from_slice(&out, x.shape()))
+    Ok(hand_back(x.shape(), values.len(), |out| {
+        out.par_chunks_mut(task)
+            .zip(values.par_chunks(task))
+            .for_each(|(d, s)| mlx_math::softmax_rows(s, d, row));
+    }))
+}
+
+/// Output buffers up to this size are kept between hand-overs ([`hand_back`]).
+const KEEP_BYTES: usize = 64 << 20;
+
+thread_local! {
+    static OUTPUT: std::cell::RefCell<Vec<f32>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// An MLX array of `shape` (`len` values) that `fill` writes every value of. The buffer
+/// it writes is this thread's, kept between calls up to [`KEEP_BYTES`], so the
+/// hand-overs of a model (Whisper's encoder: 30 a window) do not zero and fault in a
+/// fresh one each time; larger ones get a buffer of their own.
+pub(crate) fn hand_back(shape: &[i32], len: usize, fill: impl FnOnce(&mut [f32])) -> Array {
+    if 4 * len > KEEP_BYTES {
+        let mut out = vec![0.0; len];
+        fill(&mut out);
+        return Array::from_slice(&out, shape);
+    }
+    OUTPUT.with(|buffer| {
+        let mut buffer = buffer.borrow_mut();
+        if buffer.len() < len {
+            buffer.resize(len, 0.0);
+        }
+        fill(&mut buffer[..len]);
+        Array::from_slice(&buffer[..len], shape)
+    })
 }
 
 /// The values of `x` when it is worth handing over to Rust: float32, at least
