@@ -333,7 +333,7 @@ impl<'m> CpuDecoder<'m> {
                         .as_dtype(mlx_rs::Dtype::Float32)?;
                     a.eval()?;
                     Ok(a.try_as_slice::<f32>()
-                        .map_err(|e| RunnerError::Mlx(format!("key/value cache: {e}")))?
+                        .map_err(|e| RunnerError::Internal(format!("key/value cache: {e}")))?
                         .to_vec())
                 };
                 Ok(CpuKvCache {
@@ -353,7 +353,7 @@ impl<'m> CpuDecoder<'m> {
         let mut h = vec![0.0f32; d];
         let row = token as usize;
         if row >= self.embed.matrix.layout.rows {
-            return Err(RunnerError::Mlx(format!(
+            return Err(RunnerError::Internal(format!(
                 "token id {token} outside the vocabulary"
             )));
         }
@@ -362,8 +362,9 @@ impl<'m> CpuDecoder<'m> {
             h.iter_mut().for_each(|v| *v *= scale);
         }
         let len = caches.first().map_or(0, |c| c.len);
-        let pos = usize::try_from(len as i64 + shift)
-            .map_err(|_| RunnerError::Mlx(format!("rope position {len} + {shift} is negative")))?;
+        let pos = usize::try_from(len as i64 + shift).map_err(|_| {
+            RunnerError::Internal(format!("rope position {len} + {shift} is negative"))
+        })?;
         let global = self.rope.at(pos);
         let local = self.local_rope.as_ref().map(|r| (r, r.at(pos)));
         for (layer, cache) in self.layers.iter().zip(caches.iter_mut()) {

@@ -236,7 +236,7 @@ pub(crate) fn context(
 ) -> Result<CrossContext> {
     let s = mask.images * mask.tiles * mask.tokens_per_tile;
     if features.ndim() != 3 || features.dim(1) as usize != s {
-        return Err(RunnerError::Mlx(format!(
+        return Err(RunnerError::Internal(format!(
             "cross-attention features {:?} do not match {} images of {} tiles of {} tokens",
             features.shape(),
             mask.images,
@@ -245,7 +245,7 @@ pub(crate) fn context(
         )));
     }
     if mask.seen.len() != mask.rows * mask.images * mask.tiles || mask.rows == 0 {
-        return Err(RunnerError::Mlx(
+        return Err(RunnerError::Internal(
             "the cross-attention mask does not match the prompt".into(),
         ));
     }

@@ -106,6 +106,16 @@ pub enum RunnerError {
     #[error("audio: {0}")]
     Audio(String),
 
+    /// The model's configuration asks for something this runner does not do (a rope
+    /// scaling, a head layout, a routing it has no code for, or values that do not fit).
+    #[error("unsupported model configuration: {0}")]
+    UnsupportedConfig(String),
+
+    /// A check between the runner's own stages failed (shapes handed from one to the
+    /// next, a kernel's operands): a bug, not the input's fault.
+    #[error("internal error: {0}")]
+    Internal(String),
+
     /// MLX reported an error while building or evaluating a graph.
     #[error("MLX: {0}")]
     Mlx(String),
@@ -130,7 +140,8 @@ impl RunnerError {
     pub fn code(&self) -> &'static str {
         match self {
             RunnerError::UnsupportedArchitecture { .. }
-            | RunnerError::UnsupportedVisionModel { .. } => "unsupported_architecture",
+            | RunnerError::UnsupportedVisionModel { .. }
+            | RunnerError::UnsupportedConfig(_) => "unsupported_architecture",
             RunnerError::NotAVisionModel { .. }
             | RunnerError::InvalidSampling(_)
             | RunnerError::InvalidMemoryLimit(_) => "validation_error",
@@ -172,3 +183,24 @@ impl From<mlx_rs::error::Exception> for RunnerError {
 
 /// Result with [`RunnerError`].
 pub type Result<T, E = RunnerError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_say_whose_they_are() {
+        let config =
+            RunnerError::UnsupportedConfig("rope scaling `dynamic` is not supported".into());
+        assert_eq!(config.code(), "unsupported_architecture");
+        assert!(config
+            .to_string()
+            .starts_with("unsupported model configuration: rope"));
+        let internal = RunnerError::Internal("token id 9 outside the vocabulary".into());
+        assert_eq!(internal.code(), "execution_error");
+        assert!(!internal.to_string().contains("MLX"));
+        assert!(RunnerError::Mlx("x".into())
+            .to_string()
+            .starts_with("MLX: "));
+    }
+}

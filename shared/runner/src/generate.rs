@@ -387,7 +387,7 @@ impl<'p> Prompt<'p> {
         }
         if let Some(e) = &self.embeddings {
             if e.ndim() != 3 || e.dim(0) != 1 || e.dim(1) as usize != n {
-                return Err(RunnerError::Mlx(format!(
+                return Err(RunnerError::Internal(format!(
                     "prompt embeddings {:?} do not match {n} prompt tokens",
                     e.shape()
                 )));
@@ -395,7 +395,7 @@ impl<'p> Prompt<'p> {
         }
         if let Some(p) = &self.positions {
             if p.ids.shape() != [3, n as i32] {
-                return Err(RunnerError::Mlx(format!(
+                return Err(RunnerError::Internal(format!(
                     "rope positions {:?} do not match {n} prompt tokens",
                     p.ids.shape()
                 )));

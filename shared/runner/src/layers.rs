@@ -136,7 +136,7 @@ impl DecoderSpec {
             extra_embeddings: 0,
         };
         if spec.num_kv_heads == 0 || spec.num_heads % spec.num_kv_heads != 0 {
-            return Err(RunnerError::Mlx(format!(
+            return Err(RunnerError::UnsupportedConfig(format!(
                 "{} attention heads cannot share {} key/value heads",
                 spec.num_heads, spec.num_kv_heads
             )));
@@ -648,7 +648,7 @@ impl DecoderModel {
             (None, _) => None,
             (Some(p), Some(mrope)) => Some(mrope.cos_sin(p, h.dtype())?),
             (Some(_), None) => {
-                return Err(RunnerError::Mlx(
+                return Err(RunnerError::Internal(
                     "explicit rope positions need a multimodal-rope model".into(),
                 ))
             }

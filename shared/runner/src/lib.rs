@@ -1,8 +1,10 @@
 //! mlxk's model runner: text generation with MLX (through mlx-rs) for mlx-community
 //! style checkpoints of the families in [`SUPPORTED_ARCHITECTURES`] (llama, mistral, qwen2,
 //! qwen3, gemma3_text, phi3, and the mixtures of experts mixtral, qwen3_moe and gpt_oss), dense or
-//! MLX affine quantized (2–8 bit, group 32/64/128, per-module overrides); vision-language
-//! models in [`vlm`], Whisper in [`whisper`].
+//! MLX affine quantized (2–8 bit, group 32/64/128, per-module overrides, MXFP4 experts);
+//! vision-language models in [`vlm`] (SmolVLM / Idefics3, Gemma 3, Qwen2.5-VL, Pixtral,
+//! Mistral 3, Llama 3.2 Vision, Qwen3-VL and Qwen3-VL-MoE); Whisper speech recognition in
+//! [`whisper`].
 //!
 //! On macOS MLX runs on Metal; elsewhere on its CPU backend, where half-precision
 //! weights are upcast to float32 at load (see [`weights`]).
@@ -32,7 +34,7 @@
 //! # }
 //! ```
 //!
-//! Vision-language models (SmolVLM / Idefics3) are in [`vlm`]: [`vlm::VisionModel`].
+//! Vision-language models are in [`vlm`]: [`vlm::VisionModel`].
 //!
 //! MLX is not thread safe across concurrent evaluation: use one runner from one thread
 //! at a time.

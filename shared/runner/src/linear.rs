@@ -267,7 +267,7 @@ fn kernel_product(x: &Array, p: &Packed, threads: &Threads) -> Result<Option<Arr
 fn product(m: &QuantMatrix<'_>, x: &[f32], threads: &Threads) -> Result<Vec<f32>> {
     let mut out = vec![0.0f32; x.len() / m.layout.cols * m.layout.rows];
     m.matmul_t(x, &mut out, Isa::Native, threads)
-        .map_err(|e| RunnerError::Mlx(format!("quantized product: {e}")))?;
+        .map_err(|e| RunnerError::Internal(format!("quantized product: {e}")))?;
     Ok(out)
 }
 

@@ -262,7 +262,7 @@ impl CpuProjection<'_> {
             } => {
                 let mut y = matrix
                     .matvec_t(x, threads)
-                    .map_err(|e| RunnerError::Mlx(format!("MXFP4 product: {e}")))?;
+                    .map_err(|e| RunnerError::Internal(format!("MXFP4 product: {e}")))?;
                 if let Some(b) = bias {
                     y.iter_mut().zip(*b).for_each(|(v, b)| *v += b);
                 }
@@ -294,7 +294,7 @@ impl MoeBlock {
         par: &Parallelism,
     ) -> Result<Self> {
         if m.top_k == 0 || m.top_k > m.num_experts {
-            return Err(RunnerError::Mlx(format!(
+            return Err(RunnerError::UnsupportedConfig(format!(
                 "{} experts per token out of {} is not a routing",
                 m.top_k, m.num_experts
             )));

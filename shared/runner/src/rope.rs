@@ -70,7 +70,7 @@ impl Rope {
                 let (freqs, mscale) = yarn(spec.dims, spec.theta, scaling)?;
                 Ok(with_freqs(freqs, mscale, spec.traditional))
             }
-            other => Err(RunnerError::Mlx(format!(
+            other => Err(RunnerError::UnsupportedConfig(format!(
                 "rope scaling `{other}` is not supported (default, linear, llama3, longrope, yarn)"
             ))),
         }
@@ -117,7 +117,7 @@ impl Rope {
 fn long_rope(dims: usize, base: f32, s: &RopeScaling) -> Result<(Array, f32)> {
     let factors = s.long_factor.clone().unwrap_or_else(|| vec![1.0; dims / 2]);
     if factors.len() != dims / 2 {
-        return Err(RunnerError::Mlx(format!(
+        return Err(RunnerError::UnsupportedConfig(format!(
             "rope_scaling.long_factor has {} values, expected {} (half the rotated dims)",
             factors.len(),
             dims / 2
@@ -260,7 +260,7 @@ impl MRope {
     pub fn new(dims: usize, theta: f32, section: &[usize], interleaved: bool) -> Result<Self> {
         let half = dims / 2;
         if dims % 2 != 0 || section.len() != 3 || section.iter().sum::<usize>() > half {
-            return Err(RunnerError::Mlx(format!(
+            return Err(RunnerError::UnsupportedConfig(format!(
                 "mrope_section {section:?} does not fit head_dim {dims} (three parts, at most {half} in all)"
             )));
         }

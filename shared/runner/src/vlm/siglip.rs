@@ -287,7 +287,7 @@ impl VisionModel {
             c.num_channels as i32,
         ];
         if frames.ndim() != 4 || frames.shape()[1..] != want {
-            return Err(RunnerError::Mlx(format!(
+            return Err(RunnerError::Internal(format!(
                 "vision tower expects frames [B, {}, {}, {}], got {:?}",
                 want[0],
                 want[1],

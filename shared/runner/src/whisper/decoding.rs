@@ -127,7 +127,8 @@ pub fn decode_with(
     let mut logits = rows[vocab..].to_vec();
     let mut stepper = match cpu {
         Some((threads, halves)) => {
-            let step = CpuStep::new(&model.decoder, threads, halves).map_err(RunnerError::Mlx)?;
+            let step =
+                CpuStep::new(&model.decoder, threads, halves).map_err(RunnerError::Internal)?;
             let own = step.import(&cache)?;
             Stepper::Cpu(step, own)
         }

@@ -68,7 +68,7 @@ impl Mllama {
     ) -> Result<Array> {
         let t = self.config.vision.max_num_tiles as i32;
         if tiles.dim(0) != t * grids.len() as i32 || ids.len() != grids.len() {
-            return Err(RunnerError::Mlx(format!(
+            return Err(RunnerError::Internal(format!(
                 "{} tiles for {} images of {t} tiles",
                 tiles.dim(0),
                 grids.len()

@@ -276,7 +276,7 @@ impl VisionModel {
         let side = c.image_size as i32;
         let want = [t, side, side, c.num_channels as i32];
         if tiles.shape() != want {
-            return Err(RunnerError::Mlx(format!(
+            return Err(RunnerError::Internal(format!(
                 "vision tower expects tiles {want:?}, got {:?}",
                 tiles.shape()
             )));

@@ -235,7 +235,7 @@ fn cols(m: &Mat<'_>) -> usize {
 /// `out = W · x`, output rows split over `threads`.
 fn matvec(m: &Mat<'_>, x: &[f32], out: &mut [f32], threads: &Threads) -> Result<()> {
     if x.len() != cols(m) || out.len() != rows(m) {
-        return Err(RunnerError::Mlx(format!(
+        return Err(RunnerError::Internal(format!(
             "decoder step product: {} inputs for {}, {} outputs for {}",
             x.len(),
             cols(m),
@@ -258,7 +258,7 @@ fn matvec(m: &Mat<'_>, x: &[f32], out: &mut [f32], threads: &Threads) -> Result<
         }
         Mat::Slices(MatrixSlices::Quantized(q)) => q
             .matmul_t(x, out, Isa::Native, threads)
-            .map_err(|e| RunnerError::Mlx(format!("quantized product: {e}"))),
+            .map_err(|e| RunnerError::Internal(format!("quantized product: {e}"))),
     }
 }
 
@@ -473,7 +473,7 @@ impl<'m> CpuStep<'m> {
     fn embedding_row(&self, token: u32) -> Result<Vec<f32>> {
         let row = token as usize;
         if row >= rows(&self.embed) {
-            return Err(RunnerError::Mlx(format!(
+            return Err(RunnerError::Internal(format!(
                 "token id {token} outside the vocabulary"
             )));
         }
@@ -528,7 +528,7 @@ fn import_cross(kv: &HeadKv) -> Result<HeadMajor> {
 
 fn slice_of(a: &Array) -> Result<&[f32]> {
     a.try_as_slice::<f32>()
-        .map_err(|e| RunnerError::Mlx(format!("decoder cache: {e}")))
+        .map_err(|e| RunnerError::Internal(format!("decoder cache: {e}")))
 }
 
 /// Softmax attention of one query (`[heads · head_dim]`, scaled) over the positions

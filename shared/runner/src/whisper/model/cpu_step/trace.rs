@@ -38,7 +38,7 @@ impl crate::whisper::Whisper {
                     .model
                     .step
                     .cpu()
-                    .ok_or_else(|| RunnerError::Mlx(self.model.step.describe()))?;
+                    .ok_or_else(|| RunnerError::Internal(self.model.step.describe()))?;
                 Some((threads, (step == TraceStep::Cpu).then_some(halves)))
             }
         };
