@@ -91,6 +91,23 @@ pub fn gelu_into(src: &[f32], dst: &mut [f32]) {
     gelu_portable(src, dst);
 }
 
+/// `gelu` of every value, in place.
+pub fn gelu_in_place(xs: &mut [f32]) {
+    if super::simd::available() {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as in `gelu_into`.
+        unsafe {
+            return x86::gelu_in_place(xs);
+        }
+    }
+    gelu_portable_in_place(xs);
+}
+
+#[inline(always)]
+fn gelu_portable_in_place(xs: &mut [f32]) {
+    xs.iter_mut().for_each(|v| *v = gelu(*v));
+}
+
 #[inline(always)]
 fn gelu_portable(src: &[f32], dst: &mut [f32]) {
     dst.iter_mut().zip(src).for_each(|(d, &x)| *d = gelu(x));
@@ -165,6 +182,11 @@ mod x86 {
     }
 
     #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn gelu_in_place(xs: &mut [f32]) {
+        super::gelu_portable_in_place(xs);
+    }
+
+    #[target_feature(enable = "avx2,fma")]
     pub unsafe fn softmax_rows(src: &[f32], dst: &mut [f32], row: usize) {
         super::softmax_portable(src, dst, row);
     }
@@ -206,6 +228,9 @@ mod tests {
         let mlx = mlx.as_slice::<f32>();
         let mut vector = vec![0.0; xs.len()];
         gelu_into(&xs, &mut vector);
+        let mut in_place = xs.clone();
+        gelu_in_place(&mut in_place);
+        assert_eq!(same_bits(&in_place, mlx), None, "in place against MLX");
         let scalar: Vec<f32> = xs.iter().map(|&x| gelu(x)).collect();
         assert_eq!(same_bits(&vector, mlx), None, "vector lanes against MLX");
         assert_eq!(same_bits(&scalar, mlx), None, "portable code against MLX");

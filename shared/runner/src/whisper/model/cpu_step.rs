@@ -8,7 +8,8 @@
 //! LayerNorm, self-attention with a key/value cache of its own (biases on query, value
 //! and output, none on the key; queries and keys both scaled by `(state / heads)^-0.25`),
 //! cross-attention over the window's audio keys and values (projected once per window by
-//! MLX and copied here), the exact erf GELU MLP, the final LayerNorm and the logits
+//! MLX and copied here), the erf GELU MLP with MLX's values
+//! ([`crate::kernel::mlx_math`]), the final LayerNorm and the logits
 //! through the tied token embedding. Weights are float32 (float16 checkpoints are upcast
 //! at load) or MLX affine quantized ([`crate::kernel`]); products split their rows over
 //! [`Threads`].
@@ -460,7 +461,7 @@ impl<'m> CpuStep<'m> {
 
             let h = layer.mlp_ln.apply(&x);
             let mut m = layer.mlp1.forward(&h, t)?;
-            m.iter_mut().for_each(|v| *v = gelu(*v));
+            crate::kernel::mlx_math::gelu_in_place(&mut m);
             add(&mut x, &layer.mlp2.forward(&m, t)?);
         }
         cache.len += 1;
@@ -574,56 +575,9 @@ fn add(h: &mut [f32], x: &[f32]) {
     h.iter_mut().zip(x).for_each(|(a, b)| *a += b);
 }
 
-/// MLX's `nn.gelu`: `x · (1 + erf(x / √2)) / 2`.
-fn gelu(x: f32) -> f32 {
-    x * (1.0 + erf(x / std::f32::consts::SQRT_2)) / 2.0
-}
-
-/// The error function as MLX's CPU backend evaluates it (Abramowitz and Stegun
-/// 7.1.26, absolute error below 1.5e-7).
-fn erf(x: f32) -> f32 {
-    let a = x.abs();
-    let t = 1.0 / (0.327_591_1 * a + 1.0);
-    let mut r = 1.061_405_4 * t - 1.453_152;
-    r = r * t + 1.421_413_7;
-    r = r * t - 0.284_496_74;
-    r = r * t + 0.254_829_6;
-    let e = -(-a * a).exp();
-    let y = e * t * r + 1.0;
-    if x > 0.0 {
-        y
-    } else {
-        -y
-    }
-}
-
 impl crate::whisper::Whisper {
     /// How decode steps run (for `--verbose`): the CPU step, or why not.
     pub fn decode_step(&self) -> String {
         self.model.step.describe()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn erf_is_accurate() {
-        // Reference values of erf.
-        for (x, want) in [
-            (0.0f32, 0.0f64),
-            (0.1, 0.112_462_916_018_284_9),
-            (0.5, 0.520_499_877_813_046_5),
-            (1.0, 0.842_700_792_949_714_9),
-            (-1.5, -0.966_105_146_475_310_7),
-            (2.5, 0.999_593_047_982_555),
-            (4.0, 0.999_999_984_582_742_1),
-        ] {
-            let got = erf(x) as f64;
-            assert!((got - want).abs() < 3e-7, "erf({x}) = {got}, want {want}");
-        }
-        assert_eq!(gelu(0.0), 0.0);
-        assert!((gelu(1.0) - 0.841_344_8).abs() < 1e-6);
     }
 }
