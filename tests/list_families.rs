@@ -27,17 +27,10 @@ fn families_are_runtime_compatible_and_their_recipes_named() {
         )
         .build();
     }
-    let run = cache.run(LIST, &["--json", "--health"]);
-    let (models, errors, _) = wire::list_output(&run.stdout());
-    assert!(errors.is_empty(), "{errors:?}");
+    let models = listed_with_health(&cache);
     for (dir, architecture, quantization) in families {
         let name = format!("mlx-community/{dir}");
-        let m = models
-            .iter()
-            .find(|m| m.name == name)
-            .unwrap_or_else(|| panic!("{name} not listed: {models:?}"));
-        assert_eq!(m.health, "healthy", "{name}: {:?}", m.reason);
-        assert!(m.runtime_compatible, "{name}: {:?}", m.runtime_reason);
+        let m = healthy_and_runnable(&models, &name);
         assert_eq!(m.architecture.as_deref(), Some(architecture), "{name}");
         assert_eq!(m.quantization.as_deref(), Some(quantization), "{name}");
     }
@@ -63,17 +56,29 @@ fn vision_families_are_runtime_compatible() {
         let (dir, _) = fixtures::tiny_vlm(family);
         from_dir(&cache, &format!("mlx-community/tiny-{family}"), &dir).build();
     }
+    let models = listed_with_health(&cache);
+    for family in families {
+        let name = format!("mlx-community/tiny-{family}");
+        let m = healthy_and_runnable(&models, &name);
+        assert!(m.capabilities.contains(&"vision".to_string()), "{name}");
+    }
+}
+
+/// `mlxk-list --json --health` on `cache`: its model lines, with no error line.
+fn listed_with_health(cache: &TestCache) -> Vec<wire::Model> {
     let run = cache.run(LIST, &["--json", "--health"]);
     let (models, errors, _) = wire::list_output(&run.stdout());
     assert!(errors.is_empty(), "{errors:?}");
-    for family in families {
-        let name = format!("mlx-community/tiny-{family}");
-        let m = models
-            .iter()
-            .find(|m| m.name == name)
-            .unwrap_or_else(|| panic!("{name} not listed: {models:?}"));
-        assert_eq!(m.health, "healthy", "{name}: {:?}", m.reason);
-        assert!(m.runtime_compatible, "{name}: {:?}", m.runtime_reason);
-        assert!(m.capabilities.contains(&"vision".to_string()), "{name}");
-    }
+    models
+}
+
+/// The line of `name`, which must be listed, healthy and runtime-compatible.
+fn healthy_and_runnable<'a>(models: &'a [wire::Model], name: &str) -> &'a wire::Model {
+    let m = models
+        .iter()
+        .find(|m| m.name == name)
+        .unwrap_or_else(|| panic!("{name} not listed: {models:?}"));
+    assert_eq!(m.health, "healthy", "{name}: {:?}", m.reason);
+    assert!(m.runtime_compatible, "{name}: {:?}", m.runtime_reason);
+    m
 }
