@@ -122,21 +122,22 @@ pub fn wait_for(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-/// Waits for a child with a deadline, so a hang fails the test instead of CI.
-pub fn wait_child(mut child: Child, what: &str) -> Run {
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return Run(child.wait_with_output().unwrap());
+/// Waits for a child to exit (its exit is the event; its output is read meanwhile),
+/// with a deadline, so a hang fails the test instead of CI.
+pub fn wait_child(child: Child, what: &str) -> Run {
+    let pid = child.id();
+    let (done, exited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match exited.recv_timeout(Duration::from_secs(120)) {
+        Ok(output) => Run(output.expect("wait for the child")),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", &pid.to_string()])
+                .status();
+            panic!("{what} did not finish: {:?}", exited.recv().ok());
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!(
-                "{what} did not finish: {:?}",
-                child.wait_with_output().unwrap()
-            );
-        }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
